@@ -1,0 +1,9 @@
+"""tst-mm: TST data-based knowledge distillation for OpenMMLab.
+
+Importing this package registers every tst-mm module in the ``tst_mm`` registries, so
+``custom_imports = dict(imports=['tst_mm'])`` in any mm config is all a user needs.
+"""
+from . import augment, datasets, distill, engine, losses  # noqa: F401  (registration)
+from .version import __version__
+
+__all__ = ['__version__']

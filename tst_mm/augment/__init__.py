@@ -1,0 +1,3 @@
+"""augment of tst-mm."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""datasets of tst-mm."""
+
+__all__ = []

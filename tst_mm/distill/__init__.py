@@ -1,0 +1,3 @@
+"""distill of tst-mm."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""engine of tst-mm."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""losses of tst-mm."""
+
+__all__ = []
