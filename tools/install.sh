@@ -96,7 +96,7 @@ if [[ -z $WHEEL ]]; then
   LOG=$CACHE/logs/mmcv-$MMCV_VERSION-build-$(date +%Y%m%d-%H%M%S).log
   say "building mmcv $MMCV_VERSION with C++ ops ($OPS_TAG); this takes about 30 minutes on 2 cores"
   say "build log: $LOG"
-  "${PIP[@]}" download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$SRC" \
+  "${PIP[@]}" download -q --no-deps --no-build-isolation --no-binary :all: "mmcv==$MMCV_VERSION" -d "$SRC" \
     || die "could not download the mmcv $MMCV_VERSION source from the package index"
   tar xzf "$SRC/mmcv-$MMCV_VERSION.tar.gz" -C "$SRC"
   # torch >= 2.14 headers need C++20, mmcv 2.1.0's setup.py asks for C++17.

@@ -1,0 +1,79 @@
+"""Evaluate a checkpoint with the config's test dataloader and evaluator.
+
+Examples::
+
+    python tools/test.py CONFIG work_dirs/x/epoch_2.pth
+    python tools/test.py CONFIG CKPT --cfg-options test_evaluator.classwise=True
+    bash tools/dist_test.sh CONFIG CKPT 2
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
+from tst_mm.utils import ConfigError, check_default_scope, init_cpu_distributed
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Parse the command line in the style of the OpenMMLab tools."""
+    parser = argparse.ArgumentParser(description='Test (evaluate) a model with tst-mm')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
+    parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. test_dataloader.batch_size=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command-line options to it."""
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            raise ConfigError(f'{what} file not found: {path}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    check_default_scope(cfg)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ConfigError(f'--out must name a .pkl or .pickle file, got {args.out}')
+        evaluators = cfg.test_evaluator
+        if not isinstance(evaluators, list):
+            evaluators = [evaluators]
+        cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.out)]
+    init_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def main(argv=None) -> None:
+    """Build the runner from the config and run the test loop."""
+    args = parse_args(argv)
+    try:
+        cfg = build_config(args)
+    except ConfigError as err:
+        sys.exit(f'error: {err}')
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,84 @@
+"""Train a model (a stock mm model or a TST distiller) from a config.
+
+Works for mmpretrain, mmdet and mmsegmentation configs alike: the task comes from the config's
+``default_scope``. Examples::
+
+    python tools/train.py configs/demo/resnet_fashion-mnist.py
+    python tools/train.py CONFIG --work-dir work_dirs/x --cfg-options train_cfg.max_epochs=2
+    python tools/train.py CONFIG --resume            # continue from the work dir's last checkpoint
+    bash tools/dist_train.sh CONFIG 2                 # torch.distributed (gloo on CPU, nccl on GPU)
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
+from tst_mm.utils import ConfigError, check_default_scope, enable_amp, init_cpu_distributed
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Parse the command line in the style of the OpenMMLab tools."""
+    parser = argparse.ArgumentParser(description='Train a model with tst-mm')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or without a value from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. train_cfg.max_epochs=2 (key=value pairs; lists '
+        'as key="[a,b]" and tuples as key="(a,b)", without spaces)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank (>= 2.0) or --local_rank (older)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command-line options to it."""
+    if not osp.isfile(args.config):
+        raise ConfigError(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    check_default_scope(cfg)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        enable_amp(cfg)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    init_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def main(argv=None) -> None:
+    """Build the runner from the config and train."""
+    args = parse_args(argv)
+    try:
+        cfg = build_config(args)
+    except ConfigError as err:
+        sys.exit(f'error: {err}')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,95 @@
+"""Config checks and adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+import os
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+__all__ = ['ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
+           'init_cpu_distributed']
+
+#: ``default_scope`` values a tst-mm config may use, with the task they mean.
+KNOWN_SCOPES = {'mmpretrain': 'classification', 'mmdet': 'detection',
+                'mmseg': 'semantic segmentation'}
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message says what is wrong and how to fix it."""
+
+
+def check_default_scope(cfg: Config) -> str:
+    """Return the config's ``default_scope`` after checking it names a known toolbox.
+
+    Args:
+        cfg: The loaded config.
+
+    Returns:
+        The scope, e.g. ``'mmdet'``.
+
+    Raises:
+        ConfigError: If ``default_scope`` is missing or not one of :data:`KNOWN_SCOPES`.
+    """
+    scope = cfg.get('default_scope')
+    if scope not in KNOWN_SCOPES:
+        known = ', '.join(f"'{name}' ({task})" for name, task in KNOWN_SCOPES.items())
+        raise ConfigError(f"config key 'default_scope' is {scope!r}; set it to one of {known}, "
+                          "e.g. by inheriting the toolbox's default_runtime config")
+    return scope
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch every optimizer wrapper of ``cfg`` to mmengine's ``AmpOptimWrapper``.
+
+    Handles a plain ``optim_wrapper=dict(type=..., optimizer=...)`` as well as a dict of
+    named wrappers (one per optimised part, as TST's student / augmenter pair uses).
+
+    Args:
+        cfg: The config to change in place.
+
+    Raises:
+        ConfigError: If no CUDA device is available (mmengine's AMP wrapper needs one) or the
+            config has no ``optim_wrapper``.
+    """
+    if not torch.cuda.is_available():
+        raise ConfigError('--amp needs a CUDA device (mmengine 0.10.7 AmpOptimWrapper does not '
+                          'support CPU); run without --amp here')
+    optim_wrapper = cfg.get('optim_wrapper')
+    if optim_wrapper is None:
+        raise ConfigError("--amp given but the config has no 'optim_wrapper'")
+    if 'optimizer' in optim_wrapper or 'type' in optim_wrapper:
+        wrappers = [optim_wrapper]
+    else:  # named wrappers, e.g. dict(constructor=..., student=dict(...), augmenter=dict(...))
+        wrappers = [value for key, value in optim_wrapper.items()
+                    if isinstance(value, dict) and 'optimizer' in value]
+    for wrapper in wrappers:
+        if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            continue
+        wrapper['type'] = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def init_cpu_distributed(cfg: Config, launcher: str) -> Optional[int]:
+    """Start a gloo process group for a CPU-only ``torchrun`` launch.
+
+    mmengine 0.10.7's own ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` and its
+    default DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail without CUDA. On a machine
+    without CUDA this initialises the process group itself (the Runner then skips its own
+    init) and makes the model wrapper use ``device_ids=None``. With CUDA it does nothing.
+
+    Args:
+        cfg: The config; its ``model_wrapper_cfg`` is adjusted in place on CPU.
+        launcher: The ``--launcher`` argument.
+
+    Returns:
+        The rank on CPU runs that were initialised here, else ``None``.
+    """
+    if launcher != 'pytorch' or torch.cuda.is_available():
+        return None
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper_cfg['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper_cfg
+    os.environ.setdefault('LOCAL_RANK', '0')
+    return dist.get_rank()

@@ -1,0 +1,63 @@
+"""Let torch >= 2.6 load mmengine runner checkpoints with ``weights_only=True``.
+
+mmengine 0.10.7 calls ``torch.load`` without ``weights_only``, so since torch 2.6 its own
+runner checkpoints (``--resume``, ``load_from``) are refused: they hold a few non-tensor objects
+(the message hub's ``HistoryBuffer`` and the numpy arrays and scalars inside it). Rather than
+switching the check off, this module allow-lists exactly those classes.
+
+``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer, 'min')``. Allowing
+``builtins.getattr`` itself would reopen the door the check closes (``getattr`` can reach any
+attribute of any allowed object), so a restricted stand-in is registered under that name: it
+only resolves the statistics methods of ``HistoryBuffer``.
+"""
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+__all__ = ['register_checkpoint_safe_globals', 'restricted_getattr']
+
+_registered = False
+_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def restricted_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` limited to the statistics methods that ``HistoryBuffer`` pickles.
+
+    Args:
+        obj: The object the pickle wants an attribute of.
+        name: The attribute name.
+
+    Returns:
+        The statistics method ``HistoryBuffer.<name>``.
+
+    Raises:
+        pickle.UnpicklingError: For any other object or attribute.
+    """
+    if obj is HistoryBuffer and (name in _DEFAULT_STATISTICS
+                               or name in HistoryBuffer._statistics_methods):
+        return getattr(obj, name)
+    import pickle
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}), which tst_mm does not allow under '
+        'weights_only=True; load it only if you trust its source, with '
+        'torch.load(path, weights_only=False)')
+
+
+def _numpy_globals() -> list:
+    """The numpy pieces that arrays and scalars in runner checkpoints pickle to."""
+    dtype_classes = [type(np.dtype(name)) for name in (
+        'float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool')]
+    return [np._core.multiarray._reconstruct, np._core.multiarray.scalar, np.ndarray, np.dtype,
+            *dtype_classes]
+
+
+def register_checkpoint_safe_globals() -> None:
+    """Allow-list the classes mmengine runner checkpoints need; safe to call repeatedly."""
+    global _registered
+    if _registered:
+        return
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, *_numpy_globals(), (restricted_getattr, 'builtins.getattr')])
+    _registered = True
