@@ -1,3 +1,17 @@
-"""losses of tst-mm."""
+"""Losses of tst-mm: logit distillation, feature distillation and TST's search objective.
 
-__all__ = []
+Every loss is registered in :data:`tst_mm.registry.MODELS`, so configs build them with
+``dict(type='tst_mm.KDLoss', ...)``. All take ``loss_weight``, detach teacher inputs, and compute
+in float32 (safe under fp16 autocast).
+"""
+from .cwd_loss import ChannelWiseDivergenceLoss
+from .dist_loss import DISTLoss
+from .dkd_loss import DKDLoss
+from .feature_mse_loss import FeatureMSELoss
+from .kd_loss import KDLoss
+from .student_weakness_loss import StudentWeaknessLoss
+
+__all__ = [
+    'KDLoss', 'DKDLoss', 'DISTLoss', 'StudentWeaknessLoss', 'FeatureMSELoss',
+    'ChannelWiseDivergenceLoss'
+]
