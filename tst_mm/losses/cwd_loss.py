@@ -4,6 +4,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from tst_mm.registry import MODELS
+
 from ._utils import resize_teacher_to_student
 
 __all__ = ['ChannelWiseDivergenceLoss']

@@ -6,6 +6,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from tst_mm.registry import MODELS
+
 from ._utils import check_same_shape, zero_with_grad
 
 __all__ = ['DKDLoss']

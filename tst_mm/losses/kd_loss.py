@@ -6,8 +6,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from tst_mm.registry import MODELS
-from ._utils import (check_same_shape, class_last, flatten_mask, log_softmax32,
-                     zero_with_grad)
+
+from ._utils import check_same_shape, class_last, flatten_mask, log_softmax32, zero_with_grad
 
 __all__ = ['KDLoss']
 

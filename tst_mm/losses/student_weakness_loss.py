@@ -7,6 +7,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from tst_mm.registry import MODELS
+
 from ._utils import class_last, zero_with_grad
 
 __all__ = ['StudentWeaknessLoss']
