@@ -1,0 +1,24 @@
+# Fashion-MNIST (28x28 grey) for mmpretrain, prepared offline by
+# `python tools/data/prepare_fashion_mnist.py --out data/fashion-mnist`.
+dataset_type = 'FashionMNIST'
+data_root = 'data/fashion-mnist'
+data_preprocessor = dict(num_classes=10, mean=[72.94], std=[90.02], to_rgb=False)
+
+train_pipeline = [dict(type='PackInputs')]
+test_pipeline = [dict(type='PackInputs')]
+
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=0,
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
+                 pipeline=train_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=True))
+val_dataloader = dict(
+    batch_size=256,
+    num_workers=0,
+    dataset=dict(type=dataset_type, data_root=data_root, split='test', download=False,
+                 pipeline=test_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+val_evaluator = dict(type='Accuracy', topk=(1, ))
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
