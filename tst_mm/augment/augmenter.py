@@ -1,0 +1,343 @@
+"""The learnable, differentiable batch augmenter of TST."""
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from tst_mm.registry import MODELS
+from .gates import relaxed_bernoulli
+from .geometry import warp_affine
+from .op_table import COLOUR, FIXED, GEOMETRIC, OP_NAMES, OpSpec, resolve_ops
+from .policy_io import Policy, inverse_sigmoid, load_policy, save_policy
+from .region import ValidRegion
+
+__all__ = ['LearnableAugmenter']
+
+GEOMETRIC_MODES = ('blend', 'compose')
+OP_IMPLS = ('exact', 'learned')
+
+
+@MODELS.register_module()
+class LearnableAugmenter(BaseModule):
+    """Differentiable augmentation with learnable op magnitudes and probabilities (TST).
+
+    Takes and returns ``(inputs, data_samples)`` like an mmdet ``batch_augments`` entry, where
+    ``inputs`` is a normalised, padded, stacked ``(B, C, H, W)`` batch. Each call:
+
+    1. draws ``num_ops`` ops of the pool at random (one subset for the whole batch, torch's
+       CPU RNG) and a random sign per signed op;
+    2. draws a relaxed-Bernoulli gate ``b`` per sample and drawn op from the probability logits;
+    3. in ``[0, 1]`` pixel space, blends the colour and fixed ops in parallel,
+       ``x' = x + sum_k b_k (op_k(x) - x)``;
+    4. geometric ops: ``'blend'`` treats each warp like a colour op; ``'compose'`` builds one
+       forward affine per image, ``A = I + sum_k b_k (H_k - I)`` (pixel coordinates), and warps
+       the colour-blended image once with it (exposed as :attr:`last_affine`);
+    5. clamps, renormalises, and restores padding to its input values exactly.
+
+    Only each image's valid region (``metainfo['img_shape']``, top-left, as mm preprocessors pad
+    bottom/right) is looked at: image statistics ignore padding and pixels warped in from
+    outside the image read ``fill``.
+
+    Args:
+        ops: Names of the ops in the pool (see :mod:`tst_mm.augment.op_table`); ``None`` means
+            all 14, or the policy's ops when ``policy`` is given.
+        num_ops: Ops drawn per batch; ``None`` (or at least the pool size) applies all.
+        temperature: Temperature of the relaxed-Bernoulli gates.
+        geometric_mode: ``'blend'`` (classification) or ``'compose'`` (detection/segmentation).
+        mean: Per-channel mean of the normalisation (0-255 scale, as in mm data
+            preprocessors); ``None`` means inputs are already in ``[0, 1]``.
+        std: Per-channel std (0-255 scale); ``None`` with ``mean=None``.
+        init_magnitude_logit: Initial value of every magnitude logit.
+        init_probability_logit: Initial value of every probability logit.
+        policy: A policy dict or JSON path (see :meth:`policy`) whose values override the
+            initial logits.
+        trainable: If ``False``, the logits are frozen (``requires_grad=False``): a fixed
+            augmentation usable as a plain batch augment.
+        fill: Value (in ``[0, 1]``) of pixels warped in from outside the image.
+        op_impl: ``'exact'`` (analytic ops) or ``'learned'`` (pretrained op-imitation CNNs for
+            the colour ops with a learnable magnitude; geometric ops stay exact affine warps).
+        learned_ops_ckpt: Checkpoint of the op-imitation CNNs, written by
+            ``tools/pretrain_ops.py``; required with ``op_impl='learned'``.
+        init_cfg: mmengine initialisation config.
+
+    Attributes:
+        magnitude_logits: ``(M,)`` logits of the learnable-magnitude ops, in
+            :attr:`magnitude_op_names` order; magnitude ``m = sigmoid(logit)``.
+        probability_logits: ``(K,)`` logits of all ops, in :attr:`op_names` order; probability
+            ``p = sigmoid(logit)``.
+        last_affine: In ``'compose'`` mode, the last batch's ``(B, 2, 3)`` forward affine
+            matrices (detached) in pixel coordinates of the padded batch: a point ``(x, y)`` of
+            the input image moves to ``A @ (x, y, 1)``. ``None`` in ``'blend'`` mode or before
+            the first call.
+        last_ops: Names of the ops drawn for the last batch.
+        last_gates: The last batch's ``(B, len(last_ops))`` gates (detached).
+    """
+
+    def __init__(self,
+                 ops: Optional[Sequence[str]] = None,
+                 num_ops: Optional[int] = 4,
+                 temperature: float = 0.05,
+                 geometric_mode: str = 'blend',
+                 mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None,
+                 init_magnitude_logit: float = 0.0,
+                 init_probability_logit: float = 0.0,
+                 policy: Optional[Union[Policy, str, os.PathLike]] = None,
+                 trainable: bool = True,
+                 fill: float = 0.0,
+                 op_impl: str = 'exact',
+                 learned_ops_ckpt: Optional[str] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if geometric_mode not in GEOMETRIC_MODES:
+            raise ValueError(f'geometric_mode must be one of {GEOMETRIC_MODES}, '
+                             f'got {geometric_mode!r}.')
+        if op_impl not in OP_IMPLS:
+            raise ValueError(f'op_impl must be one of {OP_IMPLS}, got {op_impl!r}.')
+        if temperature <= 0:
+            raise ValueError(f'temperature must be positive, got {temperature}.')
+        if policy is not None:
+            policy = load_policy(policy)
+            if ops is None:
+                ops = list(policy)
+        self._specs: List[OpSpec] = resolve_ops(ops)
+        self.op_names: List[str] = [s.name for s in self._specs]
+        self.magnitude_op_names: List[str] = [
+            s.name for s in self._specs if s.learnable_magnitude
+        ]
+        self._magnitude_index: Dict[str, int] = {
+            n: i for i, n in enumerate(self.magnitude_op_names)
+        }
+        if num_ops is not None and num_ops < 1:
+            raise ValueError(f'num_ops must be positive or None, got {num_ops}.')
+        self.num_ops = num_ops
+        self.temperature = float(temperature)
+        self.geometric_mode = geometric_mode
+        self.fill = float(fill)
+        self.op_impl = op_impl
+
+        self.magnitude_logits = nn.Parameter(
+            torch.full((len(self.magnitude_op_names), ), float(init_magnitude_logit)))
+        self.probability_logits = nn.Parameter(
+            torch.full((len(self.op_names), ), float(init_probability_logit)))
+        self.register_buffer('mean', None, persistent=False)
+        self.register_buffer('std', None, persistent=False)
+        self.set_normalization(mean, std)
+
+        self.learned_ops: Optional[nn.Module] = None
+        if op_impl == 'learned':
+            from .learned_ops import load_learned_ops
+            names = [s.name for s in self._specs if s.kind == COLOUR]
+            self.learned_ops = load_learned_ops(learned_ops_ckpt, names)
+
+        if policy is not None:
+            self.load_policy(policy)
+        self.trainable = bool(trainable)
+        if not self.trainable:
+            self.magnitude_logits.requires_grad_(False)
+            self.probability_logits.requires_grad_(False)
+
+        self.last_affine: Optional[Tensor] = None
+        self.last_ops: List[str] = []
+        self.last_gates: Optional[Tensor] = None
+
+    # ------------------------------------------------------------------ normalisation
+    def set_normalization(self, mean: Optional[Sequence[float]],
+                          std: Optional[Sequence[float]]) -> None:
+        """Set the normalisation the inputs carry (e.g. copied from a data preprocessor).
+
+        Args:
+            mean: Per-channel mean in the 0-255 scale, or ``None`` for inputs in ``[0, 1]``.
+            std: Per-channel std in the 0-255 scale, or ``None`` together with ``mean``.
+
+        Raises:
+            ValueError: If only one of them is given, their lengths differ, or a std is 0.
+        """
+        if (mean is None) != (std is None):
+            raise ValueError('mean and std must be given together (or both None).')
+        if mean is None:
+            self.mean, self.std = None, None
+            return
+        device = self.probability_logits.device
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten().view(1, -1, 1, 1)
+        std_t = torch.as_tensor(std, dtype=torch.float32).flatten().view(1, -1, 1, 1)
+        if mean_t.numel() != std_t.numel():
+            raise ValueError(f'mean and std lengths differ: {mean_t.numel()} vs {std_t.numel()}.')
+        if bool((std_t == 0).any()):
+            raise ValueError('std must be non-zero.')
+        self.mean, self.std = mean_t.to(device), std_t.to(device)
+
+    def _to_unit(self, x: Tensor) -> Tensor:
+        """Normalised inputs -> pixels in ``[0, 1]``."""
+        if self.mean is not None:
+            self._check_channels(x)
+            x = (x * self.std.to(x.dtype) + self.mean.to(x.dtype)) / 255.0
+        return x.clamp(0.0, 1.0)
+
+    def _from_unit(self, x: Tensor) -> Tensor:
+        """Pixels in ``[0, 1]`` -> normalised inputs."""
+        if self.mean is None:
+            return x
+        return (x * 255.0 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def _check_channels(self, x: Tensor) -> None:
+        if self.mean.numel() not in (1, x.shape[1]):
+            raise ValueError(f'Normalisation has {self.mean.numel()} channels but the inputs '
+                             f'have {x.shape[1]}.')
+
+    # ------------------------------------------------------------------ policy
+    def magnitudes(self) -> Tensor:
+        """``(M,)`` magnitudes ``sigmoid(magnitude_logits)`` (with gradient)."""
+        return torch.sigmoid(self.magnitude_logits)
+
+    def probabilities(self) -> Tensor:
+        """``(K,)`` probabilities ``sigmoid(probability_logits)`` (with gradient)."""
+        return torch.sigmoid(self.probability_logits)
+
+    def policy(self) -> Policy:
+        """Return the current policy.
+
+        Returns:
+            ``{op_name: {'magnitude': float | None, 'probability': float}}`` for every op of
+            the pool; ``magnitude`` is ``None`` for ops without a learnable magnitude.
+        """
+        mags = self.magnitudes().detach().cpu().tolist()
+        probs = self.probabilities().detach().cpu().tolist()
+        out: Policy = {}
+        for i, name in enumerate(self.op_names):
+            j = self._magnitude_index.get(name)
+            out[name] = {
+                'magnitude': None if j is None else float(mags[j]),
+                'probability': float(probs[i])
+            }
+        return out
+
+    def save_policy(self, path: Union[str, os.PathLike]) -> None:
+        """Write :meth:`policy` to ``path`` as JSON."""
+        save_policy(self.policy(), path)
+
+    @torch.no_grad()
+    def load_policy(self, policy: Union[Policy, str, os.PathLike]) -> None:
+        """Set the logits from a policy (inverse sigmoid of values clamped to ``[1e-6, 1-1e-6]``).
+
+        Ops of the pool missing from the policy keep their logits; a magnitude given for an op
+        without a learnable magnitude must be ``None``.
+
+        Args:
+            policy: Policy dict or JSON path.
+
+        Raises:
+            ValueError: If the policy names an op that is not in this augmenter's pool.
+        """
+        policy = load_policy(policy)
+        unknown = [n for n in policy if n not in self.op_names]
+        if unknown:
+            raise ValueError(f'Policy ops {unknown} are not in this augmenter\'s pool '
+                             f'{self.op_names} (all valid names: {OP_NAMES}).')
+        for name, entry in policy.items():
+            self.probability_logits[self.op_names.index(name)] = inverse_sigmoid(
+                entry['probability'])
+            magnitude = entry.get('magnitude')
+            j = self._magnitude_index.get(name)
+            if j is not None and magnitude is not None:
+                self.magnitude_logits[j] = inverse_sigmoid(magnitude)
+
+    # ------------------------------------------------------------------ forward
+    def _draw_ops(self) -> List[int]:
+        """Indices (into the pool) of this batch's ops, drawn with torch's CPU RNG."""
+        n = len(self._specs)
+        if self.num_ops is None or self.num_ops >= n:
+            return list(range(n))
+        return sorted(torch.randperm(n)[:self.num_ops].tolist())
+
+    def _op_value(self, spec: OpSpec, sign: float, like: Tensor) -> Tensor:
+        """The op's parameter value (0-dim, on ``like``'s device and dtype)."""
+        j = self._magnitude_index.get(spec.name)
+        if j is None:
+            return torch.full((), spec.low, device=like.device, dtype=like.dtype)
+        magnitude = torch.sigmoid(self.magnitude_logits[j]).to(like.dtype)
+        return sign * (spec.low + (spec.high - spec.low) * magnitude)
+
+    def _pixel_op(self, spec: OpSpec, img: Tensor, value: Tensor, sign: float,
+                  region: ValidRegion) -> Tensor:
+        """Apply a colour or fixed op, exactly or through its op-imitation network."""
+        if self.learned_ops is not None and spec.kind == COLOUR:
+            magnitude = torch.sigmoid(self.magnitude_logits[self._magnitude_index[spec.name]])
+            signed = magnitude.to(img.dtype) * sign
+            return self.learned_ops(spec.name, img, signed, region)
+        return spec.fn(img, value, region)
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[list] = None) -> Tuple[Tensor, Optional[list]]:
+        """Augment a normalised, padded batch.
+
+        Args:
+            inputs: ``(B, C, H, W)`` normalised batch.
+            data_samples: The batch's data samples (their ``img_shape`` metainfo gives the
+                valid region) or ``None``. Returned unchanged; in ``'compose'`` mode, map
+                their geometry with :attr:`last_affine`.
+
+        Returns:
+            The augmented batch (same shape, dtype and normalisation) and ``data_samples``.
+        """
+        if inputs.dim() != 4:
+            raise ValueError(f'Expected a (B, C, H, W) batch, got shape {tuple(inputs.shape)}.')
+        work_dtype = inputs.dtype if inputs.dtype in (torch.float32, torch.float64) \
+            else torch.float32
+        batch = inputs.shape[0]
+        region = ValidRegion.from_data_samples(inputs.to(work_dtype), data_samples)
+        img = self._to_unit(inputs.to(work_dtype))
+        if region.mask is not None:
+            img = torch.where(region.mask > 0, img, self.fill)
+
+        drawn = self._draw_ops()
+        specs = [self._specs[i] for i in drawn]
+        signs = (torch.randint(0, 2, (len(specs), )) * 2 - 1).tolist()
+        signs = [float(s) if spec.signed else 1.0 for s, spec in zip(signs, specs)]
+        logits = torch.stack([self.probability_logits[i] for i in drawn]).to(work_dtype)
+        gates = relaxed_bernoulli(logits, batch, self.temperature)
+
+        out = img
+        matrices: List[Tuple[Tensor, Tensor]] = []
+        for k, (spec, sign) in enumerate(zip(specs, signs)):
+            value = self._op_value(spec, sign, img)
+            gate = gates[:, k]
+            if spec.kind == GEOMETRIC:
+                forward_map = spec.fn(value, region.sizes)
+                if self.geometric_mode == 'compose':
+                    matrices.append((gate, forward_map))
+                    continue
+                changed = warp_affine(img, forward_map, self.fill)
+            else:
+                assert spec.kind in (COLOUR, FIXED)
+                changed = self._pixel_op(spec, img, value, sign, region)
+            out = out + gate.view(-1, 1, 1, 1) * (changed - img)
+        out = out.clamp(0.0, 1.0)
+
+        if self.geometric_mode == 'compose':
+            eye = torch.eye(3, device=img.device, dtype=img.dtype)
+            affine = eye.expand(batch, 3, 3)
+            for gate, forward_map in matrices:
+                affine = affine + gate.view(-1, 1, 1) * (forward_map - eye)
+            if matrices:
+                if region.mask is not None:
+                    out = torch.where(region.mask > 0, out, self.fill)
+                out = warp_affine(out, affine, self.fill).clamp(0.0, 1.0)
+            self.last_affine = affine[:, :2].detach()
+        else:
+            self.last_affine = None
+        self.last_ops = [s.name for s in specs]
+        self.last_gates = gates.detach()
+
+        out = self._from_unit(out)
+        if region.mask is not None:
+            out = torch.where(region.mask > 0, out, inputs.to(work_dtype))
+        return out.to(inputs.dtype), data_samples
+
+    def extra_repr(self) -> str:
+        return (f'ops={self.op_names}, num_ops={self.num_ops}, temperature={self.temperature}, '
+                f'geometric_mode={self.geometric_mode!r}, op_impl={self.op_impl!r}, '
+                f'trainable={self.trainable}')
