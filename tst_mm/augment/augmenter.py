@@ -1,12 +1,13 @@
 """The learnable, differentiable batch augmenter of TST."""
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from tst_mm.registry import MODELS
+
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .op_table import COLOUR, FIXED, GEOMETRIC, OP_NAMES, OpSpec, resolve_ops

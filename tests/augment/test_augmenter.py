@@ -1,0 +1,285 @@
+"""Tests of the learnable augmenter: identity, ops, gradients, padding, policy, compose mode."""
+import json
+
+import pytest
+import torch
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.structures import BaseDataElement
+
+from tst_mm.augment import OP_NAMES, LearnableAugmenter, relaxed_bernoulli
+from tst_mm.augment.op_table import OP_TABLE
+
+MEAN = {1: [72.9], 3: [123.675, 116.28, 103.53]}
+STD = {1: [90.0], 3: [58.395, 57.12, 57.375]}
+LEARNABLE = [n for n in OP_NAMES if OP_TABLE[n].learnable_magnitude]
+
+
+def smooth_images(batch, channels, height, width, low=0.1, high=0.9, seed=0):
+    """Smooth random images in [low, high] (upsampled noise, so ops act like on photos)."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(batch, channels, max(height // 4, 2), max(width // 4, 2), generator=gen)
+    img = torch.nn.functional.interpolate(coarse, size=(height, width), mode='bilinear',
+                                          align_corners=False)
+    img = (img - img.amin()) / (img.amax() - img.amin())
+    return low + (high - low) * img
+
+
+def normalise(img01, channels):
+    mean = torch.tensor(MEAN[channels]).view(1, -1, 1, 1)
+    std = torch.tensor(STD[channels]).view(1, -1, 1, 1)
+    return (img01 * 255.0 - mean) / std
+
+
+def denormalise(x, channels):
+    mean = torch.tensor(MEAN[channels]).view(1, -1, 1, 1)
+    std = torch.tensor(STD[channels]).view(1, -1, 1, 1)
+    return (x * std + mean) / 255.0
+
+
+def build(channels=3, **kwargs):
+    return LearnableAugmenter(mean=MEAN[channels], std=STD[channels], **kwargs)
+
+
+def samples_with_shape(shapes):
+    return [BaseDataElement(metainfo=dict(img_shape=s)) for s in shapes]
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+@pytest.mark.parametrize('mode', ['blend', 'compose'])
+def test_identity_when_no_op_applies(channels, mode):
+    aug = build(channels, num_ops=None, init_probability_logit=-20.0, geometric_mode=mode)
+    x = normalise(smooth_images(2, channels, 16, 20), channels)
+    out, samples = aug(x, None)
+    assert samples is None
+    assert out.shape == x.shape and out.dtype == x.dtype
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+    if mode == 'compose':
+        torch.testing.assert_close(aug.last_affine, torch.eye(3)[:2].expand(2, 2, 3))
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+@pytest.mark.parametrize('op', OP_NAMES)
+def test_each_op_changes_image_within_range(op, channels):
+    torch.manual_seed(0)
+    aug = build(channels, ops=[op], num_ops=1, init_probability_logit=20.0,
+                init_magnitude_logit=1.0)
+    x = normalise(smooth_images(2, channels, 32, 32, low=0.3, high=0.6), channels)
+    out, _ = aug(x, None)
+    assert aug.last_ops == [op]
+    pixels = denormalise(out, channels)
+    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
+    if op == 'color' and channels != 3:
+        torch.testing.assert_close(out, x, atol=1e-5, rtol=0)  # documented identity
+    else:
+        assert (out - x).abs().max() > 1e-2, op
+
+
+@pytest.mark.parametrize('op', LEARNABLE)
+def test_gradient_reaches_magnitude_of_each_op(op):
+    torch.manual_seed(1)
+    aug = build(3, ops=[op], num_ops=1, init_probability_logit=20.0)
+    x = normalise(smooth_images(2, 3, 16, 16), 3)
+    out, _ = aug(x, None)
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    grad = aug.magnitude_logits.grad
+    assert torch.isfinite(grad).all() and grad.abs().item() > 0, op
+
+
+@pytest.mark.parametrize('mode', ['blend', 'compose'])
+def test_gradient_reaches_every_logit(mode):
+    torch.manual_seed(2)
+    aug = build(3, num_ops=None, geometric_mode=mode)
+    x = normalise(smooth_images(8, 3, 16, 16), 3)
+    out, _ = aug(x, samples_with_shape([(16, 16)] * 4 + [(12, 14)] * 4))
+    (out * torch.randn_like(out)).sum().backward()
+    for grad in (aug.magnitude_logits.grad, aug.probability_logits.grad):
+        assert torch.isfinite(grad).all()
+        assert (grad.abs() > 0).all(), grad
+
+
+@pytest.mark.parametrize('mode', ['blend', 'compose'])
+@pytest.mark.parametrize('channels', [1, 3])
+def test_padding_restored_and_never_pulled_in(mode, channels):
+    """A padded batch gives, inside the image, what the unpadded batch gives."""
+    h, w, ph, pw = 14, 18, 24, 22
+    img = smooth_images(2, channels, h, w)
+    unpadded = normalise(img, channels)
+    padded = torch.full((2, channels, ph, pw), 7.5)  # distinctive, far outside the image range
+    padded[:, :, :h, :w] = unpadded
+    kwargs = dict(num_ops=None, geometric_mode=mode, init_probability_logit=3.0,
+                  init_magnitude_logit=0.5)
+    aug = build(channels, **kwargs)
+
+    torch.manual_seed(3)
+    ref, _ = aug(unpadded, None)
+    ref_affine = aug.last_affine
+    torch.manual_seed(3)
+    samples = samples_with_shape([(h, w, channels)] * 2)
+    out, returned = aug(padded, samples)
+    assert returned is samples
+
+    outside = torch.ones_like(padded, dtype=torch.bool)
+    outside[:, :, :h, :w] = False
+    assert torch.equal(out[outside], padded[outside])
+    torch.testing.assert_close(out[:, :, :h, :w], ref, atol=2e-4, rtol=0)
+    if mode == 'compose':
+        torch.testing.assert_close(aug.last_affine, ref_affine)
+
+
+def test_geometric_fill_is_zero_not_padding():
+    """Shifting left brings in fill (0), never the padding to the image's right."""
+    aug = build(1, ops=['translate_x'], num_ops=1, geometric_mode='compose',
+                policy={'translate_x': {'magnitude': 2 / 3, 'probability': 1.0}})
+    img = smooth_images(1, 1, 8, 10, low=0.5, high=0.9)
+    padded = torch.full((1, 1, 8, 16), 7.5)
+    padded[..., :10] = normalise(img, 1)
+    signs = set()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        out, _ = aug(padded, samples_with_shape([(8, 10)]))
+        shift = aug.last_affine[0, 0, 2].item()  # 0.45 * 2/3 * 10 = +/-3 pixels
+        assert abs(abs(shift) - 3.0) < 1e-4
+        signs.add(shift > 0)
+        pixels = denormalise(out, 1)[0, 0, :, :10]
+        uncovered = pixels[:, :3] if shift > 0 else pixels[:, 7:]
+        assert uncovered.abs().max() < 1e-4
+        assert torch.equal(out[..., 10:], padded[..., 10:])
+    assert signs == {True, False}
+
+
+def test_unknown_op_name():
+    with pytest.raises(ValueError, match='blur') as err:
+        LearnableAugmenter(ops=['brightness', 'blur'])
+    assert 'translate_x' in str(err.value)
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+def test_policy_round_trip_and_frozen(tmp_path, channels):
+    aug = build(channels, ops=['brightness', 'rotate', 'invert', 'cutout'], num_ops=2)
+    with torch.no_grad():
+        aug.magnitude_logits.copy_(torch.tensor([0.7, -1.2]))
+        aug.probability_logits.copy_(torch.tensor([1.5, -0.3, 0.2, -2.0]))
+    path = tmp_path / 'policy.json'
+    aug.save_policy(path)
+    saved = json.loads(path.read_text())
+    assert saved['invert']['magnitude'] is None
+    assert saved['rotate']['magnitude'] == pytest.approx(torch.sigmoid(torch.tensor(-1.2)).item())
+
+    frozen = ROOT_MODELS.build(
+        dict(type='tst_mm.LearnableAugmenter', policy=str(path), trainable=False, num_ops=2,
+             mean=MEAN[channels], std=STD[channels]))
+    assert isinstance(frozen, LearnableAugmenter)
+    assert frozen.op_names == aug.op_names
+    for name, entry in aug.policy().items():
+        assert frozen.policy()[name]['probability'] == pytest.approx(entry['probability'])
+        assert frozen.policy()[name]['magnitude'] == pytest.approx(entry['magnitude'])
+    assert not any(p.requires_grad for p in frozen.parameters())
+    with torch.no_grad():
+        x = normalise(smooth_images(2, channels, 12, 12), channels)
+        out, _ = frozen(x, None)
+    assert out.shape == x.shape and not out.requires_grad
+
+
+def test_policy_with_foreign_op_is_rejected():
+    aug = LearnableAugmenter(ops=['brightness'])
+    with pytest.raises(ValueError, match='rotate'):
+        aug.load_policy({'rotate': {'magnitude': 0.5, 'probability': 0.5}})
+
+
+@pytest.mark.parametrize('mode', ['compose', 'blend'])
+def test_translate_x_shifts_by_expected_pixels(mode):
+    torch.manual_seed(4)
+    width = 20  # 0.45 * m * 20 = 3 pixels for m = 1/3
+    aug = build(1, ops=['translate_x'], num_ops=1, init_probability_logit=20.0,
+                policy={'translate_x': {'magnitude': 1 / 3, 'probability': 1.0}},
+                geometric_mode=mode)
+    img = smooth_images(2, 1, 12, width)
+    out, _ = aug(normalise(img, 1), None)
+    pixels = denormalise(out, 1)
+    if mode == 'compose':
+        expected = torch.eye(3)[:2].repeat(2, 1, 1)
+        expected[:, 0, 2] = aug.last_affine[0, 0, 2].sign() * 3.0
+        torch.testing.assert_close(aug.last_affine, expected, atol=1e-4, rtol=0)
+    right = (pixels[..., 3:] - img[..., :-3]).abs().max() < 1e-3
+    left = (pixels[..., :-3] - img[..., 3:]).abs().max() < 1e-3
+    assert right or left
+    uncovered = pixels[..., :3] if right else pixels[..., -3:]
+    assert uncovered.abs().max() < 1e-4
+    if mode == 'compose':
+        assert right == bool(aug.last_affine[0, 0, 2] > 0)
+
+
+def test_brightness_matches_formula():
+    torch.manual_seed(5)
+    aug = build(3, ops=['brightness'], num_ops=1, init_probability_logit=20.0,
+                init_magnitude_logit=0.0)
+    img = smooth_images(2, 3, 8, 8)
+    out, _ = aug(normalise(img, 3), None)
+    pixels = denormalise(out, 3)
+    # m = sigmoid(0) = 0.5 -> factor 1 +/- 0.45 (sign drawn per batch), PIL: blend with black.
+    candidates = [(img * (1 + s * 0.45)).clamp(0, 1) for s in (1.0, -1.0)]
+    assert any(torch.allclose(pixels, c, atol=1e-5) for c in candidates)
+
+
+def test_contrast_matches_formula():
+    from tst_mm.augment import pixel_ops
+    from tst_mm.augment.region import ValidRegion
+    img = smooth_images(1, 3, 6, 6)
+    region = ValidRegion.from_data_samples(img, None)
+    out = pixel_ops.contrast(img, torch.tensor(0.5), region)
+    gray = 0.299 * img[:, 0] + 0.587 * img[:, 1] + 0.114 * img[:, 2]
+    expected = (gray.mean() + 1.5 * (img - gray.mean())).clamp(0, 1)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+
+
+def test_posterize_and_solarize_exact_forward():
+    from tst_mm.augment import pixel_ops
+    from tst_mm.augment.region import ValidRegion
+    levels = torch.arange(256, dtype=torch.float32).view(1, 1, 16, 16)
+    img = levels / 255.0
+    region = ValidRegion.from_data_samples(img, None)
+    post = pixel_ops.posterize(img, torch.tensor(5.2), region)  # 5 bits
+    torch.testing.assert_close(post * 255.0, levels - levels % 8, atol=1e-4, rtol=0)
+    sol = pixel_ops.solarize(img, torch.tensor(0.5), region)
+    torch.testing.assert_close(sol, torch.where(img >= 0.5, 1 - img, img))
+
+
+def test_gates_use_the_logit():
+    torch.manual_seed(6)
+    gates = relaxed_bernoulli(torch.tensor([2.0, -1.0]), 20000, 0.05)
+    expected = torch.sigmoid(torch.tensor([2.0, -1.0]))
+    torch.testing.assert_close(gates.mean(0), expected, atol=0.02, rtol=0)
+    assert ((gates < 0.01) | (gates > 0.99)).float().mean() > 0.9
+
+
+def test_num_ops_draw_is_reproducible():
+    aug = LearnableAugmenter()
+    x = smooth_images(2, 3, 8, 8)
+    torch.manual_seed(7)
+    first, _ = aug(x, None)
+    ops = aug.last_ops
+    torch.manual_seed(7)
+    second, _ = aug(x, None)
+    assert len(ops) == 4 and aug.last_ops == ops
+    torch.testing.assert_close(first, second)
+
+
+def test_set_normalization_and_channel_check():
+    aug = LearnableAugmenter(num_ops=None, init_probability_logit=-20.0)
+    x01 = smooth_images(1, 3, 8, 8)
+    torch.testing.assert_close(aug(x01, None)[0], x01, atol=1e-6, rtol=0)
+    aug.set_normalization([120.0, 110.0], [50.0, 60.0])
+    with pytest.raises(ValueError, match='channels'):
+        aug(x01, None)
+    with pytest.raises(ValueError):
+        aug.set_normalization(MEAN[3], None)
+
+
+def test_float64_and_requires_grad_inputs():
+    aug = build(3, num_ops=None, geometric_mode='compose')
+    x = normalise(smooth_images(2, 3, 10, 10), 3).double().requires_grad_()
+    out, _ = aug(x, None)
+    assert out.dtype == torch.float64
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
