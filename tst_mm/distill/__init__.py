@@ -1,3 +1,9 @@
-"""distill of tst-mm."""
+"""The TST algorithm: distiller, teacher loading and per-task adapters."""
+from .task_adapters import ClassificationAdapter, TaskAdapter, adapter_for
+from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
+from .tst_distiller import TSTDistiller
 
-__all__ = []
+__all__ = [
+    'TSTDistiller', 'TaskAdapter', 'ClassificationAdapter', 'adapter_for',
+    'TeacherCheckpointError', 'freeze', 'load_teacher_checkpoint'
+]

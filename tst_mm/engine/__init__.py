@@ -1,3 +1,9 @@
-"""engine of tst-mm."""
+"""Training machinery of tst-mm: the TST loop, optimizer constructor and hooks."""
+from .hooks import POLICY_HISTORY_FILE, TSTPolicyLoggerHook, TSTSampleGridHook
+from .optim_constructor import TSTOptimWrapperConstructor
+from .tst_train_loop import TSTEpochBasedTrainLoop
 
-__all__ = []
+__all__ = [
+    'TSTEpochBasedTrainLoop', 'TSTOptimWrapperConstructor', 'TSTPolicyLoggerHook',
+    'TSTSampleGridHook', 'POLICY_HISTORY_FILE'
+]

@@ -1,0 +1,98 @@
+"""Export the student of a TST checkpoint as a plain mmpretrain / mmdet / mmseg checkpoint.
+
+The result holds only the student's weights (no teacher, no augmenter, no optimizer) under
+``state_dict`` and plain-typed ``meta``, so stock tools load it without tst_mm installed::
+
+    python tools/export_student.py work_dirs/tst/epoch_4.pth student.pth \
+        --config configs/demo/tst_fashion-mnist.py    # also writes student.py, a plain config
+    python -m mmpretrain.tools.test student.py student.pth   # or the toolbox's tools/test.py
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from tst_mm.utils import register_checkpoint_safe_globals
+
+PREFIX = 'student.'
+#: meta entries worth keeping (all plain data); run state such as the message hub is dropped
+KEPT_META = ('dataset_meta', 'epoch', 'iter', 'seed', 'time', 'mmengine_version')
+
+
+def plain(value: Any) -> Any:
+    """Numpy scalars and arrays (which need allow-listing under weights_only) to python."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def export_checkpoint(src: str, dst: str) -> dict:
+    """Write the student of TST checkpoint ``src`` to ``dst``; return the new checkpoint."""
+    register_checkpoint_safe_globals()
+    checkpoint = torch.load(src, map_location='cpu')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    student = {key[len(PREFIX):]: value for key, value in state_dict.items()
+               if key.startswith(PREFIX)}
+    if not student:
+        raise ValueError(f'{src} has no "{PREFIX}*" weights: is it a TSTDistiller checkpoint?')
+    meta = {key: plain(value) for key, value in checkpoint.get('meta', {}).items()
+            if key in KEPT_META}
+    meta['exported_from'] = osp.abspath(src)
+    exported = dict(meta=meta, state_dict=student)
+    torch.save(exported, dst)
+    return exported
+
+
+def export_config(tst_config: str, dst: str) -> Config:
+    """Turn a TST config into a plain config of its student (same data, evaluator, runtime)."""
+    from tst_mm.distill.model_config import resolve_model_config
+    cfg = Config.fromfile(tst_config)
+    cfg.model = resolve_model_config(cfg.model.student, 'student')
+    optim_wrapper = cfg.get('optim_wrapper', {})
+    if 'student' in optim_wrapper:
+        cfg.optim_wrapper = optim_wrapper['student']
+    if isinstance(cfg.get('param_scheduler'), dict) and 'student' in cfg.param_scheduler:
+        cfg.param_scheduler = cfg.param_scheduler['student']
+    train_cfg = cfg.get('train_cfg', {})
+    if 'tst_mm.' in str(train_cfg.get('type', '')):
+        cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=train_cfg['max_epochs'],
+                             val_interval=train_cfg.get('val_interval', 1))
+    cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
+                        if not str(hook.get('type', '')).startswith('tst_mm.')]
+    cfg.pop('custom_imports', None)
+    cfg.load_from = None
+    cfg.dump(dst)
+    return cfg
+
+
+def main(argv=None) -> None:
+    """Command line entry."""
+    parser = argparse.ArgumentParser(description='Export the student of a TST checkpoint')
+    parser.add_argument('checkpoint', help='TST checkpoint (from tools/train.py)')
+    parser.add_argument('out', help='output .pth path')
+    parser.add_argument('--config', help='the TST config: also write <out>.py, a plain config '
+                        'of the student for the toolbox\'s own tools')
+    args = parser.parse_args(argv)
+    try:
+        exported = export_checkpoint(args.checkpoint, args.out)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f'error: {err}')
+    print(f'wrote {args.out}: {len(exported["state_dict"])} student tensors')
+    if args.config:
+        config_path = osp.splitext(args.out)[0] + '.py'
+        export_config(args.config, config_path)
+        print(f'wrote {config_path}')
+
+
+if __name__ == '__main__':
+    main()

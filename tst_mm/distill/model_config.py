@@ -1,0 +1,39 @@
+"""Resolve the ``student`` / ``teacher`` entries of a distiller config to model config dicts."""
+import os.path as osp
+from typing import Union
+
+from mmengine.config import Config, ConfigDict
+
+__all__ = ['resolve_model_config']
+
+
+def resolve_model_config(model: Union[dict, str], role: str) -> dict:
+    """Turn a model dict, a local config file or a ``pkg::path`` config into a model dict.
+
+    Args:
+        model: A model config dict; a path to a config file whose ``model`` is used (local
+            files, including ones outside any installed package); or ``'mmdet::path.py'``
+            style names of configs shipped with an installed OpenMMLab package.
+        role: ``'student'`` or ``'teacher'``, used in error messages.
+
+    Returns:
+        The model config as a ``ConfigDict``.
+
+    Raises:
+        FileNotFoundError: If a local config file does not exist.
+        ValueError: If the config file defines no ``model``.
+    """
+    if isinstance(model, dict):
+        return ConfigDict(model)
+    if not isinstance(model, str):
+        raise TypeError(f'{role} must be a model dict or a config path, got {type(model)}')
+    if '::' in model:
+        from mmengine.hub import get_config
+        cfg = get_config(model)
+    else:
+        if not osp.isfile(model):
+            raise FileNotFoundError(f'{role} config file not found: {model}')
+        cfg = Config.fromfile(model)
+    if 'model' not in cfg:
+        raise ValueError(f'{role} config {model} defines no `model`')
+    return cfg.model

@@ -1,0 +1,20 @@
+"""One adapter per task: what TST needs to know about a classifier, detector or segmenter."""
+from torch import nn
+
+from .base import TaskAdapter, call_distill_loss
+from .classification import ClassificationAdapter
+
+__all__ = ['TaskAdapter', 'ClassificationAdapter', 'call_distill_loss', 'adapter_for']
+
+
+def adapter_for(model: nn.Module) -> TaskAdapter:
+    """Pick the adapter for a built mm model by its base class.
+
+    Raises:
+        TypeError: If the model is of no supported task.
+    """
+    from mmpretrain.models.classifiers import ImageClassifier
+    if isinstance(model, ImageClassifier):
+        return ClassificationAdapter()
+    raise TypeError(f'{type(model).__name__} is not a supported student/teacher type; tst_mm '
+                    'supports mmpretrain ImageClassifier models here')

@@ -1,0 +1,46 @@
+"""What the distiller needs from a task: logits to distil, task losses, the search objective."""
+import inspect
+from abc import ABCMeta, abstractmethod
+from typing import Dict, List, Mapping
+
+import torch
+from torch import nn
+
+__all__ = ['TaskAdapter', 'call_distill_loss']
+
+
+def call_distill_loss(loss: nn.Module, student_out: torch.Tensor, teacher_out: torch.Tensor,
+                      labels: torch.Tensor) -> torch.Tensor:
+    """Call a KD loss, passing the labels only to losses that take them (e.g. DKD)."""
+    if 'labels' in inspect.signature(loss.forward).parameters:
+        return loss(student_out, teacher_out, labels)
+    return loss(student_out, teacher_out)
+
+
+class TaskAdapter(metaclass=ABCMeta):
+    """Task-specific parts of TST, kept out of the task-agnostic distiller.
+
+    An adapter holds no parameters; the distiller passes it the student, the teacher and the
+    loss modules on each call.
+    """
+
+    #: Name of the task, used in messages.
+    task: str = ''
+
+    @abstractmethod
+    def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
+        """Raise ``ValueError`` with a one-line reason if the pair cannot be distilled."""
+
+    @abstractmethod
+    def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
+                       data_samples: List, distill_losses: Mapping[str, nn.Module]
+                       ) -> Dict[str, torch.Tensor]:
+        """Student task losses (``student.`` keys) and KD losses (``distill.`` keys)."""
+
+    @abstractmethod
+    def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
+                      data_samples: List, weakness_loss: nn.Module
+                      ) -> Dict[str, torch.Tensor]:
+        """The augmenter objective on augmented inputs, keys ``augment.loss_teacher`` (teacher
+        task loss: keep samples recognisable) and ``augment.loss_weakness`` (student's bounded
+        inverted loss: make samples hard for the student)."""

@@ -1,0 +1,249 @@
+"""TSTDistiller: distil a student from a frozen teacher on samples a learned augmenter finds."""
+import copy
+from typing import Dict, List, Optional, Union
+
+import torch
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapperDict
+from torch import nn
+
+from ..registry import MODELS
+from .model_config import resolve_model_config
+from .task_adapters import adapter_for
+from .teacher_loading import freeze, load_teacher_checkpoint
+
+__all__ = ['TSTDistiller']
+
+PHASES = ('distill', 'search')
+
+
+def _normalisation(model: nn.Module) -> Optional[tuple]:
+    """Mean, std and channel-order flag of a model's data preprocessor, if it normalises."""
+    preprocessor = getattr(model, 'data_preprocessor', None)
+    if preprocessor is None or not getattr(preprocessor, '_enable_normalize', False):
+        return None
+    return (preprocessor.mean.flatten().tolist(), preprocessor.std.flatten().tolist(),
+            bool(getattr(preprocessor, '_channel_conversion', False)))
+
+
+@MODELS.register_module()
+class TSTDistiller(BaseModel):
+    """TST: "Teaching What You Should Teach" (Shao et al., IJCAI 2023).
+
+    Each training step is either a *distillation* step (augmenter fixed, student trained on
+    ``[x'; x]`` with its task loss plus KD) or a *search* step (student and teacher frozen,
+    only the augmenter trained to make samples the teacher still gets right and the student
+    gets wrong). Which one runs is set by :meth:`set_phase`, driven by
+    ``tst_mm.TSTEpochBasedTrainLoop``.
+
+    Write ``type='tst_mm.TSTDistiller'`` without ``_scope_``: the student and teacher dicts then
+    resolve in the config's ``default_scope`` (mmpretrain / mmdet / mmseg).
+
+    Args:
+        student: Student model config dict, or a config file (``model`` is taken from it).
+        teacher: Teacher model config dict or config file, as for ``student``.
+        teacher_ckpt: Path or URL of the teacher's checkpoint, loaded strictly. ``None`` only
+            for building configs without weights (a warning says the teacher is random).
+        augmenter: Config of the learnable augmenter (e.g. ``tst_mm.LearnableAugmenter``); its
+            normalisation is copied from the student's data preprocessor.
+        distill_losses: Named KD losses, e.g. ``dict(kd=dict(type='tst_mm.KDLoss', tau=4))``;
+            logged as ``distill.loss_<name>``.
+        weakness_loss: The student-weakness loss of the search objective.
+        search_loss_weights: Weights of ``teacher`` (teacher task loss) and ``weakness`` in the
+            search objective.
+        augment_ratio: Share of each batch that is augmented and added to the batch as ``x'``
+            in distillation steps (1.0: the whole batch, as in the paper).
+        teacher_norm_eval: Keep the teacher in eval mode (BN statistics frozen) at all times.
+        data_preprocessor: Ignored if given as None: the student's preprocessor is shared.
+        init_cfg: Initialisation config of the distiller (the teacher is never re-initialised).
+    """
+
+    def __init__(self,
+                 student: Union[dict, str],
+                 teacher: Union[dict, str],
+                 teacher_ckpt: Optional[str] = None,
+                 augmenter: Optional[dict] = None,
+                 distill_losses: Optional[Dict[str, dict]] = None,
+                 weakness_loss: dict = dict(type='tst_mm.StudentWeaknessLoss'),
+                 search_loss_weights: dict = dict(teacher=1.0, weakness=1.0),
+                 augment_ratio: float = 1.0,
+                 teacher_norm_eval: bool = True,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not 0.0 <= augment_ratio <= 1.0:
+            raise ValueError(f'augment_ratio must be in [0, 1], got {augment_ratio}')
+        unknown = set(search_loss_weights) - {'teacher', 'weakness'}
+        if unknown:
+            raise ValueError(f'search_loss_weights has unknown keys {sorted(unknown)}; use '
+                             "'teacher' and 'weakness'")
+        self.student = MODELS.build(resolve_model_config(student, 'student'))
+        self.teacher = MODELS.build(resolve_model_config(teacher, 'teacher'))
+        self.adapter = adapter_for(self.student)
+        teacher_adapter = adapter_for(self.teacher)
+        if type(teacher_adapter) is not type(self.adapter):
+            raise ValueError(f'teacher is a {teacher_adapter.task} model but the student is a '
+                             f'{self.adapter.task} model; use a teacher of the same task')
+        self.adapter.check_compatible(self.student, self.teacher)
+        self._check_normalisation()
+        # Share the student's preprocessor: stock evaluators and tools see the student's view.
+        self.data_preprocessor = self.student.data_preprocessor
+
+        self.teacher_ckpt = teacher_ckpt
+        if teacher_ckpt is not None:
+            load_teacher_checkpoint(self.teacher, teacher_ckpt)
+        else:
+            MMLogger.get_current_instance().warning(
+                'TSTDistiller built without teacher_ckpt: the teacher has random weights')
+        self.teacher_norm_eval = teacher_norm_eval
+        freeze(self.teacher)
+
+        self.augmenter = MODELS.build(augmenter) if augmenter is not None else None
+        if self.augmenter is not None and hasattr(self.augmenter, 'set_normalization'):
+            norm = _normalisation(self.student)
+            if norm is not None:
+                self.augmenter.set_normalization(norm[0], norm[1])
+        self.distill_losses = nn.ModuleDict(
+            {name: MODELS.build(cfg) for name, cfg in (distill_losses or {}).items()})
+        self.weakness_loss = MODELS.build(weakness_loss)
+        self.search_loss_weights = dict(teacher=1.0, weakness=1.0, **search_loss_weights)
+        self.augment_ratio = augment_ratio
+        self.phase = 'distill'
+        self._last_good_augmenter: Optional[dict] = None
+        # The teacher is neither saved in checkpoints nor expected when loading them.
+        self._register_state_dict_hook(self._drop_teacher_from_state_dict)
+        self.register_load_state_dict_post_hook(self._ignore_missing_teacher_keys)
+
+    # ------------------------------------------------------------------ set-up and checks
+    def _check_normalisation(self) -> None:
+        student, teacher = _normalisation(self.student), _normalisation(self.teacher)
+        if student != teacher:
+            raise ValueError(f'teacher and student normalise inputs differently (mean, std, '
+                             f'colour conversion): teacher {teacher} vs student {student}; both '
+                             'see one preprocessed batch, so give them the same '
+                             'data_preprocessor settings')
+
+    @staticmethod
+    def _drop_teacher_from_state_dict(module, state_dict, prefix, local_metadata):
+        for key in [key for key in state_dict if key.startswith(prefix + 'teacher.')]:
+            del state_dict[key]
+        return state_dict
+
+    @staticmethod
+    def _ignore_missing_teacher_keys(module, incompatible_keys):
+        missing = incompatible_keys.missing_keys
+        missing[:] = [key for key in missing if not key.startswith('teacher.')]
+
+    def init_weights(self) -> None:
+        """Initialise student and augmenter; the loaded teacher is left as it is."""
+        self.student.init_weights()
+        if self.augmenter is not None and hasattr(self.augmenter, 'init_weights'):
+            self.augmenter.init_weights()
+
+    def train(self, mode: bool = True) -> 'TSTDistiller':
+        """Set train mode; the teacher stays in eval mode when ``teacher_norm_eval``."""
+        super().train(mode)
+        if self.teacher_norm_eval:
+            self.teacher.eval()
+        return self
+
+    def set_phase(self, phase: str) -> None:
+        """Choose what :meth:`train_step` does: ``'distill'`` or ``'search'``."""
+        if phase not in PHASES:
+            raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
+        self.phase = phase
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        """One distillation or search step, by :attr:`phase`.
+
+        Args:
+            data: A batch from the dataloader.
+            optim_wrapper: An ``OptimWrapperDict`` with ``student`` and ``augmenter`` entries
+                (built by ``tst_mm.TSTOptimWrapperConstructor``).
+
+        Returns:
+            Log variables of the step.
+        """
+        if not isinstance(optim_wrapper, OptimWrapperDict) or 'student' not in optim_wrapper:
+            raise TypeError("TSTDistiller needs optim_wrapper=dict(constructor="
+                            "'tst_mm.TSTOptimWrapperConstructor', student=..., augmenter=...)")
+        data = self.data_preprocessor(data, True)
+        if self.phase == 'search':
+            return self._search_step(data['inputs'], data['data_samples'], optim_wrapper)
+        return self._distill_step(data['inputs'], data['data_samples'], optim_wrapper)
+
+    def _augmented_batch(self, inputs: torch.Tensor, data_samples: List):
+        """``[x'; x]`` with the augmenter fixed; ``x'`` covers ``augment_ratio`` of the batch."""
+        if self.augmenter is None or self.augment_ratio == 0:
+            return inputs, data_samples
+        num = max(1, round(self.augment_ratio * inputs.size(0)))
+        with torch.no_grad():
+            aug_inputs, aug_samples = self.augmenter(
+                inputs[:num], copy.deepcopy(data_samples[:num]))
+        return torch.cat([aug_inputs, inputs]), list(aug_samples) + list(data_samples)
+
+    def _distill_step(self, inputs: torch.Tensor, data_samples: List,
+                      optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        inputs, data_samples = self._augmented_batch(inputs, data_samples)
+        wrapper = optim_wrapper['student']
+        with wrapper.optim_context(self):
+            losses = self.adapter.distill_losses(self.student, self.teacher, inputs,
+                                                 data_samples, self.distill_losses)
+        loss, log_vars = self.parse_losses(losses)
+        wrapper.update_params(loss)
+        return log_vars
+
+    def _search_step(self, inputs: torch.Tensor, data_samples: List,
+                     optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        if self.augmenter is None:
+            raise RuntimeError('search phase requested but the distiller has no augmenter')
+        wrapper = optim_wrapper['augmenter']
+        student_was_training = self.student.training
+        self.student.eval()
+        frozen = [p for p in self.student.parameters() if p.requires_grad]
+        for param in frozen:  # gradients go through the student to the input, not into it
+            param.requires_grad_(False)
+        try:
+            with wrapper.optim_context(self):
+                aug_inputs, aug_samples = self.augmenter(inputs, copy.deepcopy(data_samples))
+                losses = self.adapter.search_losses(self.student, self.teacher, aug_inputs,
+                                                    aug_samples, self.weakness_loss)
+            losses['augment.loss_teacher'] = (
+                losses['augment.loss_teacher'] * self.search_loss_weights['teacher'])
+            losses['augment.loss_weakness'] = (
+                losses['augment.loss_weakness'] * self.search_loss_weights['weakness'])
+            loss, log_vars = self.parse_losses(losses)
+            if not (torch.isfinite(loss) and torch.isfinite(aug_inputs).all()):
+                self._restore_last_good_augmenter(wrapper, loss)
+                return log_vars
+            wrapper.update_params(loss)
+            if not all(torch.isfinite(p).all() for p in self.augmenter.parameters()):
+                self._restore_last_good_augmenter(wrapper, loss)
+                return log_vars
+            self._last_good_augmenter = {
+                key: value.detach().clone()
+                for key, value in self.augmenter.state_dict().items()}
+            return log_vars
+        finally:
+            for param in frozen:
+                param.requires_grad_(True)
+            self.student.train(student_was_training)
+
+    def _restore_last_good_augmenter(self, wrapper, loss: torch.Tensor) -> None:
+        """Skip a non-finite search step and put back the last finite policy."""
+        wrapper.zero_grad()
+        if self._last_good_augmenter is not None:
+            self.augmenter.load_state_dict(self._last_good_augmenter)
+        MMLogger.get_current_instance().warning(
+            f'non-finite search step (loss {loss.item()}): step skipped and the last finite '
+            'augmenter policy kept')
+
+    # ------------------------------------------------------------------ inference
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """``tensor`` / ``predict`` / ``loss`` modes go to the student, so stock evaluators
+        and test tools work unchanged."""
+        return self.student(inputs, data_samples, mode)

@@ -1,0 +1,72 @@
+"""Save pictures of original vs augmented samples at each search phase."""
+import copy
+import os
+import os.path as osp
+from typing import Optional
+
+import numpy as np
+import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from torchvision.utils import make_grid
+
+from ...registry import HOOKS
+
+__all__ = ['TSTSampleGridHook']
+
+
+@HOOKS.register_module()
+class TSTSampleGridHook(Hook):
+    """Write a PNG grid (top: originals, bottom: augmented) before training and after each
+    search phase, to ``<work_dir>/tst_samples/`` and the runner's visualizer.
+
+    The same first training batch is used every time, so pictures of successive phases show
+    how the learned policy changes what the student sees.
+
+    Args:
+        num_samples: Images per row.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, num_samples: int = 8) -> None:
+        self.num_samples = num_samples
+        self._batch: Optional[dict] = None
+
+    def before_train(self, runner) -> None:
+        if self._batch is None:
+            self._batch = copy.deepcopy(next(iter(runner.train_dataloader)))
+        self._save(runner, 'before_training')
+
+    def after_search_phase(self, runner, epoch: int) -> None:
+        self._save(runner, f'after_search_before_epoch_{epoch + 1}')
+
+    @torch.no_grad()
+    def _save(self, runner, name: str) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        augmenter = getattr(model, 'augmenter', None)
+        if augmenter is None or not is_main_process():
+            return
+        data = model.data_preprocessor(copy.deepcopy(self._batch), False)
+        inputs = data['inputs'][:self.num_samples]
+        samples = data['data_samples'][:self.num_samples]
+        augmented, _ = augmenter(inputs, copy.deepcopy(samples))
+        grid = make_grid(torch.cat([self._to_pixels(augmenter, inputs),
+                                    self._to_pixels(augmenter, augmented)]),
+                         nrow=inputs.size(0), padding=2, pad_value=1.0)
+        image = (grid.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        if image.shape[2] == 1:
+            image = np.repeat(image, 3, axis=2)
+        out_dir = osp.join(runner.work_dir, 'tst_samples')
+        os.makedirs(out_dir, exist_ok=True)
+        path = osp.join(out_dir, f'{name}.png')
+        from PIL import Image
+        Image.fromarray(image).save(path)
+        runner.visualizer.add_image(f'tst_samples/{name}', image, step=runner.epoch)
+        runner.logger.info(f'TST sample grid saved to {path}')
+
+    @staticmethod
+    def _to_pixels(augmenter, inputs: torch.Tensor) -> torch.Tensor:
+        """Normalised inputs -> ``[0, 1]`` pixels via the augmenter's normalisation."""
+        return augmenter._to_unit(inputs.float())

@@ -1,0 +1,58 @@
+"""Build the two optimizers of TST: one for the student, one for the augmenter."""
+from mmengine.model import is_model_wrapper
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
+from torch import nn
+
+from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+__all__ = ['TSTOptimWrapperConstructor']
+
+PARTS = ('student', 'augmenter')
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class TSTOptimWrapperConstructor:
+    """Build an ``OptimWrapperDict`` with a ``student`` and an ``augmenter`` wrapper.
+
+    Only the student's and the augmenter's parameters are optimised; the teacher has no
+    optimizer at all. Each part's config is an ordinary mm optim wrapper config (including
+    ``paramwise_cfg``, ``clip_grad``, ``type='AmpOptimWrapper'``), and param schedulers can be
+    given per part: ``param_scheduler=dict(student=[...], augmenter=[...])``.
+
+    Example::
+
+        optim_wrapper = dict(
+            constructor='tst_mm.TSTOptimWrapperConstructor',
+            student=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+            augmenter=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
+
+    Args:
+        optim_wrapper_cfg: The dict with ``student`` and ``augmenter`` entries.
+        paramwise_cfg: Not used at this level (give it inside each part).
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg=None) -> None:
+        missing = [part for part in PARTS if part not in optim_wrapper_cfg]
+        unknown = [key for key in optim_wrapper_cfg if key not in PARTS]
+        if missing or unknown:
+            raise ValueError(
+                f'TST optim_wrapper needs exactly the keys {list(PARTS)}; missing {missing}, '
+                f'unknown {unknown} (put optimizer settings inside student=dict(...) and '
+                'augmenter=dict(...))')
+        self.constructors = {
+            part: DefaultOptimWrapperConstructor(
+                dict(optim_wrapper_cfg[part]),
+                optim_wrapper_cfg[part].get('paramwise_cfg', None))
+            for part in PARTS
+        }
+        for part in PARTS:
+            self.constructors[part].optim_wrapper_cfg.pop('paramwise_cfg', None)
+
+    def __call__(self, model: nn.Module) -> OptimWrapperDict:
+        """Build the wrappers for ``model.student`` and ``model.augmenter``."""
+        if is_model_wrapper(model):  # a DDP-wrapped distiller
+            model = model.module
+        if getattr(model, 'augmenter', None) is None:
+            raise ValueError('TSTOptimWrapperConstructor needs a model with an augmenter')
+        return OptimWrapperDict(**{
+            part: self.constructors[part](getattr(model, part)) for part in PARTS})
