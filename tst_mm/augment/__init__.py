@@ -6,11 +6,13 @@ ranges live in :mod:`tst_mm.augment.op_table`.
 from .augmenter import LearnableAugmenter
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
+from .learned_ops import LearnedOps, OpImitationNet
 from .op_table import OP_NAMES, OP_TABLE, OpSpec, resolve_ops
 from .policy_io import load_policy, save_policy
 from .region import ValidRegion
 
 __all__ = [
     'LearnableAugmenter', 'OP_NAMES', 'OP_TABLE', 'OpSpec', 'resolve_ops', 'relaxed_bernoulli',
-    'warp_affine', 'load_policy', 'save_policy', 'ValidRegion'
+    'warp_affine', 'load_policy', 'save_policy', 'ValidRegion', 'LearnedOps',
+    'OpImitationNet'
 ]
