@@ -44,6 +44,11 @@ def straight_through(exact: Tensor, surrogate: Tensor) -> Tensor:
     return exact.detach() + surrogate - surrogate.detach()
 
 
+def _needs_grad(*tensors: Tensor) -> bool:
+    """Whether autograd will record an op on these tensors (else skip the surrogate)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
 def _luma(img: Tensor) -> Tensor:
     """Grey level of each pixel: BT.601 luma for 3 channels, the channel mean otherwise."""
     if img.shape[1] == 3:
@@ -118,6 +123,8 @@ def posterize(img: Tensor, value: Tensor, region: ValidRegion) -> Tensor:
     step = torch.pow(2.0, 8.0 - torch.round(value.detach()))
     levels = torch.round(img.detach() * 255.0)
     exact = torch.floor(levels / step) * step / 255.0
+    if not _needs_grad(img, value):
+        return exact.to(img.dtype)
     surrogate = img - (torch.pow(2.0, 8.0 - value) - 1.0) / 510.0
     return straight_through(exact, surrogate)
 
@@ -130,6 +137,8 @@ def solarize(img: Tensor, value: Tensor, region: ValidRegion) -> Tensor:
     version of the step.
     """
     exact = torch.where(img >= value, 1.0 - img, img)
+    if not _needs_grad(img, value):
+        return exact
     soft = torch.sigmoid((img - value) / SOLARIZE_SURROGATE_TEMPERATURE)
     surrogate = img + soft * (1.0 - 2.0 * img)
     return straight_through(exact, surrogate)
