@@ -1,3 +1,4 @@
-"""datasets of tst-mm."""
+"""Datasets of tst-mm."""
+from .scene_segmentation import DigitSceneSegDataset, SceneSegDataset
 
-__all__ = []
+__all__ = ['SceneSegDataset', 'DigitSceneSegDataset']
