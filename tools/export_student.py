@@ -10,11 +10,11 @@ The result holds only the student's weights (no teacher, no augmenter, no optimi
 import argparse
 import os.path as osp
 import sys
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from tst_mm.utils import register_checkpoint_safe_globals
 
@@ -53,10 +53,18 @@ def export_checkpoint(src: str, dst: str) -> dict:
     return exported
 
 
-def export_config(tst_config: str, dst: str) -> Config:
-    """Turn a TST config into a plain config of its student (same data, evaluator, runtime)."""
+def export_config(tst_config: str, dst: str, cfg_options: Optional[dict] = None) -> Config:
+    """Turn a TST config into a plain config of its student (same data, evaluator, runtime).
+
+    Args:
+        tst_config: Path of the TST config.
+        dst: Where to write the student's config.
+        cfg_options: Overrides applied to the TST config first (as ``--cfg-options``).
+    """
     from tst_mm.distill.model_config import resolve_model_config
     cfg = Config.fromfile(tst_config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     cfg.model = resolve_model_config(cfg.model.student, 'student')
     optim_wrapper = cfg.get('optim_wrapper', {})
     if 'student' in optim_wrapper:
@@ -82,6 +90,8 @@ def main(argv=None) -> None:
     parser.add_argument('out', help='output .pth path')
     parser.add_argument('--config', help='the TST config: also write <out>.py, a plain config '
                         'of the student for the toolbox\'s own tools')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides applied to --config before it is converted')
     args = parser.parse_args(argv)
     try:
         exported = export_checkpoint(args.checkpoint, args.out)
@@ -90,7 +100,7 @@ def main(argv=None) -> None:
     print(f'wrote {args.out}: {len(exported["state_dict"])} student tensors')
     if args.config:
         config_path = osp.splitext(args.out)[0] + '.py'
-        export_config(args.config, config_path)
+        export_config(args.config, config_path, args.cfg_options)
         print(f'wrote {config_path}')
 
 

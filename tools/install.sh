@@ -103,7 +103,9 @@ if [[ -z $WHEEL ]]; then
   sed -i 's/c++17/c++20/g' "$SRC/mmcv-$MMCV_VERSION/setup.py"
   (
     # keep the build going while printing a heartbeat, so long builds show progress
-    while sleep 60; do say "still building mmcv ($(grep -c 'Compiling\|\.o$\|g++' "$LOG" 2>/dev/null || echo 0) compiler lines so far)"; done
+    while sleep 60; do
+      say "still building mmcv: step $(grep -o '^ *\[[0-9]*/[0-9]*\]' "$LOG" 2>/dev/null | tail -n 1 | tr -d ' ') of ninja's compile"
+    done
   ) &
   HEARTBEAT=$!
   set +e

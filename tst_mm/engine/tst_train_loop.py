@@ -146,9 +146,9 @@ class TSTEpochBasedTrainLoop(EpochBasedTrainLoop):
                 self._search_iter(idx, data_batch, pass_idx)
             self._set_state(epoch=self._epoch, passes_done=pass_idx + 1,
                             search_iter=self.search_iter)
-            runner.call_hook('after_search_pass', epoch=self._epoch, pass_idx=pass_idx)
             if self.search_checkpoint:
                 self._save_search_checkpoint(pass_idx)
+            runner.call_hook('after_search_pass', epoch=self._epoch, pass_idx=pass_idx)
         self.distiller.set_phase('distill')
         runner.call_hook('after_search_phase', epoch=self._epoch)
 

@@ -1,0 +1,88 @@
+"""tools/train.py and tools/test.py on the stock demo configs of all three tasks, real data."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from tst_testing import run_tool
+from tst_testing import run_tool_expecting_failure as _fail_tool
+
+
+def test_unknown_scope_is_a_one_line_error(tmp_path):
+    config = tmp_path / 'bad_scope.py'
+    config.write_text("default_scope = 'mmfoo'\nmodel = dict(type='X')\n")
+    line = _fail_tool('tools/train.py', str(config))
+    assert "config key 'default_scope' is 'mmfoo'" in line and 'mmdet' in line
+
+
+def test_missing_config_is_a_one_line_error(tmp_path):
+    line = _fail_tool('tools/train.py', str(tmp_path / 'nope.py'))
+    assert line.startswith('error: config file not found')
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU refusal of --amp')
+def test_amp_without_cuda_is_a_one_line_error():
+    line = _fail_tool('tools/train.py', 'configs/demo/resnet18-tiny_fashion-mnist.py', '--amp')
+    assert line.startswith('error: --amp needs a CUDA device')
+
+
+def _cls_options(data_root):
+    return [f'{split}_dataloader.dataset.data_root={data_root}'
+            for split in ('train', 'val', 'test')] + [
+        'train_dataloader.dataset.indices=512', 'val_dataloader.dataset.indices=256',
+        'test_dataloader.dataset.indices=256', 'train_cfg.max_epochs=1']
+
+
+def _coco_options(scenes):
+    root = osp.join(scenes, 'coco') + '/'
+    ann = root + 'annotations/instances_val.json'
+    return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')
+            ] + [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
+                 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
+
+
+def _seg_options(scenes):
+    root = osp.join(scenes, 'cityscapes') + '/'
+    return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')
+            ] + ['train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+                 'default_hooks.checkpoint.interval=4']
+
+
+def _train_then_test(config, options, work_dir, metric):
+    run_tool('tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options)
+    checkpoints = sorted(glob.glob(osp.join(work_dir, '*.pth')))
+    assert checkpoints, 'training wrote no checkpoint'
+    proc = run_tool('tools/test.py', config, checkpoints[-1], '--work-dir', work_dir,
+                    '--cfg-options', *options)
+    assert metric in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_classification_demo_trains_and_tests(fashion_mnist_root, tmp_path):
+    _train_then_test('configs/demo/resnet18-tiny_fashion-mnist.py',
+                     _cls_options(fashion_mnist_root), str(tmp_path), 'accuracy/top1')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', ['configs/demo/faster-rcnn_r18-tiny_scenes.py',
+                                    'configs/demo/retinanet_r18-tiny_scenes.py'])
+def test_detection_demos_train_and_test(config, scenes_root, tmp_path):
+    _train_then_test(config, _coco_options(scenes_root), str(tmp_path), 'coco/bbox_mAP')
+
+
+@pytest.mark.slow
+def test_segmentation_demo_trains_and_tests(scenes_root, tmp_path):
+    _train_then_test('configs/demo/pspnet_r18-tiny_scenes.py', _seg_options(scenes_root),
+                     str(tmp_path), 'mIoU')
+
+
+@pytest.mark.slow
+def test_resume_through_train_tool(fashion_mnist_root, tmp_path):
+    config = 'configs/demo/resnet18-tiny_fashion-mnist.py'
+    options = _cls_options(fashion_mnist_root)
+    run_tool('tools/train.py', config, '--work-dir', str(tmp_path), '--cfg-options', *options)
+    options = [opt for opt in options if not opt.startswith('train_cfg.max_epochs')]
+    proc = run_tool('tools/train.py', config, '--work-dir', str(tmp_path), '--resume',
+                    '--cfg-options', *options, 'train_cfg.max_epochs=2')
+    assert 'resumed epoch: 1' in proc.stdout + proc.stderr
+    assert osp.exists(osp.join(tmp_path, 'epoch_2.pth'))
