@@ -166,3 +166,27 @@ def test_cli_defaults_and_refusal(tmp_path):
                          capture_output=True, text=True, check=False)
     assert run.returncode == 1 and 'refusing' in run.stdout
     assert (busy / 'keep.txt').exists()
+
+
+def test_mmdet_coco_dataset_reads_boxes_and_masks(scenes):
+    """mmdet's CocoDataset loads the set: xyxy boxes from the bbox field, RLE -> bitmap masks."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+
+    init_default_scope('mmdet')
+    meta = json.load(open(osp.join(scenes, 'meta.json')))
+    ds = DATASETS.build(dict(
+        type='CocoDataset', data_root=osp.join(scenes, 'coco'),
+        ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),
+        metainfo=dict(classes=tuple(meta['classes'])),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+                  dict(type='PackDetInputs')]))
+    assert len(ds) == 4
+    coco = COCO(osp.join(scenes, 'coco', 'annotations', 'instances_val.json'))
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[1]))
+    inst = ds[0]['data_samples'].gt_instances
+    xyxy = [[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)]
+    assert inst.bboxes.tensor.tolist() == xyxy
+    assert (inst.labels + 1).tolist() == [a['category_id'] for a in anns]
+    assert inst.masks.masks.sum(axis=(1, 2)).tolist() == [a['area'] for a in anns]

@@ -52,8 +52,14 @@ Output layout (``OUT`` = ``--out``)::
 The Cityscapes images are hard links to the COCO ones (copies where links fail): the same
 scenes in both layouts. Scene ``i`` lives in city ``CITIES[i % 2]``.
 
-Sizes: the default (64 train / 16 val at 128 px) is for tests; a benchmark setting is
-``--num-train 2000 --num-val 300 --size 192``.
+Sizes: the default (64 train / 16 val at 128 px, ~150 objects) is for tests: about 0.5 s and
+2.5 MB. A benchmark setting is ``--num-train 2000 --num-val 300 --size 192``: about 32 s
+(14 ms a scene, one CPU core) and 130 MB, ~4500 objects.
+
+mmdet reads the COCO set with ``type='CocoDataset'``, ``metainfo=dict(classes=...)`` from
+``meta.json`` and ``LoadAnnotations(with_mask=True)`` (keep the default ``poly2mask=True``:
+mmdet ignores RLE masks when it is False). mmseg reads the Cityscapes set with
+``type='tst_mm.SceneSegDataset'`` (``tst_mm.DigitSceneSegDataset`` for digit scenes).
 
 A rerun with the same settings finds ``meta.json`` and the files and skips (``--force`` redoes);
 different settings replace the ``coco``/``cityscapes`` folders of a previous scene set. A
