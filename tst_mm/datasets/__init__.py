@@ -1,4 +1,5 @@
-"""Datasets of tst-mm."""
+"""Datasets of tst-mm: the generated detection and segmentation scenes."""
+from .scene_detection import SceneCocoDataset
 from .scene_segmentation import DigitSceneSegDataset, SceneSegDataset
 
-__all__ = ['SceneSegDataset', 'DigitSceneSegDataset']
+__all__ = ['SceneCocoDataset', 'SceneSegDataset', 'DigitSceneSegDataset']

@@ -17,7 +17,8 @@ def resolve_model_config(model: Union[dict, str], role: str) -> dict:
         role: ``'student'`` or ``'teacher'``, used in error messages.
 
     Returns:
-        The model config as a ``ConfigDict``.
+        The model config as a ``ConfigDict``; a config file's top-level
+        ``data_preprocessor`` is moved into it, as mmengine's Runner does.
 
     Raises:
         FileNotFoundError: If a local config file does not exist.
@@ -36,4 +37,8 @@ def resolve_model_config(model: Union[dict, str], role: str) -> dict:
         cfg = Config.fromfile(model)
     if 'model' not in cfg:
         raise ValueError(f'{role} config {model} defines no `model`')
-    return cfg.model
+    model_cfg = cfg.model
+    # As mmengine's Runner does: a top-level data_preprocessor belongs to the model.
+    if cfg.get('data_preprocessor') is not None and 'data_preprocessor' not in model_cfg:
+        model_cfg.data_preprocessor = cfg.data_preprocessor
+    return model_cfg

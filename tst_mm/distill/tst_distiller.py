@@ -107,7 +107,7 @@ class TSTDistiller(BaseModel):
         self.distill_losses = nn.ModuleDict(
             {name: MODELS.build(cfg) for name, cfg in (distill_losses or {}).items()})
         self.weakness_loss = MODELS.build(weakness_loss)
-        self.search_loss_weights = dict(teacher=1.0, weakness=1.0, **search_loss_weights)
+        self.search_loss_weights = {'teacher': 1.0, 'weakness': 1.0, **search_loss_weights}
         self.augment_ratio = augment_ratio
         self.phase = 'distill'
         self._last_good_augmenter: Optional[dict] = None

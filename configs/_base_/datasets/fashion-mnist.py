@@ -16,8 +16,9 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=256,
     num_workers=0,
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', download=False,
-                 pipeline=test_pipeline),
+    # mmpretrain's MNIST datasets choose the test files by test_mode, not by split
+    dataset=dict(type=dataset_type, data_root=data_root, split='test', test_mode=True,
+                 download=False, pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_dataloader = val_dataloader
