@@ -10,6 +10,7 @@ from tst_mm.registry import MODELS
 
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
+from .label_geometry import apply_label_geometry, has_spatial_labels
 from .op_table import COLOUR, FIXED, GEOMETRIC, OP_NAMES, OpSpec, resolve_ops
 from .policy_io import Policy, inverse_sigmoid, load_policy, save_policy
 from .region import ValidRegion
@@ -34,7 +35,9 @@ class LearnableAugmenter(BaseModule):
        ``x' = x + sum_k b_k (op_k(x) - x)``;
     4. geometric ops: ``'blend'`` treats each warp like a colour op; ``'compose'`` builds one
        forward affine per image, ``A = I + sum_k b_k (H_k - I)`` (pixel coordinates), and warps
-       the colour-blended image once with it (exposed as :attr:`last_affine`);
+       the colour-blended image once with it (exposed as :attr:`last_affine`) and moves the
+       data samples' boxes, instance masks and label maps with it
+       (:mod:`tst_mm.augment.label_geometry`);
     5. clamps, renormalises, and restores padding to its input values exactly.
 
     Only each image's valid region (``metainfo['img_shape']``, top-left, as mm preprocessors pad
@@ -61,6 +64,12 @@ class LearnableAugmenter(BaseModule):
             the colour ops with a learnable magnitude; geometric ops stay exact affine warps).
         learned_ops_ckpt: Checkpoint of the op-imitation CNNs, written by
             ``tools/pretrain_ops.py``; required with ``op_impl='learned'``.
+        min_box_size: ``'compose'`` mode: warped boxes narrower or lower than this (pixels,
+            after clipping to the image) are dropped with their labels and masks.
+        min_box_visible: ``'compose'`` mode: warped boxes keeping less than this fraction of
+            their area inside the image are dropped likewise.
+        seg_ignore_index: ``'compose'`` mode: label-map value of pixels warped in from outside
+            the image (and of the padding).
         init_cfg: mmengine initialisation config.
 
     Attributes:
@@ -90,6 +99,9 @@ class LearnableAugmenter(BaseModule):
                  fill: float = 0.0,
                  op_impl: str = 'exact',
                  learned_ops_ckpt: Optional[str] = None,
+                 min_box_size: float = 1.0,
+                 min_box_visible: float = 0.1,
+                 seg_ignore_index: int = 255,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if geometric_mode not in GEOMETRIC_MODES:
@@ -118,6 +130,12 @@ class LearnableAugmenter(BaseModule):
         self.geometric_mode = geometric_mode
         self.fill = float(fill)
         self.op_impl = op_impl
+        if min_box_size < 0 or not 0.0 <= min_box_visible <= 1.0:
+            raise ValueError(f'min_box_size must be >= 0 and min_box_visible in [0, 1], got '
+                             f'{min_box_size} and {min_box_visible}.')
+        self.min_box_size = float(min_box_size)
+        self.min_box_visible = float(min_box_visible)
+        self.seg_ignore_index = int(seg_ignore_index)
 
         self.magnitude_logits = nn.Parameter(
             torch.full((len(self.magnitude_op_names), ), float(init_magnitude_logit)))
@@ -278,14 +296,28 @@ class LearnableAugmenter(BaseModule):
         Args:
             inputs: ``(B, C, H, W)`` normalised batch.
             data_samples: The batch's data samples (their ``img_shape`` metainfo gives the
-                valid region) or ``None``. Returned unchanged; in ``'compose'`` mode, map
-                their geometry with :attr:`last_affine`.
+                valid region) or ``None``. Never modified.
 
         Returns:
-            The augmented batch (same shape, dtype and normalisation) and ``data_samples``.
+            The augmented batch (same shape, dtype and normalisation) and the data samples:
+            in ``'blend'`` mode the given ones; in ``'compose'`` mode a new list in which the
+            samples whose image moved are copies with their boxes, instance masks and label
+            maps warped by :attr:`last_affine`.
+
+        Raises:
+            ValueError: In ``'blend'`` mode with geometric ops in the pool, if the samples
+                carry boxes, masks or label maps (they cannot follow a blended warp).
         """
         if inputs.dim() != 4:
             raise ValueError(f'Expected a (B, C, H, W) batch, got shape {tuple(inputs.shape)}.')
+        if self.geometric_mode == 'blend' and data_samples is not None and any(
+                s.kind == GEOMETRIC for s in self._specs) and any(
+                    has_spatial_labels(s) for s in data_samples):
+            geometric = [s.name for s in self._specs if s.kind == GEOMETRIC]
+            raise ValueError(
+                f"geometric_mode='blend' cannot move boxes, masks or label maps with the "
+                f"geometric ops {geometric}: set geometric_mode='compose' in the augmenter "
+                'config for detection and segmentation (or leave the geometric ops out).')
         work_dtype = inputs.dtype if inputs.dtype in (torch.float32, torch.float64) \
             else torch.float32
         batch = inputs.shape[0]
@@ -328,6 +360,10 @@ class LearnableAugmenter(BaseModule):
                     out = torch.where(region.mask > 0, out, self.fill)
                 out = warp_affine(out, affine, self.fill).clamp(0.0, 1.0)
             self.last_affine = affine[:, :2].detach()
+            if matrices:
+                data_samples = apply_label_geometry(
+                    data_samples, self.last_affine, self.min_box_size, self.min_box_visible,
+                    self.seg_ignore_index)
         else:
             self.last_affine = None
         self.last_ops = [s.name for s in specs]
