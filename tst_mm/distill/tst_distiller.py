@@ -49,9 +49,10 @@ class TSTDistiller(BaseModel):
             normalisation is copied from the student's data preprocessor.
         distill_losses: Named KD losses, e.g. ``dict(kd=dict(type='tst_mm.KDLoss', tau=4))``;
             logged as ``distill.loss_<name>``.
-        weakness_loss: The student-weakness loss of the search objective.
+        weakness_loss: The student-weakness loss of the search objective (default
+            ``tst_mm.StudentWeaknessLoss``).
         search_loss_weights: Weights of ``teacher`` (teacher task loss) and ``weakness`` in the
-            search objective.
+            search objective (default 1.0 each).
         augment_ratio: Share of each batch that is augmented and added to the batch as ``x'``
             in distillation steps (1.0: the whole batch, as in the paper).
         teacher_norm_eval: Keep the teacher in eval mode (BN statistics frozen) at all times.
@@ -65,8 +66,8 @@ class TSTDistiller(BaseModel):
                  teacher_ckpt: Optional[str] = None,
                  augmenter: Optional[dict] = None,
                  distill_losses: Optional[Dict[str, dict]] = None,
-                 weakness_loss: dict = dict(type='tst_mm.StudentWeaknessLoss'),
-                 search_loss_weights: dict = dict(teacher=1.0, weakness=1.0),
+                 weakness_loss: Optional[dict] = None,
+                 search_loss_weights: Optional[dict] = None,
                  augment_ratio: float = 1.0,
                  teacher_norm_eval: bool = True,
                  data_preprocessor: Optional[dict] = None,
@@ -74,6 +75,8 @@ class TSTDistiller(BaseModel):
         super().__init__(init_cfg=init_cfg)
         if not 0.0 <= augment_ratio <= 1.0:
             raise ValueError(f'augment_ratio must be in [0, 1], got {augment_ratio}')
+        weakness_loss = weakness_loss or dict(type='tst_mm.StudentWeaknessLoss')
+        search_loss_weights = search_loss_weights or {}
         unknown = set(search_loss_weights) - {'teacher', 'weakness'}
         if unknown:
             raise ValueError(f'search_loss_weights has unknown keys {sorted(unknown)}; use '

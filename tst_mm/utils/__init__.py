@@ -1,6 +1,11 @@
 """Utilities of tst-mm: checkpoint loading on recent torch and runner set-up helpers."""
-from .runner_setup import (KNOWN_SCOPES, ConfigError, check_default_scope, enable_amp,
-                           init_cpu_distributed)
+from .runner_setup import (
+                           KNOWN_SCOPES,
+                           ConfigError,
+                           check_default_scope,
+                           enable_amp,
+                           init_cpu_distributed,
+)
 from .safe_checkpoint import register_checkpoint_safe_globals, restricted_getattr
 
 __all__ = [
