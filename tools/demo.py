@@ -1,0 +1,154 @@
+"""The main job: TST on Fashion-MNIST on a CPU in about ten minutes, end to end.
+
+    make demo                      # set-up first, then this
+    python tools/demo.py [--work-dir work_dirs/demo] [--with-baseline]
+
+Steps: prepare Fashion-MNIST offline; train the demo teacher unless its checkpoint is cached;
+distil the student with plain KD and with TST (same schedule, same seed); print a table of
+top-1 accuracies (teacher, student alone when cached or with ``--with-baseline``, KD, TST) and
+write the learned policy's picture. Every stage runs through ``tools/train.py`` with the
+configs in ``configs/demo/``; full logs go to ``<work-dir>/*.log``.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TEACHER_CONFIG = 'configs/demo/resnet18-tiny_fashion-mnist.py'
+TST_CONFIG = 'configs/demo/tst_fashion-mnist.py'
+#: lines of the training logs shown live, as progress
+PROGRESS_MARKERS = ('Epoch(train)', 'Epoch(val)', 'TST search', 'Saving checkpoint')
+
+
+def banner(text: str) -> None:
+    """Print a stage heading."""
+    print(f'\n=== {text}', flush=True)
+
+
+def run(args: List[str], log_path: str) -> None:
+    """Run a repo tool, showing progress lines and keeping the full log in ``log_path``."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    start = time.time()
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for line in proc.stdout:
+            log.write(line)
+            if any(marker in line for marker in PROGRESS_MARKERS):
+                print('   ' + line.rstrip().split(' - mmengine - INFO - ')[-1], flush=True)
+        status = proc.wait()
+    if status != 0:
+        with open(log_path) as log:
+            tail = log.read()[-3000:]
+        sys.exit(f'{tail}\nerror: {" ".join(args)} failed (exit {status}); full log: '
+                 f'{log_path}')
+    print(f'   done in {time.time() - start:.0f}s (log: {log_path})', flush=True)
+
+
+def last_top1(work_dir: str) -> Optional[float]:
+    """The last validation top-1 a run logged (mmengine's scalars.json), if any."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    top1 = None
+    for path in files:
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'accuracy/top1' in record:
+                    top1 = record['accuracy/top1']
+    return top1
+
+
+def latest_checkpoint(work_dir: str, epochs: int) -> Optional[str]:
+    """The final epoch checkpoint of a run, if it finished."""
+    path = osp.join(work_dir, f'epoch_{epochs}.pth')
+    return path if osp.isfile(path) else None
+
+
+def main(argv=None) -> None:
+    """Run the demo."""
+    parser = argparse.ArgumentParser(description='TST demo on Fashion-MNIST (CPU-sized)')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--data-root', default='data/fashion-mnist')
+    parser.add_argument('--teacher-epochs', type=int, default=2)
+    parser.add_argument('--epochs', type=int, default=4, help='student epochs')
+    parser.add_argument('--subset', type=int, default=10000,
+                        help='training images the student sees (a fixed subset)')
+    parser.add_argument('--with-baseline', action='store_true',
+                        help='also train the student alone (CE only) if not cached')
+    args = parser.parse_args(argv)
+    work_dir = osp.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    data_root = osp.abspath(args.data_root)
+    started = time.time()
+
+    banner('1/5 data: Fashion-MNIST, offline')
+    run(['tools/data/prepare_fashion_mnist.py', '--out', data_root],
+        osp.join(work_dir, 'data.log'))
+
+    data_options = [f'{split}_dataloader.dataset.data_root={data_root}'
+                    for split in ('train', 'val', 'test')]
+    teacher_dir = osp.join(work_dir, 'teacher')
+    teacher_ckpt = latest_checkpoint(teacher_dir, args.teacher_epochs)
+    if teacher_ckpt:
+        banner(f'2/5 teacher: cached at {teacher_ckpt}')
+    else:
+        banner(f'2/5 teacher: training {TEACHER_CONFIG} on 60k images, '
+               f'{args.teacher_epochs} epochs')
+        run(['tools/train.py', TEACHER_CONFIG, '--work-dir', teacher_dir, '--cfg-options',
+             *data_options, f'train_cfg.max_epochs={args.teacher_epochs}',
+             f'param_scheduler.end={args.teacher_epochs}'],
+            osp.join(work_dir, 'teacher.log'))
+        teacher_ckpt = latest_checkpoint(teacher_dir, args.teacher_epochs)
+
+    student_options = [*data_options, f'model.teacher_ckpt={teacher_ckpt}',
+                       f'train_dataloader.dataset.indices={args.subset}',
+                       f'train_cfg.max_epochs={args.epochs}',
+                       f'param_scheduler.student.0.end={args.epochs}']
+    runs = {
+        'student alone': ['model.augment_ratio=0', 'train_cfg.search_epochs=[]',
+                          'model.distill_losses={}', 'custom_hooks=[]'],
+        'KD': ['model.augment_ratio=0', 'train_cfg.search_epochs=[]', 'custom_hooks=[]'],
+        'TST': [],
+    }
+    results = {'teacher': last_top1(teacher_dir)}
+    for step, (name, extra) in enumerate(runs.items(), start=2):
+        run_dir = osp.join(work_dir, name.replace(' ', '_').lower())
+        cached = latest_checkpoint(run_dir, args.epochs)
+        if name == 'student alone' and not (cached or args.with_baseline):
+            continue
+        if cached:
+            banner(f'{name}: cached at {cached}')
+        else:
+            banner(f'{step + (name != "student alone")}/5 {name}: student on {args.subset} '
+                   f'images, {args.epochs} epochs')
+            run(['tools/train.py', TST_CONFIG, '--work-dir', run_dir, '--cfg-options',
+                 *student_options, *extra],
+                osp.join(work_dir, f'{osp.basename(run_dir)}.log'))
+        results[name] = last_top1(run_dir)
+
+    tst_dir = osp.join(work_dir, 'tst')
+    run(['tools/plot_policy.py', tst_dir, '--out', osp.join(work_dir, 'tst_policy.png')],
+        osp.join(work_dir, 'plot.log'))
+
+    lines = ['| model | top-1 (%) |', '|---|---|']
+    for name, top1 in results.items():
+        lines.append(f'| {name} | {"-" if top1 is None else f"{top1:.2f}"} |')
+    table = '\n'.join(lines)
+    with open(osp.join(work_dir, 'results.md'), 'w') as f:
+        f.write(f'Fashion-MNIST demo ({args.subset} training images, {args.epochs} student '
+                f'epochs, seed 0)\n\n{table}\n')
+    print(f'\nFashion-MNIST demo, {args.subset} training images, {args.epochs} student '
+          f'epochs:\n{table}')
+    print(f'\nlearned policy: {osp.join(work_dir, "tst_policy.png")}')
+    print(f'augmented samples: {osp.join(tst_dir, "tst_samples")}')
+    print(f'total time: {(time.time() - started) / 60:.1f} min')
+
+
+if __name__ == '__main__':
+    main()
