@@ -35,7 +35,8 @@ from torch import Tensor
 
 __all__ = [
     'INSTANCE_FIELDS', 'SEG_FIELDS', 'has_spatial_labels', 'warp_boxes', 'warp_bitmap_masks',
-    'warp_polygon_masks', 'warp_label_map', 'warp_data_sample', 'apply_label_geometry'
+    'warp_polygon_masks', 'warp_label_map', 'warp_data_sample', 'apply_label_geometry',
+    'clip_boxes_to_image'
 ]
 
 #: Data-sample fields holding per-instance boxes / masks that move with the image.
@@ -330,3 +331,27 @@ def apply_label_geometry(data_samples: Optional[Sequence[Any]], affines: Tensor,
     if all(new is old for new, old in zip(warped, samples)):
         return data_samples
     return warped
+
+
+def clip_boxes_to_image(sample: Any, min_box_size: float = 1e-3) -> Any:
+    """Return a copy of a data sample whose boxes are clipped to its ``img_shape``.
+
+    Boxes left narrower or lower than ``min_box_size`` (zero-size annotations, boxes entirely
+    outside the image) are dropped with every other field of their instance; instance masks
+    are set to 0 outside the image. Label maps are left as they are.
+
+    Args:
+        sample: A data sample with ``img_shape`` metainfo.
+        min_box_size: See :func:`warp_boxes`.
+
+    Returns:
+        A shallow copy with new instance fields; ``sample`` is never modified.
+    """
+    img_shape = sample.metainfo['img_shape']
+    eye = torch.eye(3)[:2]
+    out = sample.new()
+    for name in INSTANCE_FIELDS:
+        if name in sample and 'bboxes' in sample.get(name):
+            setattr(out, name,
+                    _warp_instances(sample.get(name), eye, img_shape, min_box_size, 0.0))
+    return out

@@ -3,8 +3,13 @@ from torch import nn
 
 from .base import TaskAdapter, call_distill_loss
 from .classification import ClassificationAdapter
+from .detection import DetectionAdapter, is_detector
+from .detection_inversion import InvertedDetectionLosses
 
-__all__ = ['TaskAdapter', 'ClassificationAdapter', 'call_distill_loss', 'adapter_for']
+__all__ = [
+    'TaskAdapter', 'ClassificationAdapter', 'DetectionAdapter', 'InvertedDetectionLosses',
+    'call_distill_loss', 'adapter_for'
+]
 
 
 def adapter_for(model: nn.Module) -> TaskAdapter:
@@ -13,6 +18,8 @@ def adapter_for(model: nn.Module) -> TaskAdapter:
     Raises:
         TypeError: If the model is of no supported task.
     """
+    if is_detector(model):
+        return DetectionAdapter()
     from mmpretrain.models.classifiers import ImageClassifier
     if isinstance(model, ImageClassifier):
         return ClassificationAdapter()

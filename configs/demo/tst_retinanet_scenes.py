@@ -1,0 +1,41 @@
+# TST for detection, CPU-sized: the stock RetinaNet demo (1/4-width ResNet-18 layout) is both
+# teacher (trained for its 12 epochs first) and student (trained afresh with TST), on the
+# generated scenes. Search phases of one pass before epochs 4 and 7.
+#   python tools/train.py configs/demo/retinanet_r18-tiny_scenes.py \
+#       --work-dir work_dirs/demo/retinanet_teacher
+#   python tools/train.py configs/demo/tst_retinanet_scenes.py
+_base_ = ['./retinanet_r18-tiny_scenes.py']
+
+custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+
+model = dict(
+    _delete_=True,
+    type='tst_mm.TSTDistiller',
+    student={{_base_.model}},
+    teacher='configs/demo/retinanet_r18-tiny_scenes.py',
+    teacher_ckpt='work_dirs/demo/retinanet_teacher/epoch_12.pth',
+    augmenter=dict(type='tst_mm.LearnableAugmenter', num_ops=4, geometric_mode='compose'),
+    distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.0)),
+    weakness_loss=dict(type='tst_mm.InvertedDetectionLosses', targets='positives',
+                       regression='reciprocal'),
+    search_loss_weights=dict(teacher=1.0, weakness=1.0),
+    augment_ratio=1.0)
+
+optim_wrapper = dict(
+    _delete_=True,
+    constructor='tst_mm.TSTOptimWrapperConstructor',
+    student=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
+                 clip_grad=dict(max_norm=35, norm_type=2)),
+    augmenter=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
+param_scheduler = dict(
+    _delete_=True,
+    student=[
+        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
+        dict(type='MultiStepLR', by_epoch=True, begin=0, end=12, milestones=[8, 11],
+             gamma=0.1)
+    ],
+    augmenter=[])
+
+train_cfg = dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=12,
+                 search_epochs=[3, 6], search_passes=1, val_interval=4)
+custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook'), dict(type='tst_mm.TSTSampleGridHook')]

@@ -1,0 +1,295 @@
+"""The student's half of TST's detection search objective: its own task losses, inverted.
+
+During a search step the student computes its ordinary mmdet ``loss()`` on the augmented batch,
+but every loss module of its heads is temporarily replaced by an inverted counterpart, so that
+minimising the result makes the batch *harder* for the student. Nothing in mmdet is edited: the
+loss modules are swapped in (``setattr`` on their parent module) for the duration of a ``with``
+block and put back afterwards, even on error.
+
+How each mmdet loss is inverted (the loss weight of the original module is kept):
+
+==============================  ===========================================================
+mmdet loss                      inverted form (bounded below, so the search cannot run away)
+==============================  ===========================================================
+``CrossEntropyLoss`` (softmax)  ``-log(1 - p_y)`` (the ``weakness`` loss, e.g.
+                                ``tst_mm.StudentWeaknessLoss``) over positive samples
+                                (``targets='positives'``) or all samples (``'all'``)
+``CrossEntropyLoss`` (sigmoid)  the same loss on flipped targets: only the true-class entry of
+``FocalLoss`` (sigmoid)         positive samples, pushed to 0 (``'positives'``), or every
+                                entry of every sample, ``t -> 1 - t`` (``'all'``)
+``CrossEntropyLoss`` (mask)     the same loss on flipped mask targets ``1 - t``
+regression (L1, SmoothL1,       ``regression='reciprocal'``: ``1 / (1 + L)``;
+Balanced L1, MSE, IoU family)   ``'clamp'``: ``-min(L, regression_cap)``; ``'negate'``: ``-L``
+                                (unbounded, for comparison only)
+==============================  ===========================================================
+
+Any other loss type is refused with an error naming it and where it sits in the model.
+"""
+import contextlib
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from tst_mm.registry import MODELS
+
+__all__ = ['InvertedDetectionLosses', 'InvertedLoss', 'find_loss_modules']
+
+TARGETS = ('positives', 'all')
+REGRESSIONS = ('reciprocal', 'clamp', 'negate')
+#: mmdet regression losses inverted by bounded negation (matched by exact class name).
+REGRESSION_TYPES = ('L1Loss', 'SmoothL1Loss', 'BalancedL1Loss', 'MSELoss', 'IoULoss',
+                    'BoundedIoULoss', 'GIoULoss', 'DIoULoss', 'CIoULoss', 'EIoULoss',
+                    'SIoULoss')
+SUPPORTED_TYPES = ('CrossEntropyLoss', 'FocalLoss') + REGRESSION_TYPES
+
+
+def find_loss_modules(model: nn.Module) -> List[Tuple[nn.Module, str, nn.Module]]:
+    """All loss modules of a model: children whose attribute name starts with ``loss``.
+
+    Returns:
+        ``(parent, attribute, loss_module)`` triples, in module order.
+    """
+    found = []
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if name.startswith('loss') and not isinstance(child, InvertedLoss):
+                found.append((parent, name, child))
+    return found
+
+
+def _kind(loss: nn.Module) -> Optional[str]:
+    """How a loss module is inverted, or ``None`` if it is not supported."""
+    name = type(loss).__name__
+    if name == 'CrossEntropyLoss':
+        if getattr(loss, 'use_mask', False):
+            return 'mask_ce'
+        return 'sigmoid_ce' if getattr(loss, 'use_sigmoid', False) else 'softmax_ce'
+    if name == 'FocalLoss':
+        if not getattr(loss, 'use_sigmoid', True) or getattr(loss, 'activated', False):
+            return None
+        return 'focal'
+    if name in REGRESSION_TYPES:
+        return 'regression'
+    return None
+
+
+def _module_path(model: nn.Module, target: nn.Module) -> str:
+    for path, module in model.named_modules():
+        if module is target:
+            return path or type(model).__name__
+    return '?'
+
+
+class InvertedLoss(nn.Module):
+    """One mmdet loss module, inverted for the search step (see the module docstring).
+
+    Args:
+        loss: The original mmdet loss module (called, never modified).
+        kind: ``'softmax_ce'``, ``'sigmoid_ce'``, ``'mask_ce'``, ``'focal'`` or
+            ``'regression'``.
+        weakness: The ``-log(1 - p_y)`` loss used for softmax cross-entropy.
+        targets: ``'positives'`` or ``'all'``.
+        regression: ``'reciprocal'``, ``'clamp'`` or ``'negate'``.
+        regression_cap: The cap of ``'clamp'``.
+        background_index: The label of background samples for classification losses (the
+            head's ``num_classes``), or ``None`` if the head has no background label.
+    """
+
+    def __init__(self, loss: nn.Module, kind: str, weakness: nn.Module, targets: str,
+                 regression: str, regression_cap: float,
+                 background_index: Optional[int]) -> None:
+        super().__init__()
+        self.loss = loss
+        self.kind = kind
+        self.weakness = weakness
+        self.targets = targets
+        self.regression = regression
+        self.regression_cap = float(regression_cap)
+        self.background_index = background_index
+
+    # ------------------------------------------------------------------ helpers
+    def _positive(self, labels: Tensor, ignore_index: Optional[int]) -> Tensor:
+        """Bool mask of samples labelled with a real class (not background, not ignored)."""
+        valid = labels >= 0
+        if ignore_index is not None:
+            valid &= labels != ignore_index
+        if self.background_index is not None:
+            valid &= labels != self.background_index
+        return valid
+
+    def _reduction(self, reduction_override: Optional[str]) -> str:
+        return reduction_override or getattr(self.loss, 'reduction', 'mean')
+
+    # ------------------------------------------------------------------ kinds
+    def _softmax_ce(self, cls_score: Tensor, label: Tensor, weight: Optional[Tensor] = None,
+                    avg_factor=None, reduction_override: Optional[str] = None,
+                    ignore_index: Optional[int] = None, **kwargs) -> Tensor:
+        if self._reduction(reduction_override) != 'mean':
+            raise NotImplementedError(
+                f'the inverted softmax cross-entropy of the TST search step only supports '
+                f"reduction='mean', got {self._reduction(reduction_override)!r} (e.g. an OHEM "
+                'sampler); use another sampler for the student')
+        ignore = ignore_index if ignore_index is not None else self.loss.ignore_index
+        valid = (label >= 0) & (label != (-100 if ignore is None else ignore))
+        keep = self._positive(label, ignore) if self.targets == 'positives' else valid
+        keep_w = keep.float() if weight is None else keep.float() * weight.float()
+        safe = torch.where(keep, label, torch.zeros_like(label))
+        count = keep.sum().clamp(min=1).float()
+        return self.loss.loss_weight * self.weakness(cls_score, safe, weight=keep_w,
+                                                     avg_factor=count)
+
+    def _one_hot(self, pred: Tensor, label: Tensor, ignore: int) -> Tuple[Tensor, Tensor]:
+        """mmdet's convention: class-index labels ``>= C`` (background) give all-zero rows."""
+        channels = pred.size(-1)
+        valid = (label >= 0) & (label != ignore)
+        real = valid & (label < channels)
+        onehot = torch.zeros_like(pred)
+        rows = torch.nonzero(real, as_tuple=True)[0]
+        onehot[rows, label[rows]] = 1.0
+        return onehot, valid
+
+    def _flipped(self, pred: Tensor, label: Tensor, weight: Optional[Tensor],
+                 ignore: int) -> Tuple[Tensor, Tensor]:
+        """Flipped float targets and per-entry weights for a sigmoid classifier."""
+        if label.dim() == pred.dim():  # already per-entry (soft) targets
+            target = label.float()
+            valid = ((label >= 0) & (label != ignore)).float()
+            entry_w = valid if weight is None else weight.float().expand_as(valid) * valid
+            if self.targets == 'positives':
+                entry_w = entry_w * (target > 0).float()
+                return torch.zeros_like(target), entry_w
+            return torch.where(valid > 0, 1.0 - target, target), entry_w
+        onehot, valid = self._one_hot(pred, label, ignore)
+        row_w = valid.float() if weight is None else valid.float() * weight.float().view(-1)
+        entry_w = row_w.view(-1, 1).expand_as(onehot)
+        if self.targets == 'positives':  # the true-class entry of positive samples, to 0
+            return torch.zeros_like(onehot), entry_w * onehot
+        return 1.0 - onehot, entry_w
+
+    def _sigmoid_ce(self, cls_score: Tensor, label: Tensor, weight: Optional[Tensor] = None,
+                    avg_factor=None, reduction_override: Optional[str] = None,
+                    ignore_index: Optional[int] = None, **kwargs) -> Tensor:
+        ignore = ignore_index if ignore_index is not None else self.loss.ignore_index
+        ignore = -100 if ignore is None else ignore
+        if label.dim() == cls_score.dim() and not label.is_floating_point() \
+                and cls_score.dim() == 1:
+            label = label.float()
+        target, entry_w = self._flipped(cls_score, label, weight, ignore)
+        return self.loss(cls_score, target, entry_w, avg_factor=avg_factor,
+                         reduction_override=reduction_override, **kwargs)
+
+    def _focal(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+               avg_factor=None, reduction_override: Optional[str] = None) -> Tensor:
+        flipped, entry_w = self._flipped(pred, target, weight, ignore=-100)
+        return self.loss(pred, flipped, entry_w, avg_factor=avg_factor,
+                         reduction_override=reduction_override)
+
+    def _mask_ce(self, mask_pred: Tensor, mask_target: Tensor, *args, **kwargs) -> Tensor:
+        return self.loss(mask_pred, 1.0 - mask_target.float(), *args, **kwargs)
+
+    def _regression(self, *args, **kwargs) -> Tensor:
+        value = self.loss(*args, **kwargs)
+        if self.regression == 'reciprocal':
+            return 1.0 / (1.0 + value)
+        if self.regression == 'clamp':
+            return -value.clamp(max=self.regression_cap)
+        return -value
+
+    def forward(self, *args, **kwargs) -> Tensor:
+        """Call the inverted loss with the original loss's arguments."""
+        return getattr(self, f'_{self.kind}')(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return (f'kind={self.kind!r}, targets={self.targets!r}, regression={self.regression!r}, '
+                f'background_index={self.background_index}')
+
+
+@MODELS.register_module()
+class InvertedDetectionLosses(nn.Module):
+    """TST's search objective for an mmdet student: its task losses, inverted in place.
+
+    Give it as the distiller's ``weakness_loss`` to choose how the losses are inverted; with the
+    default ``weakness_loss=dict(type='tst_mm.StudentWeaknessLoss')`` the detection adapter
+    wraps that loss in this class with the defaults below.
+
+    Args:
+        weakness: Config (or module) of the ``-log(1 - p_y)`` loss for softmax classifiers;
+            ``None`` means ``dict(type='tst_mm.StudentWeaknessLoss')``.
+        targets: ``'positives'`` (default): only samples of a real class are inverted (their
+            true-class score is pushed down), which keeps the loss on the scale of the
+            ordinary one. ``'all'``: every target is flipped, background included (TST.md's
+            literal reading; on dense heads the flipped background terms outweigh everything).
+        regression: How box-regression losses are inverted: ``'reciprocal'`` (default,
+            ``1 / (1 + L)``), ``'clamp'`` (``-min(L, regression_cap)``) or ``'negate'``
+            (``-L``, unbounded).
+        regression_cap: The cap of ``'clamp'``.
+    """
+
+    def __init__(self, weakness: Optional[Union[dict, nn.Module]] = None,
+                 targets: str = 'positives', regression: str = 'reciprocal',
+                 regression_cap: float = 2.0) -> None:
+        super().__init__()
+        if weakness is None:
+            weakness = dict(type='tst_mm.StudentWeaknessLoss')
+        if targets not in TARGETS:
+            raise ValueError(f'targets must be one of {TARGETS}, got {targets!r}')
+        if regression not in REGRESSIONS:
+            raise ValueError(f'regression must be one of {REGRESSIONS}, got {regression!r}')
+        if regression_cap <= 0:
+            raise ValueError(f'regression_cap must be > 0, got {regression_cap}')
+        self.weakness = weakness if isinstance(weakness, nn.Module) else MODELS.build(weakness)
+        self.targets = targets
+        self.regression = regression
+        self.regression_cap = float(regression_cap)
+
+    @staticmethod
+    def check_supported(model: nn.Module) -> None:
+        """Raise ``TypeError`` naming the first loss module that cannot be inverted."""
+        for parent, name, loss in find_loss_modules(model):
+            if _kind(loss) is None:
+                path = _module_path(model, parent)
+                raise TypeError(
+                    f'{path}.{name} is a {type(loss).__name__}, which the TST search step '
+                    f'cannot invert; supported student losses: {", ".join(SUPPORTED_TYPES)} '
+                    '(sigmoid FocalLoss only)')
+
+    def _wrap(self, parent: nn.Module, loss: nn.Module) -> InvertedLoss:
+        kind = _kind(loss)
+        background = None
+        num_classes = getattr(parent, 'num_classes', None)
+        if kind in ('softmax_ce', 'sigmoid_ce', 'focal') and isinstance(num_classes, int):
+            background = num_classes
+        return InvertedLoss(loss, kind, self.weakness, self.targets, self.regression,
+                            self.regression_cap, background)
+
+    @contextlib.contextmanager
+    def swapped(self, model: nn.Module) -> Iterator[Dict[str, InvertedLoss]]:
+        """Within the block, every loss module of ``model`` is its inverted counterpart.
+
+        Yields:
+            The inverted modules by ``'<parent path>.<attribute>'``.
+
+        Raises:
+            TypeError: If a loss module of ``model`` cannot be inverted (nothing is swapped).
+        """
+        self.check_supported(model)
+        found = find_loss_modules(model)
+        swapped = {}
+        try:
+            for parent, name, loss in found:
+                wrapper = self._wrap(parent, loss)
+                setattr(parent, name, wrapper)
+                swapped[f'{_module_path(model, parent)}.{name}'] = wrapper
+            yield swapped
+        finally:
+            for parent, name, loss in found:
+                setattr(parent, name, loss)
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError('InvertedDetectionLosses is not called directly: the detection '
+                           'adapter swaps it into the student with `swapped(student)`')
+
+    def extra_repr(self) -> str:
+        return (f'targets={self.targets!r}, regression={self.regression!r}, '
+                f'regression_cap={self.regression_cap}')
