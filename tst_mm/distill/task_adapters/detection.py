@@ -271,6 +271,17 @@ class DetectionAdapter(TaskAdapter):
             self._check_dense_heads(student.bbox_head, teacher.bbox_head)
         InvertedDetectionLosses.check_supported(student)
 
+    def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
+        """Refuse an augmenter that blends geometric ops: boxes cannot follow a blend."""
+        from ...augment.op_table import GEOMETRIC, OP_TABLE
+        geometric = [name for name in getattr(augmenter, 'op_names', [])
+                     if name in OP_TABLE and OP_TABLE[name].kind == GEOMETRIC]
+        if geometric and getattr(augmenter, 'geometric_mode', 'compose') != 'compose':
+            raise ValueError(
+                f"the augmenter blends the geometric ops {geometric} (geometric_mode="
+                f"{augmenter.geometric_mode!r}), which boxes and masks cannot follow: set "
+                "geometric_mode='compose' in the augmenter config for detection")
+
     @staticmethod
     def _check_dense_heads(student_head: nn.Module, teacher_head: nn.Module) -> None:
         def layout(head):
