@@ -76,6 +76,8 @@ def main(argv=None) -> None:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/fashion-mnist')
     parser.add_argument('--teacher-epochs', type=int, default=2)
+    parser.add_argument('--teacher-subset', type=int, default=None,
+                        help='train the teacher on this many images (default: all 60k)')
     parser.add_argument('--epochs', type=int, default=4, help='student epochs')
     parser.add_argument('--subset', type=int, default=10000,
                         help='training images the student sees (a fixed subset)')
@@ -102,10 +104,14 @@ def main(argv=None) -> None:
                f'{args.teacher_epochs} epochs')
         run(['tools/train.py', TEACHER_CONFIG, '--work-dir', teacher_dir, '--cfg-options',
              *data_options, f'train_cfg.max_epochs={args.teacher_epochs}',
+             *([f'train_dataloader.dataset.indices={args.teacher_subset}']
+               if args.teacher_subset else []),
              f'param_scheduler.end={args.teacher_epochs}'],
             osp.join(work_dir, 'teacher.log'))
         teacher_ckpt = latest_checkpoint(teacher_dir, args.teacher_epochs)
 
+    # search phases a quarter and three quarters into training, as [1, 3] of the config's 4
+    search_epochs = sorted({args.epochs // 4, min(args.epochs - 1, 3 * args.epochs // 4)})
     student_options = [*data_options, f'model.teacher_ckpt={teacher_ckpt}',
                        f'train_dataloader.dataset.indices={args.subset}',
                        f'train_cfg.max_epochs={args.epochs}',
@@ -114,7 +120,7 @@ def main(argv=None) -> None:
         'student alone': ['model.augment_ratio=0', 'train_cfg.search_epochs=[]',
                           'model.distill_losses={}', 'custom_hooks=[]'],
         'KD': ['model.augment_ratio=0', 'train_cfg.search_epochs=[]', 'custom_hooks=[]'],
-        'TST': [],
+        'TST': [f'train_cfg.search_epochs={search_epochs}'.replace(' ', '')],
     }
     results = {'teacher': last_top1(teacher_dir)}
     for step, (name, extra) in enumerate(runs.items(), start=2):

@@ -1,0 +1,210 @@
+"""Cost of TST's steps against a plain KD step, measured side by side in one process.
+
+    python benchmarks/step_cost.py [--batch-sizes 32 64 128] [--rounds 15]
+
+For the Fashion-MNIST demo pair (configs/demo/tst_fashion-mnist.py), per batch size B:
+
+- ``kd``: a distillation step on 2B real images with the augmenter off (plain KD);
+- ``tst``: a TST distillation step on B images, i.e. ``[x'; x]`` = 2B images (same count);
+- ``search``: a search step on B images (augmenter trained through frozen teacher and student);
+- ``augment``: the augmenter's forward + backward alone on B images (its share of ``search``).
+
+Modes run interleaved, round after round, and the median of each is reported, so machine noise
+hits all of them alike; the ratios are the result. Peak memory of each mode is measured in a
+child process of its own (peak RSS growth on CPU, ``max_memory_allocated`` on CUDA).
+Writes ``benchmarks/results/step_cost.{json,md}``.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
+MODES = ('kd', 'tst', 'search', 'augment')
+
+
+def build(data_root: str, device: str):
+    """The demo distiller (random teacher: cost does not depend on weights) and a batch."""
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+
+    import tst_mm  # noqa: F401
+    from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
+    cfg.model.teacher_ckpt = None
+    model = MODELS.build(cfg.model).to(device)
+    model.train()
+    optim = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(type=cfg.optim_wrapper.constructor,
+             optim_wrapper_cfg={k: v for k, v in cfg.optim_wrapper.items()
+                                if k != 'constructor'}))(model)
+    dataset = DATASETS.build(dict(type='FashionMNIST', data_root=data_root, split='train',
+                                  download=False, pipeline=[dict(type='PackInputs')],
+                                  indices=512))
+    return model, optim, dataset, pseudo_collate
+
+
+def step_fn(mode: str, model, optim, batch_b, batch_2b):
+    """A callable running one step of ``mode``."""
+    def kd():
+        model.augment_ratio = 0.0
+        model.set_phase('distill')
+        model.train_step(copy.copy(batch_2b), optim)
+
+    def tst():
+        model.augment_ratio = 1.0
+        model.set_phase('distill')
+        model.train_step(copy.copy(batch_b), optim)
+
+    def search():
+        model.set_phase('search')
+        model.train_step(copy.copy(batch_b), optim)
+
+    def augment():
+        data = model.data_preprocessor(copy.copy(batch_b), True)
+        out, _ = model.augmenter(data['inputs'], data['data_samples'])
+        out.float().mean().backward()
+        model.augmenter.zero_grad()
+
+    return dict(kd=kd, tst=tst, search=search, augment=augment)[mode]
+
+
+def sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_modes(args, batch_size: int) -> dict:
+    """Median seconds per step of each mode, interleaved."""
+    model, optim, dataset, collate = build(args.data_root, args.device)
+    batch_b = collate([dataset[i] for i in range(batch_size)])
+    batch_2b = collate([dataset[i] for i in range(2 * batch_size)])
+    fns = {mode: step_fn(mode, model, optim, batch_b, batch_2b) for mode in MODES}
+    for fn in fns.values():  # warm-up
+        fn()
+    times = {mode: [] for mode in MODES}
+    for _ in range(args.rounds):
+        for mode, fn in fns.items():
+            sync(args.device)
+            start = time.perf_counter()
+            fn()
+            sync(args.device)
+            times[mode].append(time.perf_counter() - start)
+    return {mode: statistics.median(values) for mode, values in times.items()}
+
+
+def _status_mb(key: str) -> float:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1]) / 1024
+    return float('nan')
+
+
+def reset_peak_rss() -> None:
+    """Linux: make the peak RSS (VmHWM) start again from the current RSS."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+
+
+def memory_child(args) -> None:
+    """Child process: peak memory growth of one mode (printed as JSON)."""
+    model, optim, dataset, collate = build(args.data_root, args.device)
+    batch_b = collate([dataset[i] for i in range(args.batch_size)])
+    batch_2b = collate([dataset[i] for i in range(2 * args.batch_size)])
+    fn = step_fn(args.mode, model, optim, batch_b, batch_2b)
+    if args.device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        for _ in range(3):
+            fn()
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        reset_peak_rss()
+        base = _status_mb('VmRSS')
+        for _ in range(3):
+            fn()
+        peak = _status_mb('VmHWM') - base
+    print(json.dumps(dict(peak_mb=peak)))
+
+
+def measure_memory(args, batch_size: int) -> dict:
+    out = {}
+    for mode in MODES:
+        proc = subprocess.run(
+            [sys.executable, __file__, '--child-mode', mode, '--batch-size', str(batch_size),
+             '--data-root', args.data_root, '--device', args.device],
+            capture_output=True, text=True, cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=ROOT))
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-3000:])
+        out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])['peak_mb']
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[32, 64, 128])
+    parser.add_argument('--rounds', type=int, default=15)
+    parser.add_argument('--data-root', default=osp.join(ROOT, 'data/fashion-mnist'))
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--out-dir', default=osp.join(ROOT, 'benchmarks/results'))
+    parser.add_argument('--child-mode', choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument('--batch-size', type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_mode:
+        args.mode = args.child_mode
+        memory_child(args)
+        return
+    if not osp.isdir(args.data_root):
+        sys.exit(f'error: {args.data_root} not found; run python tools/data/'
+                 'prepare_fashion_mnist.py first')
+    command = 'python benchmarks/step_cost.py ' + ' '.join(argv or sys.argv[1:])
+    rows = []
+    for batch_size in args.batch_sizes:
+        seconds = time_modes(args, batch_size)
+        memory = measure_memory(args, batch_size)
+        rows.append(dict(batch_size=batch_size, seconds=seconds, peak_mb=memory))
+        print(f'B={batch_size}: ' + ', '.join(f'{m} {seconds[m] * 1000:.1f} ms'
+                                              for m in MODES), flush=True)
+    header = (f'Step cost, Fashion-MNIST demo pair (configs/demo/tst_fashion-mnist.py), '
+              f'{args.device}, {os.cpu_count()} cores, torch {torch.__version__}, '
+              f'{platform.machine()}, {date.today()}.\nCommand: `{command.strip()}`. Medians '
+              f'of {args.rounds} interleaved rounds; memory = peak growth over 3 steps in a '
+              'process of its own.')
+    lines = [header, '',
+             '| B | KD step on 2B (ms) | TST step on [x\'; x] = 2B (ms) | TST / KD | search step '
+             'on B (ms) | search / KD | augmenter fwd+bwd share of search | peak MB kd / tst / '
+             'search |',
+             '|---|---|---|---|---|---|---|---|']
+    for row in rows:
+        s, m = row['seconds'], row['peak_mb']
+        lines.append(
+            f"| {row['batch_size']} | {s['kd'] * 1e3:.1f} | {s['tst'] * 1e3:.1f} | "
+            f"{s['tst'] / s['kd']:.2f} | {s['search'] * 1e3:.1f} | {s['search'] / s['kd']:.2f} "
+            f"| {100 * s['augment'] / s['search']:.1f}% | {m['kd']:.0f} / {m['tst']:.0f} / "
+            f"{m['search']:.0f} |")
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(osp.join(args.out_dir, 'step_cost.json'), 'w') as f:
+        json.dump(dict(command=command, device=args.device, torch=torch.__version__,
+                       cores=os.cpu_count(), date=str(date.today()), rows=rows), f, indent=2)
+    with open(osp.join(args.out_dir, 'step_cost.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+    main()
