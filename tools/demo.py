@@ -118,7 +118,7 @@ def main(argv=None) -> None:
                        f'param_scheduler.student.0.end={args.epochs}']
     runs = {
         'student alone': ['model.augment_ratio=0', 'train_cfg.search_epochs=[]',
-                          'model.distill_losses={}', 'custom_hooks=[]'],
+                          'model.distill_losses.kd.loss_weight=0', 'custom_hooks=[]'],
         'KD': ['model.augment_ratio=0', 'train_cfg.search_epochs=[]', 'custom_hooks=[]'],
         'TST': [f'train_cfg.search_epochs={search_epochs}'.replace(' ', '')],
     }
