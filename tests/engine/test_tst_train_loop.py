@@ -1,0 +1,127 @@
+"""The TST loop through real Runners: schedule, online mode, exact resume mid search phase."""
+import os.path as osp
+import uuid
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.runner import Runner
+from tst_testing import ROOT, run_tool
+
+import tst_mm  # noqa: F401
+
+TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
+
+
+class Interrupted(Exception):
+    """Stands for a job killed by the cluster."""
+
+
+class InterruptAfterPass(Hook):
+    """Kill the run right after a given search pass (its checkpoint is already written)."""
+
+    def __init__(self, pass_idx: int) -> None:
+        self.pass_idx = pass_idx
+
+    def after_search_pass(self, runner, epoch, pass_idx):
+        if pass_idx == self.pass_idx:
+            raise Interrupted
+
+
+class CountSearchIters(Hook):
+    """Record when search steps happen."""
+
+    def __init__(self):
+        self.at = []
+
+    def after_search_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.at.append((runner.epoch, runner.iter))
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    init_default_scope('mmpretrain')
+    DefaultScope.overwrite_default_scope('mmpretrain').__enter__()
+    yield
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(fashion_mnist_root, tmp_path_factory) -> str:
+    work_dir = str(tmp_path_factory.mktemp('loop_teacher'))
+    options = [f'{split}_dataloader.dataset.data_root={fashion_mnist_root}'
+               for split in ('train', 'val', 'test')]
+    run_tool('tools/train.py', osp.join(ROOT, 'configs/demo/resnet18-tiny_fashion-mnist.py'),
+             '--work-dir', work_dir, '--cfg-options', *options,
+             'train_dataloader.dataset.indices=1024', 'val_dataloader.dataset.indices=128',
+             'train_cfg.max_epochs=1')
+    return osp.join(work_dir, 'epoch_1.pth')
+
+
+def _cfg(teacher_ckpt, data_root, work_dir, **train_cfg):
+    cfg = Config.fromfile(TST_CONFIG)
+    cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
+    cfg.model.teacher_ckpt = teacher_ckpt
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f'loop_{uuid.uuid4().hex[:8]}'
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    cfg.train_dataloader.dataset.indices = 192
+    cfg.train_dataloader.batch_size = 64
+    cfg.val_dataloader.dataset.indices = 64
+    cfg.train_cfg.update(dict(max_epochs=2, search_epochs=[1], search_passes=2,
+                              val_interval=10), **train_cfg)
+    cfg.param_scheduler.student[0].end = 2
+    cfg.custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook')]
+    cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def _final_state(runner):
+    model = runner.model
+    return {key: value.clone() for key, value in model.state_dict().items()}
+
+
+def test_resume_in_the_middle_of_a_search_phase_matches_uninterrupted(
+        teacher_ckpt, fashion_mnist_root, tmp_path):
+    full = Runner.from_cfg(_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'full'))
+    full.train()
+    expected = _final_state(full)
+
+    interrupted = Runner.from_cfg(_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'cut'))
+    interrupted.register_hook(InterruptAfterPass(pass_idx=0))
+    with pytest.raises(Interrupted):
+        interrupted.train()
+    with open(tmp_path / 'cut' / 'last_checkpoint') as f:
+        assert f.read().endswith('search_epoch_1_pass_1.pth')
+
+    cfg = _cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'cut')
+    cfg.resume = True
+    resumed = Runner.from_cfg(cfg)
+    counter = CountSearchIters()
+    resumed.register_hook(counter)
+    resumed.train()
+    assert len(counter.at) == 3  # only the second pass (192 images / 64) ran again
+    got = _final_state(resumed)
+    assert got.keys() == expected.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6,
+                                   msg=f'{key} differs after resume')
+
+
+def test_online_mode_runs_search_steps_every_n_iterations(
+        teacher_ckpt, fashion_mnist_root, tmp_path):
+    cfg = _cfg(teacher_ckpt, fashion_mnist_root, tmp_path, search_epochs=[],
+               online=dict(interval=2, steps=1))
+    runner = Runner.from_cfg(cfg)
+    counter = CountSearchIters()
+    runner.register_hook(counter)
+    runner.train()
+    assert [it for _, it in counter.at] == [2, 4, 6]  # 3 iterations per epoch, 2 epochs
+
+
+def test_bad_online_settings(teacher_ckpt, fashion_mnist_root, tmp_path):
+    cfg = _cfg(teacher_ckpt, fashion_mnist_root, tmp_path, online=dict(every=3))
+    with pytest.raises(ValueError, match='online must be'):
+        Runner.from_cfg(cfg).train()
