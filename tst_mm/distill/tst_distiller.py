@@ -103,6 +103,8 @@ class TSTDistiller(BaseModel):
         freeze(self.teacher)
 
         self.augmenter = MODELS.build(augmenter) if augmenter is not None else None
+        if self.augmenter is not None:
+            self.adapter.check_augmenter(self.augmenter, self.student)
         if self.augmenter is not None and hasattr(self.augmenter, 'set_normalization'):
             norm = _normalisation(self.student)
             if norm is not None:

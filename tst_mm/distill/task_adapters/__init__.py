@@ -5,10 +5,11 @@ from .base import TaskAdapter, call_distill_loss
 from .classification import ClassificationAdapter
 from .detection import DetectionAdapter, is_detector
 from .detection_inversion import InvertedDetectionLosses
+from .segmentation import SegmentationAdapter, is_segmentor
 
 __all__ = [
     'TaskAdapter', 'ClassificationAdapter', 'DetectionAdapter', 'InvertedDetectionLosses',
-    'call_distill_loss', 'adapter_for'
+    'SegmentationAdapter', 'call_distill_loss', 'adapter_for'
 ]
 
 
@@ -20,6 +21,8 @@ def adapter_for(model: nn.Module) -> TaskAdapter:
     """
     if is_detector(model):
         return DetectionAdapter()
+    if is_segmentor(model):
+        return SegmentationAdapter()
     from mmpretrain.models.classifiers import ImageClassifier
     if isinstance(model, ImageClassifier):
         return ClassificationAdapter()

@@ -31,6 +31,10 @@ class TaskAdapter(metaclass=ABCMeta):
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         """Raise ``ValueError`` with a one-line reason if the pair cannot be distilled."""
 
+    def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
+        """Raise ``ValueError`` if the augmenter cannot serve this task (default: any can)."""
+        return None
+
     @abstractmethod
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module]

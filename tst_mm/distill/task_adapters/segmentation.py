@@ -1,0 +1,227 @@
+"""TST for mmseg ``EncoderDecoder`` segmentors (PSPNet, DeepLabV3, FCN, UPerNet, ...).
+
+Distillation (``distill_losses``)
+    The student's ordinary mmseg losses on ``[x'; x]`` (``student.decode.loss_ce``,
+    ``student.aux.loss_ce``, ...; accuracies are logged too) plus the KD losses of the
+    distiller's ``distill_losses``. Each entry's *name* names the head whose logits it
+    compares: ``decode`` (or ``decode_<anything>``) for the ``decode_head``, ``auxiliary`` (or
+    ``auxiliary_<anything>``) for the ``auxiliary_head`` (several auxiliary heads: paired in
+    order and averaged). Each loss has its own weight and temperature, e.g. TST's setting::
+
+        distill_losses=dict(
+            decode=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.5),
+            auxiliary=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=0.5))
+
+    logs ``distill.loss_decode`` and ``distill.loss_auxiliary``. Channel-wise distillation
+    instead: ``decode=dict(type='tst_mm.ChannelWiseDivergenceLoss', tau=1.0, loss_weight=3.0)``.
+
+    Logits are compared at the **student's** logit resolution: a teacher map of another size
+    is resized to the student's with bilinear interpolation (the student head's
+    ``align_corners``). Pixel-wise losses that take a ``valid_mask`` (``tst_mm.KDLoss``) leave
+    out the pixels whose ground truth, resized to that resolution with nearest sampling, is
+    the ``ignore_index`` (padding, pixels the augmenter brought in from outside the image,
+    dataset ignore labels). CWD compares whole channel maps and takes no mask.
+
+Search (``search_losses``)
+    ``augment.loss_teacher``: the teacher's ordinary mmseg loss on ``x'`` (``teacher.loss``:
+    decode and auxiliary cross-entropies with their configured weights).
+    ``augment.loss_weakness``: the weakness loss (``tst_mm.StudentWeaknessLoss``, the bounded
+    inverted pixel CE ``-log(1 - p_y)``) on the student's ``decode_head`` logits, resized to
+    the label size as mmseg's ``BaseDecodeHead.loss_by_feat`` does; the head's
+    ``ignore_index`` pixels are left out.
+
+The augmenter must run in ``geometric_mode='compose'``: the label maps then move with the
+pixels (nearest sampling; pixels from outside the image become the ignore index).
+"""
+import inspect
+from typing import Dict, List, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import TaskAdapter
+
+__all__ = ['SegmentationAdapter', 'is_segmentor', 'KD_HEADS']
+
+#: Names (or name prefixes) of ``distill_losses`` entries and the heads they compare.
+KD_HEADS = ('decode', 'auxiliary')
+
+
+def is_segmentor(model: nn.Module) -> bool:
+    """Whether ``model`` is an mmseg segmentor (``False`` when mmseg is not installed)."""
+    try:
+        from mmseg.models.segmentors import BaseSegmentor
+    except ImportError:
+        return False
+    return isinstance(model, BaseSegmentor)
+
+
+def _aux_heads(model: nn.Module) -> List[nn.Module]:
+    """The auxiliary heads of a segmentor as a list (empty without one)."""
+    aux = getattr(model, 'auxiliary_head', None)
+    if aux is None:
+        return []
+    return list(aux) if isinstance(aux, nn.ModuleList) else [aux]
+
+
+def _check_segmentor(model: nn.Module, role: str) -> None:
+    """Raise ``ValueError`` unless ``model`` is an ``EncoderDecoder`` with plain decode heads."""
+    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+    from mmseg.models.segmentors import CascadeEncoderDecoder, EncoderDecoder
+    if not isinstance(model, EncoderDecoder) or isinstance(model, CascadeEncoderDecoder):
+        raise ValueError(f'the {role} is a {type(model).__name__}; TST distils mmseg '
+                         'EncoderDecoder segmentors (not cascades or other segmentor types)')
+    for head in [model.decode_head] + _aux_heads(model):
+        if not isinstance(head, BaseDecodeHead) or type(head).loss is not BaseDecodeHead.loss:
+            raise ValueError(f'the {role}\'s {type(head).__name__} computes its loss its own '
+                             'way; TST distils heads whose loss is BaseDecodeHead.loss '
+                             '(forward -> per-pixel logits -> loss_by_feat)')
+
+
+def _kd_head(name: str) -> str:
+    head = name.split('_')[0]
+    if head not in KD_HEADS:
+        raise ValueError(f'distill_losses entry {name!r}: a segmentation KD loss name must be '
+                         f'one of {KD_HEADS} or start with "<one of them>_" (e.g. "decode", '
+                         '"auxiliary", "decode_cwd") to name the head whose logits it compares')
+    return head
+
+
+def _head_logits(head: nn.Module, feats: Sequence[Tensor]) -> Tensor:
+    logits = head(feats)
+    if not isinstance(logits, Tensor) or logits.dim() != 4:
+        raise TypeError(f'{type(head).__name__}.forward returned {type(logits).__name__}, '
+                        'not (N, C, H, W) logits, which TST needs to distil the head')
+    return logits
+
+
+def _stacked_labels(data_samples: Sequence) -> Tensor:
+    """``(N, 1, H, W)`` ground truth of a batch, as ``BaseDecodeHead._stack_batch_gt``."""
+    return torch.stack([sample.gt_sem_seg.data for sample in data_samples])
+
+
+def _valid_mask(labels: Tensor, size: Sequence[int], ignore_index: int) -> Tensor:
+    """``(N, h, w)`` bool: pixels of the nearest-resized ground truth that are not ignored."""
+    if tuple(labels.shape[2:]) != tuple(size):
+        labels = F.interpolate(labels.float(), size=tuple(size), mode='nearest')
+    return labels[:, 0] != ignore_index
+
+
+def _takes(loss: nn.Module, argument: str) -> bool:
+    return argument in inspect.signature(loss.forward).parameters
+
+
+def _total(losses: Mapping[str, Tensor]) -> Tensor:
+    """Sum of the loss terms (keys containing ``loss``) of an mmseg loss dict."""
+    terms = [value.sum().float() for key, value in losses.items() if 'loss' in key]
+    if not terms:
+        raise RuntimeError(f'the segmentor returned no loss terms (keys: {sorted(losses)})')
+    return torch.stack(terms).sum()
+
+
+class SegmentationAdapter(TaskAdapter):
+    """Adapter for mmseg ``EncoderDecoder`` students and teachers."""
+
+    task = 'segmentation'
+
+    # ------------------------------------------------------------------ checks
+    def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
+        _check_segmentor(student, 'student')
+        _check_segmentor(teacher, 'teacher')
+        num_student = student.decode_head.num_classes
+        num_teacher = teacher.decode_head.num_classes
+        if num_student != num_teacher:
+            raise ValueError(f'teacher has {num_teacher} classes but student has {num_student}; '
+                             'set the same decode_head.num_classes (and auxiliary_head) in both '
+                             'configs')
+        for s_head, t_head in zip(_aux_heads(student), _aux_heads(teacher)):
+            if s_head.num_classes != t_head.num_classes:
+                raise ValueError(f'teacher auxiliary head has {t_head.num_classes} classes but '
+                                 f'the student\'s has {s_head.num_classes}')
+
+    def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
+        mode = getattr(augmenter, 'geometric_mode', 'compose')
+        if mode != 'compose':
+            raise ValueError(f"segmentation needs the augmenter in geometric_mode='compose' (got "
+                             f"{mode!r}) so that label maps move with the pixels: set "
+                             "augmenter=dict(..., geometric_mode='compose')")
+        ignore_index = getattr(augmenter, 'seg_ignore_index', None)
+        head_ignore = student.decode_head.ignore_index
+        if ignore_index is not None and ignore_index != head_ignore:
+            raise ValueError(f'the augmenter marks pixels from outside the image with '
+                             f'seg_ignore_index={ignore_index} but the student\'s decode head '
+                             f'ignores {head_ignore}; set augmenter seg_ignore_index='
+                             f'{head_ignore}')
+
+    # ------------------------------------------------------------------ distillation
+    def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
+                       data_samples: List, distill_losses: Mapping[str, nn.Module]
+                       ) -> Dict[str, Tensor]:
+        feats = student.extract_feat(inputs)
+        student_logits = {'decode': [_head_logits(student.decode_head, feats)],
+                          'auxiliary': [_head_logits(h, feats) for h in _aux_heads(student)]}
+        losses = {}
+        for key, value in student.decode_head.loss_by_feat(
+                student_logits['decode'][0], data_samples).items():
+            losses[f'student.decode.{key}'] = value
+        aux_heads = _aux_heads(student)
+        for idx, (head, logits) in enumerate(zip(aux_heads, student_logits['auxiliary'])):
+            prefix = 'aux' if len(aux_heads) == 1 else f'aux_{idx}'
+            for key, value in head.loss_by_feat(logits, data_samples).items():
+                losses[f'student.{prefix}.{key}'] = value
+        if not distill_losses:
+            return losses
+
+        targets = {name: _kd_head(name) for name in distill_losses}
+        teacher_logits = {}
+        with torch.no_grad():
+            teacher_feats = teacher.extract_feat(inputs)
+            if 'decode' in targets.values():
+                teacher_logits['decode'] = [_head_logits(teacher.decode_head, teacher_feats)]
+            if 'auxiliary' in targets.values():
+                teacher_logits['auxiliary'] = [
+                    _head_logits(h, teacher_feats) for h in _aux_heads(teacher)]
+        labels = _stacked_labels(data_samples)
+        ignore_index = student.decode_head.ignore_index
+        align_corners = student.decode_head.align_corners
+        for name, loss in distill_losses.items():
+            head = targets[name]
+            pairs = list(zip(student_logits[head], teacher_logits[head]))
+            if not pairs or len(student_logits[head]) != len(teacher_logits[head]):
+                raise ValueError(
+                    f'distill_losses entry {name!r} compares {head} heads, but the student has '
+                    f'{len(student_logits[head])} and the teacher {len(teacher_logits[head])}; '
+                    'give both the same auxiliary_head layout or drop the entry')
+            values = []
+            for s_logits, t_logits in pairs:
+                if t_logits.shape[2:] != s_logits.shape[2:]:
+                    t_logits = F.interpolate(t_logits, size=s_logits.shape[2:],
+                                             mode='bilinear', align_corners=align_corners)
+                kwargs = {}
+                if _takes(loss, 'valid_mask'):
+                    kwargs['valid_mask'] = _valid_mask(labels, s_logits.shape[2:],
+                                                       ignore_index)
+                values.append(loss(s_logits, t_logits, **kwargs))
+            losses[f'distill.loss_{name}'] = torch.stack(values).mean()
+        return losses
+
+    # ------------------------------------------------------------------ search
+    def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
+                      data_samples: List, weakness_loss: nn.Module
+                      ) -> Dict[str, Tensor]:
+        loss_teacher = _total(teacher.loss(inputs, data_samples))
+        head = student.decode_head
+        logits = _head_logits(head, student.extract_feat(inputs))
+        labels = _stacked_labels(data_samples)
+        logits = F.interpolate(logits, size=labels.shape[2:], mode='bilinear',
+                               align_corners=head.align_corners)
+        labels = labels[:, 0].long()
+        loss_ignore = getattr(weakness_loss, 'ignore_index', None)
+        if loss_ignore is not None and loss_ignore != head.ignore_index:
+            labels = torch.where(labels == head.ignore_index,
+                                 torch.full_like(labels, loss_ignore), labels)
+        return {
+            'augment.loss_teacher': loss_teacher,
+            'augment.loss_weakness': weakness_loss(logits, labels),
+        }
