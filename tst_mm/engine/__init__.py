@@ -1,9 +1,10 @@
 """Training machinery of tst-mm: the TST loop, optimizer constructor and hooks."""
 from .hooks import POLICY_HISTORY_FILE, TSTPolicyLoggerHook, TSTSampleGridHook
 from .optim_constructor import TSTOptimWrapperConstructor
+from .tst_iter_train_loop import TSTIterBasedTrainLoop
 from .tst_train_loop import TSTEpochBasedTrainLoop
 
 __all__ = [
-    'TSTEpochBasedTrainLoop', 'TSTOptimWrapperConstructor', 'TSTPolicyLoggerHook',
-    'TSTSampleGridHook', 'POLICY_HISTORY_FILE'
+    'TSTEpochBasedTrainLoop', 'TSTIterBasedTrainLoop', 'TSTOptimWrapperConstructor',
+    'TSTPolicyLoggerHook', 'TSTSampleGridHook', 'POLICY_HISTORY_FILE'
 ]

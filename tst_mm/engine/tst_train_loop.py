@@ -1,25 +1,17 @@
 """The TST schedule: search phases of augmenter-only passes between student epochs."""
-import os.path as osp
-import random
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 
-import numpy as np
-import torch
-from mmengine.dist import is_main_process
-from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from torch.utils.data import DataLoader
 
 from ..registry import LOOPS
+from .tst_search_mixin import STATE_KEY, TSTSearchMixin
 
-__all__ = ['TSTEpochBasedTrainLoop']
-
-#: Key of the loop's state in the message hub's runtime info (saved in checkpoints).
-STATE_KEY = 'tst_search_state'
+__all__ = ['TSTEpochBasedTrainLoop', 'STATE_KEY']
 
 
 @LOOPS.register_module()
-class TSTEpochBasedTrainLoop(EpochBasedTrainLoop):
+class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
     """Epoch-based training with TST's search phases.
 
     A search phase is ``search_passes`` extra passes over the training data before the given
@@ -74,40 +66,7 @@ class TSTEpochBasedTrainLoop(EpochBasedTrainLoop):
         if beyond:
             raise ValueError(f'search_epochs {beyond} lie outside the training length '
                              f'(0 <= epoch < max_epochs={max_epochs}); move or drop them')
-        if search_passes < 1:
-            raise ValueError(f'search_passes must be >= 1, got {search_passes}')
-        self.search_passes = int(search_passes)
-        if online is not None:
-            unknown = set(online) - {'interval', 'steps'}
-            if unknown or online.get('interval', 0) < 1 or online.get('steps', 1) < 1:
-                raise ValueError(f"online must be dict(interval=n >= 1, steps=k >= 1), got "
-                                 f'{online}')
-        self.online = online
-        self.search_checkpoint = search_checkpoint
-        self.log_interval = log_interval
-        self.search_iter = 0
-
-    # ------------------------------------------------------------------ helpers
-    @property
-    def distiller(self):
-        """The TST distiller, whether or not the runner wrapped it for DDP."""
-        model = self.runner.model
-        return model.module if is_model_wrapper(model) else model
-
-    def _reseed(self, *keys: int) -> None:
-        """Seed python, numpy and torch from the run's seed and a position in the schedule."""
-        base = self.runner.seed if self.runner.seed is not None else 0
-        seed = hash((int(base), *keys)) % (2**31)
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-
-    def _state(self) -> dict:
-        return self.runner.message_hub.get_info(STATE_KEY, dict(epoch=-1, passes_done=0,
-                                                                search_iter=0))
-
-    def _set_state(self, **state) -> None:
-        self.runner.message_hub.update_info(STATE_KEY, dict(state))
+        self._init_search(search_passes, online, search_checkpoint, log_interval)
 
     # ------------------------------------------------------------------ schedule
     def run_epoch(self) -> None:
@@ -115,7 +74,7 @@ class TSTEpochBasedTrainLoop(EpochBasedTrainLoop):
         state = self._state()
         self.search_iter = state['search_iter']
         if self._epoch in self.search_epochs:
-            done = state['passes_done'] if state['epoch'] == self._epoch else 0
+            done = self._passes_done(self._epoch)
             if done < self.search_passes:
                 self.run_search_phase(first_pass=done)
         self._reseed(self._epoch, -1)
@@ -124,56 +83,18 @@ class TSTEpochBasedTrainLoop(EpochBasedTrainLoop):
     def run_iter(self, idx, data_batch) -> None:
         """A distillation iteration, followed by online search steps when they are due."""
         super().run_iter(idx, data_batch)
-        if self.online is not None and self._iter % self.online['interval'] == 0:
-            for _ in range(self.online.get('steps', 1)):
-                self._search_iter(idx, data_batch)
-            self.distiller.set_phase('distill')
-            self.runner.model.train()
+        self._online_search(idx, data_batch)
 
     def run_search_phase(self, first_pass: int = 0) -> None:
         """Run the remaining passes of the search phase before epoch :attr:`epoch`."""
-        runner = self.runner
-        runner.call_hook('before_search_phase', epoch=self._epoch)
-        runner.model.train()
-        for pass_idx in range(first_pass, self.search_passes):
-            self._reseed(self._epoch, pass_idx)
-            sampler = getattr(self.dataloader, 'sampler', None)
-            if hasattr(sampler, 'set_epoch'):  # a distinct, reproducible order per pass
-                sampler.set_epoch(10_000 + 100 * self._epoch + pass_idx)
-            runner.logger.info(f'TST search phase before epoch {self._epoch + 1}: pass '
-                               f'{pass_idx + 1}/{self.search_passes}')
-            for idx, data_batch in enumerate(self.dataloader):
-                self._search_iter(idx, data_batch, pass_idx)
-            self._set_state(epoch=self._epoch, passes_done=pass_idx + 1,
-                            search_iter=self.search_iter)
-            if self.search_checkpoint:
-                self._save_search_checkpoint(pass_idx)
-            runner.call_hook('after_search_pass', epoch=self._epoch, pass_idx=pass_idx)
-        self.distiller.set_phase('distill')
-        runner.call_hook('after_search_phase', epoch=self._epoch)
+        self._run_search_phase(self._epoch, first_pass)
 
-    def _search_iter(self, idx: int, data_batch, pass_idx: Optional[int] = None) -> None:
-        self.distiller.set_phase('search')
-        outputs = self.runner.model.train_step(data_batch, optim_wrapper=self.runner.optim_wrapper)
-        self.search_iter += 1
-        state = self._state()
-        self._set_state(epoch=state['epoch'], passes_done=state['passes_done'],
-                        search_iter=self.search_iter)
-        self.runner.call_hook('after_search_iter', batch_idx=idx, data_batch=data_batch,
-                              outputs=outputs)
-        if self.search_iter % self.log_interval == 0:
-            where = (f'pass {pass_idx + 1}/{self.search_passes} iter {idx + 1}/'
-                     f'{len(self.dataloader)}' if pass_idx is not None else
-                     f'online, after iter {self._iter}')
-            losses = ', '.join(f'{key}: {float(value):.4f}' for key, value in outputs.items())
-            self.runner.logger.info(f'TST search ({where}) {losses}')
+    def _pass_batches(self, position: int, pass_idx: int) -> Iterable[Tuple[int, object]]:
+        """One pass over the dataloader, in a distinct, reproducible order per pass."""
+        sampler = getattr(self.dataloader, 'sampler', None)
+        if hasattr(sampler, 'set_epoch'):
+            sampler.set_epoch(10_000 + 100 * position + pass_idx)
+        return enumerate(self.dataloader)
 
-    def _save_search_checkpoint(self, pass_idx: int) -> None:
-        """Save a resumable checkpoint at a pass boundary and point ``last_checkpoint`` at it."""
-        filename = f'search_epoch_{self._epoch}_pass_{pass_idx + 1}.pth'
-        # meta as the loop stands: resuming re-enters this epoch and skips the passes done
-        self.runner.save_checkpoint(self.runner.work_dir, filename,
-                                    meta=dict(epoch=self._epoch, iter=self._iter))
-        if is_main_process():
-            with open(osp.join(self.runner.work_dir, 'last_checkpoint'), 'w') as f:
-                f.write(osp.join(self.runner.work_dir, filename))
+    def _pass_length(self) -> int:
+        return len(self.dataloader)

@@ -21,7 +21,7 @@ class TSTSampleGridHook(Hook):
     """Write a PNG grid (top: originals, bottom: augmented) before training and after each
     search phase, to ``<work_dir>/tst_samples/`` and the runner's visualizer.
 
-    The same first training batch is used every time, so pictures of successive phases show
+    The same first training samples are used every time, so pictures of successive phases show
     how the learned policy changes what the student sees.
 
     Args:
@@ -36,11 +36,19 @@ class TSTSampleGridHook(Hook):
 
     def before_train(self, runner) -> None:
         if self._batch is None:
-            self._batch = copy.deepcopy(next(iter(runner.train_dataloader)))
+            # Straight from the dataset: an abandoned dataloader iterator would close the
+            # shared index stream of an InfiniteSampler (iteration-based configs).
+            loader = runner.train_dataloader
+            num = min(self.num_samples, len(loader.dataset))
+            self._batch = loader.collate_fn([loader.dataset[i] for i in range(num)])
         self._save(runner, 'before_training')
 
-    def after_search_phase(self, runner, epoch: int) -> None:
-        self._save(runner, f'after_search_before_epoch_{epoch + 1}')
+    def after_search_phase(self, runner, epoch: Optional[int] = None,
+                           iter: Optional[int] = None) -> None:
+        if iter is not None:  # tst_mm.TSTIterBasedTrainLoop
+            self._save(runner, f'after_search_at_iter_{iter}')
+        else:
+            self._save(runner, f'after_search_before_epoch_{epoch + 1}')
 
     @torch.no_grad()
     def _save(self, runner, name: str) -> None:

@@ -1,0 +1,139 @@
+"""The TST schedule for iteration-based training (mmseg's 80k-iteration recipes)."""
+import logging
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from mmengine.logging import print_log
+from mmengine.runner import IterBasedTrainLoop
+from torch.utils.data import DataLoader
+
+from ..registry import LOOPS
+from .tst_search_mixin import TSTSearchMixin
+
+__all__ = ['TSTIterBasedTrainLoop']
+
+
+@LOOPS.register_module()
+class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
+    """Iteration-based training with TST's search phases.
+
+    The twin of ``tst_mm.TSTEpochBasedTrainLoop`` for iteration-based configs. A search
+    *pass* is ``search_iters`` search steps (``TSTDistiller`` in its ``search`` phase: only
+    the augmenter is trained); a search *phase* is ``search_passes`` passes, run before the
+    student iterations listed in ``search_at`` (``search_at=[0, 2232]``: before the first
+    iteration and after 2232 completed ones). Search steps are *extra*: they do not count as
+    student iterations, do not step the parameter schedulers and do not run the standard
+    per-iteration hooks. To reproduce an epoch-based schedule, take ``search_iters`` = the
+    iterations of one epoch (``ceil(dataset size / total batch size)``) and ``search_at`` =
+    the epochs times that number. In ``online`` mode, ``steps`` search steps also run after
+    every ``interval`` distillation iterations, on the batch just used.
+
+    Search steps draw their batches from the same infinite data stream as the student
+    iterations, so a phase continues the data order rather than restarting it.
+
+    Resume: a checkpoint is saved after every search pass (``search_checkpoint``) and the
+    loop's progress — including how many batches the search steps drew — is kept in the
+    message hub under the epoch loop's key (saved with every checkpoint). On resume the data
+    stream skips all batches drawn so far (student and search), and random state is re-seeded
+    from ``(seed, iteration, pass)`` before each pass and after each phase, so a run resumed
+    from a search checkpoint continues exactly as the uninterrupted run would.
+
+    Hook points called on hooks that define them: ``before_search_phase(runner, iter)``,
+    ``after_search_iter(runner, batch_idx, data_batch, outputs)``,
+    ``after_search_pass(runner, iter, pass_idx)``, ``after_search_phase(runner, iter)``.
+
+    Args:
+        runner: The runner.
+        dataloader: The training dataloader (or its config).
+        max_iters: Student training iterations.
+        search_at: Iterations (0-based counts of completed student iterations) before which
+            a search phase runs.
+        search_iters: Search steps per pass.
+        search_passes: Passes per search phase.
+        online: ``dict(interval=n, steps=k)``: k search steps every n distillation iterations.
+        search_checkpoint: Save a checkpoint after each search pass.
+        log_interval: Log search losses every this many search steps.
+        val_begin, val_interval, dynamic_intervals: As ``IterBasedTrainLoop``.
+    """
+
+    unit = 'iter'
+
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, Dict],
+                 max_iters: int,
+                 search_at: Sequence[int] = (),
+                 search_iters: int = 1,
+                 search_passes: int = 1,
+                 online: Optional[dict] = None,
+                 search_checkpoint: bool = True,
+                 log_interval: int = 10,
+                 val_begin: int = 1,
+                 val_interval: int = 1000,
+                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
+        super().__init__(runner, dataloader, max_iters, val_begin, val_interval,
+                         dynamic_intervals)
+        self.search_at = sorted(int(at) for at in search_at)
+        beyond = [at for at in self.search_at if not 0 <= at < max_iters]
+        if beyond:
+            raise ValueError(f'search_at {beyond} lie outside the training length '
+                             f'(0 <= iteration < max_iters={max_iters}); move or drop them')
+        if search_iters < 1:
+            raise ValueError(f'search_iters must be >= 1, got {search_iters}')
+        self.search_iters = int(search_iters)
+        self._init_search(search_passes, online, search_checkpoint, log_interval)
+        self.search_batches = 0
+
+    # ------------------------------------------------------------------ schedule
+    def run(self):
+        """Train: student iterations, with the search phases due before them."""
+        self.runner.call_hook('before_train')
+        self.runner.call_hook('before_train_epoch')
+        state = self._state()
+        self.search_iter = state['search_iter']
+        self.search_batches = state.get('search_batches', 0)
+        skip = self._iter + self.search_batches
+        if skip > 0:
+            print_log(f'Advance dataloader {skip} steps ({self._iter} student and '
+                      f'{self.search_batches} search iterations) to skip data that has already '
+                      'been used', logger='current', level=logging.WARNING)
+            for _ in range(skip):
+                next(self.dataloader_iterator)
+        while self._iter < self._max_iters and not self.stop_training:
+            if self._iter in self.search_at:
+                done = self._passes_done(self._iter)
+                if done < self.search_passes:
+                    self._run_search_phase(self._iter, first_pass=done)
+                self._reseed(self._iter, -1)
+            self.runner.model.train()
+            data_batch = next(self.dataloader_iterator)
+            self.run_iter(data_batch)
+
+            self._decide_current_val_interval()
+            if (self.runner.val_loop is not None and self._iter >= self.val_begin
+                    and (self._iter % self.val_interval == 0
+                         or self._iter == self._max_iters)):
+                self.runner.val_loop.run()
+
+        self.runner.call_hook('after_train_epoch')
+        self.runner.call_hook('after_train')
+        return self.runner.model
+
+    def run_iter(self, data_batch: Sequence[dict]) -> None:
+        """A distillation iteration, followed by online search steps when they are due."""
+        idx = self._iter
+        super().run_iter(data_batch)
+        self._online_search(idx, data_batch)
+
+    # ------------------------------------------------------------------ search passes
+    def _pass_batches(self, position: int, pass_idx: int) -> Iterable[Tuple[int, object]]:
+        """``search_iters`` batches from the training stream."""
+        for idx in range(self.search_iters):
+            batch = next(self.dataloader_iterator)
+            self.search_batches += 1
+            yield idx, batch
+
+    def _pass_length(self) -> int:
+        return self.search_iters
+
+    def _extra_state(self) -> dict:
+        return {'search_batches': getattr(self, 'search_batches', 0)}

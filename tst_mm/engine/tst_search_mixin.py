@@ -1,0 +1,150 @@
+"""What the epoch- and iteration-based TST loops share: search steps, phases, state, resume."""
+import os.path as osp
+import random
+from typing import Iterable, Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.dist import is_main_process
+from mmengine.model import is_model_wrapper
+
+__all__ = ['TSTSearchMixin', 'STATE_KEY']
+
+#: Key of the loop's state in the message hub's runtime info (saved in checkpoints).
+STATE_KEY = 'tst_search_state'
+
+
+class TSTSearchMixin:
+    """Search-phase machinery mixed into an mmengine train loop.
+
+    A search phase runs ``search_passes`` passes of search steps (``TSTDistiller`` in its
+    ``search`` phase: only the augmenter is trained) at a position of the schedule. The loop
+    that mixes this in says what a position and a pass are: :attr:`unit` (``'epoch'`` or
+    ``'iter'``, the name of the position in the loop's state, hook keyword arguments and
+    checkpoint names), :meth:`_pass_batches` (the batches of one pass) and
+    :meth:`_pass_length`.
+
+    Progress lives in the message hub under :data:`STATE_KEY` as
+    ``{unit: position of the last phase, 'passes_done': n, 'search_iter': k}`` (plus what
+    :meth:`_extra_state` adds), so it is saved with every checkpoint.
+
+    Hook points called on hooks that define them, with the position as ``<unit>=``:
+    ``before_search_phase``, ``after_search_iter(batch_idx, data_batch, outputs)``,
+    ``after_search_pass(pass_idx=...)``, ``after_search_phase``.
+    """
+
+    #: Name of a schedule position: ``'epoch'`` or ``'iter'``.
+    unit: str = 'epoch'
+
+    def _init_search(self, search_passes: int, online: Optional[dict],
+                     search_checkpoint: bool, log_interval: int) -> None:
+        """Check and store the search settings shared by the TST loops."""
+        if search_passes < 1:
+            raise ValueError(f'search_passes must be >= 1, got {search_passes}')
+        self.search_passes = int(search_passes)
+        if online is not None:
+            unknown = set(online) - {'interval', 'steps'}
+            if unknown or online.get('interval', 0) < 1 or online.get('steps', 1) < 1:
+                raise ValueError(f"online must be dict(interval=n >= 1, steps=k >= 1), got "
+                                 f'{online}')
+        self.online = online
+        self.search_checkpoint = search_checkpoint
+        self.log_interval = log_interval
+        self.search_iter = 0
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def distiller(self):
+        """The TST distiller, whether or not the runner wrapped it for DDP."""
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def _reseed(self, *keys: int) -> None:
+        """Seed python, numpy and torch from the run's seed and a position in the schedule."""
+        base = self.runner.seed if self.runner.seed is not None else 0
+        seed = hash((int(base), *keys)) % (2**31)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def _state(self) -> dict:
+        default = {self.unit: -1, 'passes_done': 0, 'search_iter': 0, **self._extra_state()}
+        return self.runner.message_hub.get_info(STATE_KEY, default)
+
+    def _set_state(self, **state) -> None:
+        self.runner.message_hub.update_info(STATE_KEY, dict(state))
+
+    def _extra_state(self) -> dict:
+        """Loop-specific progress saved with the state (none by default)."""
+        return {}
+
+    def _passes_done(self, position: int) -> int:
+        """Passes of the phase at ``position`` already run (e.g. before a resume)."""
+        state = self._state()
+        return state['passes_done'] if state[self.unit] == position else 0
+
+    # ------------------------------------------------------------------ to define
+    def _pass_batches(self, position: int, pass_idx: int) -> Iterable[Tuple[int, object]]:
+        """``(index, batch)`` pairs of one search pass."""
+        raise NotImplementedError
+
+    def _pass_length(self) -> int:
+        """Search steps per pass (for log messages)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ search
+    def _run_search_phase(self, position: int, first_pass: int = 0) -> None:
+        """Run passes ``first_pass..search_passes-1`` of the phase at ``position``."""
+        runner = self.runner
+        runner.call_hook('before_search_phase', **{self.unit: position})
+        runner.model.train()
+        for pass_idx in range(first_pass, self.search_passes):
+            self._reseed(position, pass_idx)
+            runner.logger.info(f'TST search phase {self._where(position)}: pass '
+                               f'{pass_idx + 1}/{self.search_passes}')
+            for idx, data_batch in self._pass_batches(position, pass_idx):
+                self._search_iter(idx, data_batch, pass_idx)
+            self._set_state(**{self.unit: position}, passes_done=pass_idx + 1,
+                            search_iter=self.search_iter, **self._extra_state())
+            if self.search_checkpoint:
+                self._save_search_checkpoint(position, pass_idx)
+            runner.call_hook('after_search_pass', **{self.unit: position}, pass_idx=pass_idx)
+        self.distiller.set_phase('distill')
+        runner.call_hook('after_search_phase', **{self.unit: position})
+
+    def _where(self, position: int) -> str:
+        return (f'before epoch {position + 1}' if self.unit == 'epoch' else
+                f'at iteration {position}')
+
+    def _online_search(self, idx: int, data_batch) -> None:
+        """Online mode: the search steps due after the distillation iteration just run."""
+        if self.online is not None and self._iter % self.online['interval'] == 0:
+            for _ in range(self.online.get('steps', 1)):
+                self._search_iter(idx, data_batch)
+            self.distiller.set_phase('distill')
+            self.runner.model.train()
+
+    def _search_iter(self, idx: int, data_batch, pass_idx: Optional[int] = None) -> None:
+        self.distiller.set_phase('search')
+        outputs = self.runner.model.train_step(data_batch, optim_wrapper=self.runner.optim_wrapper)
+        self.search_iter += 1
+        self._set_state(**{**self._state(), 'search_iter': self.search_iter,
+                           **self._extra_state()})
+        self.runner.call_hook('after_search_iter', batch_idx=idx, data_batch=data_batch,
+                              outputs=outputs)
+        if self.search_iter % self.log_interval == 0:
+            where = (f'pass {pass_idx + 1}/{self.search_passes} iter {idx + 1}/'
+                     f'{self._pass_length()}' if pass_idx is not None else
+                     f'online, after iter {self._iter}')
+            losses = ', '.join(f'{key}: {float(value):.4f}' for key, value in outputs.items())
+            self.runner.logger.info(f'TST search ({where}) {losses}')
+
+    def _save_search_checkpoint(self, position: int, pass_idx: int) -> None:
+        """Save a resumable checkpoint at a pass boundary and point ``last_checkpoint`` at it."""
+        filename = f'search_{self.unit}_{position}_pass_{pass_idx + 1}.pth'
+        # meta as the loop stands: resuming re-enters this position and skips the passes done
+        self.runner.save_checkpoint(self.runner.work_dir, filename,
+                                    meta=dict(epoch=self._epoch, iter=self._iter))
+        if is_main_process():
+            with open(osp.join(self.runner.work_dir, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(self.runner.work_dir, filename))
