@@ -10,9 +10,10 @@ from .learned_ops import LearnedOps, OpImitationNet
 from .op_table import OP_NAMES, OP_TABLE, OpSpec, resolve_ops
 from .policy_io import load_policy, save_policy
 from .region import ValidRegion
+from .seg_data_preprocessor import SegDataPreProcessorWithAugments
 
 __all__ = [
     'LearnableAugmenter', 'OP_NAMES', 'OP_TABLE', 'OpSpec', 'resolve_ops', 'relaxed_bernoulli',
     'warp_affine', 'load_policy', 'save_policy', 'ValidRegion', 'LearnedOps',
-    'OpImitationNet'
+    'OpImitationNet', 'SegDataPreProcessorWithAugments'
 ]
