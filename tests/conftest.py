@@ -18,3 +18,15 @@ def scenes_root(tmp_path_factory, fashion_mnist_root) -> str:
     run_tool('tools/data/make_scenes.py', '--out', out, '--fmnist-dir', fashion_mnist_root,
              '--num-train', '24', '--num-val', '8', '--size', '96')
     return out
+
+
+@pytest.fixture(scope='session')
+def fashion_teacher_ckpt(fashion_mnist_root, tmp_path_factory) -> str:
+    """The demo teacher, trained here for one epoch on 2k real Fashion-MNIST images."""
+    work_dir = str(tmp_path_factory.mktemp('fashion_teacher'))
+    options = [f'{split}_dataloader.dataset.data_root={fashion_mnist_root}'
+               for split in ('train', 'val', 'test')]
+    run_tool('tools/train.py', 'configs/demo/resnet18-tiny_fashion-mnist.py', '--work-dir',
+             work_dir, '--cfg-options', *options, 'train_dataloader.dataset.indices=2048',
+             'val_dataloader.dataset.indices=256', 'train_cfg.max_epochs=1')
+    return f'{work_dir}/epoch_1.pth'

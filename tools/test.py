@@ -15,7 +15,12 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
-from tst_mm.utils import ConfigError, check_default_scope, init_cpu_distributed
+from tst_mm.utils import (
+    ConfigError,
+    check_default_scope,
+    configure_model_wrapper,
+    init_cpu_distributed,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,6 +65,7 @@ def build_config(args: argparse.Namespace) -> Config:
         if not isinstance(evaluators, list):
             evaluators = [evaluators]
         cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.out)]
+    configure_model_wrapper(cfg, args.launcher)
     init_cpu_distributed(cfg, args.launcher)
     return cfg
 

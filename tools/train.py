@@ -17,7 +17,13 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
-from tst_mm.utils import ConfigError, check_default_scope, enable_amp, init_cpu_distributed
+from tst_mm.utils import (
+    ConfigError,
+    check_default_scope,
+    configure_model_wrapper,
+    enable_amp,
+    init_cpu_distributed,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,6 +71,7 @@ def build_config(args: argparse.Namespace) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    configure_model_wrapper(cfg, args.launcher)
     init_cpu_distributed(cfg, args.launcher)
     return cfg
 

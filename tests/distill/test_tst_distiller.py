@@ -26,16 +26,9 @@ def mmpretrain_scope():
     yield
 
 
-@pytest.fixture(scope='session')
-def teacher_ckpt(fashion_mnist_root, tmp_path_factory) -> str:
-    """A small teacher trained here for one epoch on 2k real Fashion-MNIST images."""
-    work_dir = str(tmp_path_factory.mktemp('teacher'))
-    options = [f'{split}_dataloader.dataset.data_root={fashion_mnist_root}'
-               for split in ('train', 'val', 'test')]
-    run_tool('tools/train.py', TEACHER_CONFIG, '--work-dir', work_dir, '--cfg-options',
-             *options, 'train_dataloader.dataset.indices=2048',
-             'val_dataloader.dataset.indices=256', 'train_cfg.max_epochs=1')
-    return osp.join(work_dir, 'epoch_1.pth')
+@pytest.fixture
+def teacher_ckpt(fashion_teacher_ckpt) -> str:
+    return fashion_teacher_ckpt
 
 
 def _model_cfg(teacher_ckpt, **overrides) -> ConfigDict:

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner import Runner
-from tst_testing import ROOT, run_tool
+from tst_testing import ROOT
 
 import tst_mm  # noqa: F401
 
@@ -47,16 +47,9 @@ def mmpretrain_scope():
     yield
 
 
-@pytest.fixture(scope='module')
-def teacher_ckpt(fashion_mnist_root, tmp_path_factory) -> str:
-    work_dir = str(tmp_path_factory.mktemp('loop_teacher'))
-    options = [f'{split}_dataloader.dataset.data_root={fashion_mnist_root}'
-               for split in ('train', 'val', 'test')]
-    run_tool('tools/train.py', osp.join(ROOT, 'configs/demo/resnet18-tiny_fashion-mnist.py'),
-             '--work-dir', work_dir, '--cfg-options', *options,
-             'train_dataloader.dataset.indices=1024', 'val_dataloader.dataset.indices=128',
-             'train_cfg.max_epochs=1')
-    return osp.join(work_dir, 'epoch_1.pth')
+@pytest.fixture
+def teacher_ckpt(fashion_teacher_ckpt) -> str:
+    return fashion_teacher_ckpt
 
 
 def _cfg(teacher_ckpt, data_root, work_dir, **train_cfg):

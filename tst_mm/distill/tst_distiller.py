@@ -9,6 +9,7 @@ from mmengine.optim import OptimWrapperDict
 from torch import nn
 
 from ..registry import MODELS
+from .grad_sync import update_params_synced
 from .model_config import resolve_model_config
 from .task_adapters import adapter_for
 from .teacher_loading import freeze, load_teacher_checkpoint
@@ -198,7 +199,7 @@ class TSTDistiller(BaseModel):
             losses = self.adapter.distill_losses(self.student, self.teacher, inputs,
                                                  data_samples, self.distill_losses)
         loss, log_vars = self.parse_losses(losses)
-        wrapper.update_params(loss)
+        update_params_synced(wrapper, loss, self.student.parameters())
         return log_vars
 
     def _search_step(self, inputs: torch.Tensor, data_samples: List,
@@ -224,7 +225,7 @@ class TSTDistiller(BaseModel):
             if not (torch.isfinite(loss) and torch.isfinite(aug_inputs).all()):
                 self._restore_last_good_augmenter(wrapper, loss)
                 return log_vars
-            wrapper.update_params(loss)
+            update_params_synced(wrapper, loss, self.augmenter.parameters())
             if not all(torch.isfinite(p).all() for p in self.augmenter.parameters()):
                 self._restore_last_good_augmenter(wrapper, loss)
                 return log_vars

@@ -1,14 +1,16 @@
 """Utilities of tst-mm: checkpoint loading on recent torch and runner set-up helpers."""
 from .runner_setup import (
-                           KNOWN_SCOPES,
-                           ConfigError,
-                           check_default_scope,
-                           enable_amp,
-                           init_cpu_distributed,
+    KNOWN_SCOPES,
+    ConfigError,
+    check_default_scope,
+    configure_model_wrapper,
+    enable_amp,
+    init_cpu_distributed,
 )
 from .safe_checkpoint import register_checkpoint_safe_globals, restricted_getattr
 
 __all__ = [
-    'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp', 'init_cpu_distributed',
-    'register_checkpoint_safe_globals', 'restricted_getattr'
+    'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'configure_model_wrapper',
+    'enable_amp', 'init_cpu_distributed', 'register_checkpoint_safe_globals',
+    'restricted_getattr'
 ]

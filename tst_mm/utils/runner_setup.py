@@ -7,7 +7,7 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 __all__ = ['ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
-           'init_cpu_distributed']
+           'init_cpu_distributed', 'configure_model_wrapper']
 
 #: ``default_scope`` values a tst-mm config may use, with the task they mean.
 KNOWN_SCOPES = {'mmpretrain': 'classification', 'mmdet': 'detection',
@@ -89,7 +89,24 @@ def init_cpu_distributed(cfg: Config, launcher: str) -> Optional[int]:
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
-    wrapper_cfg['device_ids'] = None
+    if 'DistributedDataParallel' in str(wrapper_cfg.get('type', '')):
+        wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg
     os.environ.setdefault('LOCAL_RANK', '0')
     return dist.get_rank()
+
+
+def configure_model_wrapper(cfg: Config, launcher: str) -> None:
+    """Wrap a TST distiller with ``tst_mm.TSTDistributedWrapper`` in distributed runs.
+
+    mmengine's default DDP wrapper would run its own training step and skip TST's
+    alternating updates; a config that names another wrapper is left as it is.
+
+    Args:
+        cfg: The config, changed in place.
+        launcher: The ``--launcher`` argument.
+    """
+    if launcher == 'none' or cfg.get('model_wrapper_cfg') is not None:
+        return
+    if str(cfg.get('model', {}).get('type', '')).endswith('TSTDistiller'):
+        cfg.model_wrapper_cfg = dict(type='tst_mm.TSTDistributedWrapper')

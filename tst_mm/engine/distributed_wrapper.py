@@ -1,0 +1,65 @@
+"""The model wrapper for TST under torch.distributed, on CPU (gloo) and GPU (nccl) alike."""
+from itertools import chain
+from typing import Any, Dict, Optional, Union
+
+import torch
+import torch.distributed as dist
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapperDict
+from torch import nn
+
+from ..registry import MODEL_WRAPPERS
+
+__all__ = ['TSTDistributedWrapper']
+
+
+@MODEL_WRAPPERS.register_module()
+class TSTDistributedWrapper(nn.Module):
+    """Run :class:`tst_mm.TSTDistiller` on several processes.
+
+    ``MMDistributedDataParallel.train_step`` runs its own forward/backward/step, which would
+    bypass TST's two alternating steps, and DDP only all-reduces gradients for outputs of its
+    own ``forward`` (the distiller calls the student's parts directly). So this wrapper
+    delegates ``train_step`` to the distiller, which averages the gradients of the part it
+    updates (student or augmenter) across ranks before each optimizer step
+    (:func:`tst_mm.distill.update_params_synced`); no parameter is ever "unused", so nothing
+    like ``find_unused_parameters`` is needed. Parameters and buffers start from rank 0's.
+
+    Use ``model_wrapper_cfg=dict(type='tst_mm.TSTDistributedWrapper')`` (``tools/train.py``
+    sets it for a TST distiller launched with ``--launcher pytorch|slurm|mpi``).
+
+    Args:
+        module: The distiller.
+        broadcast_buffers: Also broadcast buffers from rank 0 before each training step
+            (BN statistics of the student); off by default like mmengine's DDP wrapper.
+        device_ids: Accepted for compatibility with DDP-style wrapper configs and unused: the
+            Runner has already moved the module to this process's device.
+    """
+
+    def __init__(self, module: BaseModel, broadcast_buffers: bool = False,
+                 device_ids: Optional[list] = None) -> None:
+        super().__init__()
+        self.module = module
+        self.broadcast_buffers = broadcast_buffers
+        if dist.is_available() and dist.is_initialized():
+            for tensor in chain(module.parameters(), module.buffers()):
+                dist.broadcast(tensor.data, src=0)
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        """One TST step (distillation or search, by the distiller's phase)."""
+        if self.broadcast_buffers and dist.is_initialized():
+            for buffer in self.module.buffers():
+                dist.broadcast(buffer.data, src=0)
+        return self.module.train_step(data, optim_wrapper)
+
+    def val_step(self, data: Union[dict, tuple, list]) -> list:
+        """Validation on this rank's share of the data (results are gathered by the loop)."""
+        return self.module.val_step(data)
+
+    def test_step(self, data: Union[dict, tuple, list]) -> list:
+        """Testing on this rank's share of the data."""
+        return self.module.test_step(data)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
