@@ -72,7 +72,10 @@ def export_config(tst_config: str, dst: str, cfg_options: Optional[dict] = None)
     if isinstance(cfg.get('param_scheduler'), dict) and 'student' in cfg.param_scheduler:
         cfg.param_scheduler = cfg.param_scheduler['student']
     train_cfg = cfg.get('train_cfg', {})
-    if 'tst_mm.' in str(train_cfg.get('type', '')):
+    if 'tst_mm.' in str(train_cfg.get('type', '')) and 'max_iters' in train_cfg:
+        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=train_cfg['max_iters'],
+                             val_interval=train_cfg.get('val_interval', 1000))
+    elif 'tst_mm.' in str(train_cfg.get('type', '')):
         cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=train_cfg['max_epochs'],
                              val_interval=train_cfg.get('val_interval', 1))
     cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
