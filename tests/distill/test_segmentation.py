@@ -108,6 +108,24 @@ def test_distill_step_trains_only_the_student(scenes_root):
         assert torch.equal(value, teacher_before[name]), name
 
 
+def test_augmented_half_carries_warped_label_maps(scenes_root):
+    """x' of [x'; x] comes with its label maps moved by the same affine (compose mode)."""
+    augmenter = dict(type='tst_mm.LearnableAugmenter', ops=['translate_x'], num_ops=None,
+                     geometric_mode='compose',
+                     policy={'translate_x': {'magnitude': 1.0, 'probability': 1.0}})
+    model = MODELS.build(_model_cfg(augmenter=augmenter))
+    data = _preprocessed(model, _batch(scenes_root))
+    inputs, samples = model._augmented_batch(data['inputs'], data['data_samples'])
+    num = data['inputs'].shape[0]
+    assert inputs.shape[0] == len(samples) == 2 * num
+    for warped, original in zip(samples[:num], samples[num:]):
+        new, old = warped.gt_sem_seg.data, original.gt_sem_seg.data
+        assert (new == 255).sum() > (old == 255).sum()  # pixels from outside the image
+        assert set(new.unique().tolist()) <= set(old.unique().tolist())
+    for original, given in zip(samples[num:], data['data_samples']):
+        assert torch.equal(original.gt_sem_seg.data, given.gt_sem_seg.data)
+
+
 def test_kd_resizes_teacher_to_student_and_skips_ignored_pixels(scenes_root):
     model = MODELS.build(_model_cfg(teacher=_stride16_teacher()))
     model.eval()  # no dropout: the same logits on every call
