@@ -96,11 +96,6 @@ def _head_logits(head: nn.Module, feats: Sequence[Tensor]) -> Tensor:
     return logits
 
 
-def _stacked_labels(data_samples: Sequence) -> Tensor:
-    """``(N, 1, H, W)`` ground truth of a batch, as ``BaseDecodeHead._stack_batch_gt``."""
-    return torch.stack([sample.gt_sem_seg.data for sample in data_samples])
-
-
 def _valid_mask(labels: Tensor, size: Sequence[int], ignore_index: int) -> Tensor:
     """``(N, h, w)`` bool: pixels of the nearest-resized ground truth that are not ignored."""
     if tuple(labels.shape[2:]) != tuple(size):
@@ -182,7 +177,7 @@ class SegmentationAdapter(TaskAdapter):
             if 'auxiliary' in targets.values():
                 teacher_logits['auxiliary'] = [
                     _head_logits(h, teacher_feats) for h in _aux_heads(teacher)]
-        labels = _stacked_labels(data_samples)
+        labels = student.decode_head._stack_batch_gt(data_samples)  # (N, 1, H, W)
         ignore_index = student.decode_head.ignore_index
         align_corners = student.decode_head.align_corners
         for name, loss in distill_losses.items():
@@ -213,7 +208,7 @@ class SegmentationAdapter(TaskAdapter):
         loss_teacher = _total(teacher.loss(inputs, data_samples))
         head = student.decode_head
         logits = _head_logits(head, student.extract_feat(inputs))
-        labels = _stacked_labels(data_samples)
+        labels = head._stack_batch_gt(data_samples)  # (N, 1, H, W), as mmseg's loss
         logits = F.interpolate(logits, size=labels.shape[2:], mode='bilinear',
                                align_corners=head.align_corners)
         labels = labels[:, 0].long()
