@@ -81,6 +81,8 @@ def main(argv=None) -> None:
     parser.add_argument('--epochs', type=int, default=4, help='student epochs')
     parser.add_argument('--subset', type=int, default=10000,
                         help='training images the student sees (a fixed subset)')
+    parser.add_argument('--val-subset', type=int, default=None,
+                        help='validate on this many test images (default: all 10k)')
     parser.add_argument('--with-baseline', action='store_true',
                         help='also train the student alone (CE only) if not cached')
     args = parser.parse_args(argv)
@@ -95,6 +97,9 @@ def main(argv=None) -> None:
 
     data_options = [f'{split}_dataloader.dataset.data_root={data_root}'
                     for split in ('train', 'val', 'test')]
+    if args.val_subset:
+        data_options += [f'{split}_dataloader.dataset.indices={args.val_subset}'
+                         for split in ('val', 'test')]
     teacher_dir = osp.join(work_dir, 'teacher')
     teacher_ckpt = latest_checkpoint(teacher_dir, args.teacher_epochs)
     if teacher_ckpt:

@@ -8,6 +8,8 @@ import pytest
 import torch
 from tst_testing import ROOT
 
+import tst_mm  # noqa: F401  (allow-lists what runner checkpoints hold for torch.load)
+
 CONFIG = 'configs/demo/resnet18-tiny_fashion-mnist.py'
 
 
