@@ -36,7 +36,7 @@ class TSTDistiller(BaseModel):
     ``[x'; x]`` with its task loss plus KD) or a *search* step (student and teacher frozen,
     only the augmenter trained to make samples the teacher still gets right and the student
     gets wrong). Which one runs is set by :meth:`set_phase`, driven by
-    ``tst_mm.TSTEpochBasedTrainLoop``.
+    ``tst_mm.TSTEpochBasedTrainLoop`` or ``tst_mm.TSTIterBasedTrainLoop``.
 
     Write ``type='tst_mm.TSTDistiller'`` without ``_scope_``: the student and teacher dicts then
     resolve in the config's ``default_scope`` (mmpretrain / mmdet / mmseg).
