@@ -15,12 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
-from tst_mm.utils import (
-    ConfigError,
-    check_default_scope,
-    configure_model_wrapper,
-    init_cpu_distributed,
-)
+from tst_mm.utils import ConfigError, load_tool_config, prepare_launch
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,18 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line options to it."""
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not osp.isfile(path):
-            raise ConfigError(f'{what} file not found: {path}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    check_default_scope(cfg)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise ConfigError(f'checkpoint file not found: {args.checkpoint}')
+    cfg = load_tool_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.out is not None:
@@ -65,8 +51,7 @@ def build_config(args: argparse.Namespace) -> Config:
         if not isinstance(evaluators, list):
             evaluators = [evaluators]
         cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.out)]
-    configure_model_wrapper(cfg, args.launcher)
-    init_cpu_distributed(cfg, args.launcher)
+    prepare_launch(cfg, args.launcher)
     return cfg
 
 

@@ -10,20 +10,13 @@ Works for mmpretrain, mmdet and mmsegmentation configs alike: the task comes fro
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
-from tst_mm.utils import (
-    ConfigError,
-    check_default_scope,
-    configure_model_wrapper,
-    enable_amp,
-    init_cpu_distributed,
-)
+from tst_mm.utils import ConfigError, enable_amp, load_tool_config, prepare_launch
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,17 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line options to it."""
-    if not osp.isfile(args.config):
-        raise ConfigError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    check_default_scope(cfg)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.amp:
         enable_amp(cfg)
     if args.resume == 'auto':
@@ -71,8 +54,7 @@ def build_config(args: argparse.Namespace) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    configure_model_wrapper(cfg, args.launcher)
-    init_cpu_distributed(cfg, args.launcher)
+    prepare_launch(cfg, args.launcher)
     return cfg
 
 

@@ -6,11 +6,13 @@ from .runner_setup import (
     configure_model_wrapper,
     enable_amp,
     init_cpu_distributed,
+    load_tool_config,
+    prepare_launch,
 )
 from .safe_checkpoint import register_checkpoint_safe_globals, restricted_getattr
 
 __all__ = [
     'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'configure_model_wrapper',
     'enable_amp', 'init_cpu_distributed', 'register_checkpoint_safe_globals',
-    'restricted_getattr'
+    'restricted_getattr', 'load_tool_config', 'prepare_launch'
 ]

@@ -1,5 +1,6 @@
 """Config checks and adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
 import os
+import os.path as osp
 from typing import Optional
 
 import torch
@@ -7,7 +8,8 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 __all__ = ['ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
-           'init_cpu_distributed', 'configure_model_wrapper']
+           'init_cpu_distributed', 'configure_model_wrapper', 'load_tool_config',
+           'prepare_launch']
 
 #: ``default_scope`` values a tst-mm config may use, with the task they mean.
 KNOWN_SCOPES = {'mmpretrain': 'classification', 'mmdet': 'detection',
@@ -110,3 +112,33 @@ def configure_model_wrapper(cfg: Config, launcher: str) -> None:
         return
     if str(cfg.get('model', {}).get('type', '')).endswith('TSTDistiller'):
         cfg.model_wrapper_cfg = dict(type='tst_mm.TSTDistributedWrapper')
+
+
+def load_tool_config(config: str, cfg_options: Optional[dict], work_dir: Optional[str],
+                     launcher: str) -> Config:
+    """Load a config as ``tools/train.py`` and ``tools/test.py`` do.
+
+    Applies ``--cfg-options``, checks the scope, records the launcher and picks the work dir
+    (``--work-dir``, else the config's, else ``./work_dirs/<config name>``).
+
+    Raises:
+        ConfigError: If the file is missing or the scope unknown.
+    """
+    if not osp.isfile(config):
+        raise ConfigError(f'config file not found: {config}')
+    cfg = Config.fromfile(config)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    check_default_scope(cfg)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def prepare_launch(cfg: Config, launcher: str) -> None:
+    """Model wrapper and (on CPU) process group for a distributed launch; no-op otherwise."""
+    configure_model_wrapper(cfg, launcher)
+    init_cpu_distributed(cfg, launcher)
