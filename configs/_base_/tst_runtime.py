@@ -1,0 +1,5 @@
+# Pieces every TST config shares: the plugin import and the policy logs / sample pictures.
+# (optim_wrapper cannot live here: mmengine refuses a key defined by two bases, and the
+# student's own config defines one.)
+custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook'), dict(type='tst_mm.TSTSampleGridHook')]
