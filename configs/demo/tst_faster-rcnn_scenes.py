@@ -4,9 +4,7 @@
 #   python tools/train.py configs/demo/faster-rcnn_r18-tiny_scenes.py \
 #       --work-dir work_dirs/demo/faster-rcnn_teacher
 #   python tools/train.py configs/demo/tst_faster-rcnn_scenes.py
-_base_ = ['./faster-rcnn_r18-tiny_scenes.py']
-
-custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+_base_ = ['./faster-rcnn_r18-tiny_scenes.py', '../_base_/tst_runtime.py']
 
 model = dict(
     _delete_=True,
@@ -37,4 +35,3 @@ param_scheduler = dict(
 
 train_cfg = dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=12,
                  search_epochs=[3, 6], search_passes=1, val_interval=4)
-custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook'), dict(type='tst_mm.TSTSampleGridHook')]

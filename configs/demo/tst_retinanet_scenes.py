@@ -4,9 +4,7 @@
 #   python tools/train.py configs/demo/retinanet_r18-tiny_scenes.py \
 #       --work-dir work_dirs/demo/retinanet_teacher
 #   python tools/train.py configs/demo/tst_retinanet_scenes.py
-_base_ = ['./retinanet_r18-tiny_scenes.py']
-
-custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+_base_ = ['./retinanet_r18-tiny_scenes.py', '../_base_/tst_runtime.py']
 
 model = dict(
     _delete_=True,
@@ -38,4 +36,3 @@ param_scheduler = dict(
 
 train_cfg = dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=12,
                  search_epochs=[3, 6], search_passes=1, val_interval=4)
-custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook'), dict(type='tst_mm.TSTSampleGridHook')]

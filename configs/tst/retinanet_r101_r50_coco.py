@@ -3,9 +3,7 @@
 # (after 6 and 12 completed epochs), as in the paper. 8 GPUs x 2 images:
 #   bash tools/dist_train.sh configs/tst/retinanet_r101_r50_coco.py 8
 # Each distillation step sees [x'; x], so a GPU holds 4 images.
-_base_ = 'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py'
-
-custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py', '../_base_/tst_runtime.py']
 
 model = dict(
     _delete_=True,
@@ -42,4 +40,3 @@ param_scheduler = dict(
 
 train_cfg = dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=24,
                  search_epochs=[6, 12], search_passes=1, val_interval=1)
-custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook'), dict(type='tst_mm.TSTSampleGridHook')]
