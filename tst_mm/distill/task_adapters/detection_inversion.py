@@ -224,6 +224,15 @@ class InvertedDetectionLosses(nn.Module):
             ``1 / (1 + L)``), ``'clamp'`` (``-min(L, regression_cap)``) or ``'negate'``
             (``-L``, unbounded).
         regression_cap: The cap of ``'clamp'``.
+
+    Measured on the CPU demos (teacher trained briefly, 20-24 search steps, augmenter SGD with
+    lr 0.01 and a 300x stress lr of 3.0): every mode stayed finite. With ``'positives'`` the
+    weakness term is of the order of the teacher's loss (Faster R-CNN 6.0 vs 1.1, RetinaNet 4.5
+    vs 1.8, nearly constant); with ``'all'`` it was 13.7 +- 1.9 on Faster R-CNN and
+    2560 +- 580 on RetinaNet (1400x the teacher term), moving the policy logits ~8x faster and
+    noisily. The three regression forms gave the same trajectories: the regression losses stayed
+    below 1 and never reached the cap, so ``'reciprocal'`` (bounded whatever happens, gentler
+    gradient ``1 / (1 + L)^2``) is the default on grounds of safety, not of a measured gain.
     """
 
     def __init__(self, weakness: Optional[Union[dict, nn.Module]] = None,
