@@ -19,6 +19,10 @@ import sys
 import time
 from typing import List, Optional
 
+from mmengine.config import Config
+
+from tst_mm.utils import student_config
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEACHER_CONFIG = 'configs/demo/resnet18-tiny_fashion-mnist.py'
 TST_CONFIG = 'configs/demo/tst_fashion-mnist.py'
@@ -121,14 +125,21 @@ def main(argv=None) -> None:
                        f'train_dataloader.dataset.indices={args.subset}',
                        f'train_cfg.max_epochs={args.epochs}',
                        f'param_scheduler.student.0.end={args.epochs}']
+    student_options.append(f'train_cfg.val_interval={args.epochs}')  # validate once, at the end
+    # the baseline is the plain mmpretrain config of the student: no teacher in the loop
+    plain_config = osp.join(work_dir, 'student_alone.py')
+    student_config(Config.fromfile(osp.join(ROOT, TST_CONFIG))).dump(plain_config)
     runs = {
-        'student alone': ['model.augment_ratio=0', 'train_cfg.search_epochs=[]',
-                          'model.distill_losses.kd.loss_weight=0', 'custom_hooks=[]'],
-        'KD': ['model.augment_ratio=0', 'train_cfg.search_epochs=[]', 'custom_hooks=[]'],
-        'TST': [f'train_cfg.search_epochs={search_epochs}'.replace(' ', '')],
+        'student alone': (plain_config, [
+            opt for opt in student_options if not opt.startswith(('model.', 'param_scheduler'))
+        ] + [f'param_scheduler.0.end={args.epochs}']),
+        'KD': (TST_CONFIG, [*student_options, 'model.augment_ratio=0',
+                            'train_cfg.search_epochs=[]', 'custom_hooks=[]']),
+        'TST': (TST_CONFIG, [*student_options,
+                             f'train_cfg.search_epochs={search_epochs}'.replace(' ', '')]),
     }
     results = {'teacher': last_top1(teacher_dir)}
-    for step, (name, extra) in enumerate(runs.items(), start=2):
+    for step, (name, (config, options)) in enumerate(runs.items(), start=3):
         run_dir = osp.join(work_dir, name.replace(' ', '_').lower())
         cached = latest_checkpoint(run_dir, args.epochs)
         if name == 'student alone' and not (cached or args.with_baseline):
@@ -136,10 +147,9 @@ def main(argv=None) -> None:
         if cached:
             banner(f'{name}: cached at {cached}')
         else:
-            banner(f'{step + (name != "student alone")}/5 {name}: student on {args.subset} '
+            banner(f'{step}/5 {name}: student on {args.subset} '
                    f'images, {args.epochs} epochs')
-            run(['tools/train.py', TST_CONFIG, '--work-dir', run_dir, '--cfg-options',
-                 *student_options, *extra],
+            run(['tools/train.py', config, '--work-dir', run_dir, '--cfg-options', *options],
                 osp.join(work_dir, f'{osp.basename(run_dir)}.log'))
         results[name] = last_top1(run_dir)
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
-from tst_mm.utils import register_checkpoint_safe_globals
+from tst_mm.utils import register_checkpoint_safe_globals, student_config
 
 PREFIX = 'student.'
 #: meta entries worth keeping (all plain data); run state such as the message hub is dropped
@@ -61,27 +61,10 @@ def export_config(tst_config: str, dst: str, cfg_options: Optional[dict] = None)
         dst: Where to write the student's config.
         cfg_options: Overrides applied to the TST config first (as ``--cfg-options``).
     """
-    from tst_mm.distill.model_config import resolve_model_config
     cfg = Config.fromfile(tst_config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    cfg.model = resolve_model_config(cfg.model.student, 'student')
-    optim_wrapper = cfg.get('optim_wrapper', {})
-    if 'student' in optim_wrapper:
-        cfg.optim_wrapper = optim_wrapper['student']
-    if isinstance(cfg.get('param_scheduler'), dict) and 'student' in cfg.param_scheduler:
-        cfg.param_scheduler = cfg.param_scheduler['student']
-    train_cfg = cfg.get('train_cfg', {})
-    if 'tst_mm.' in str(train_cfg.get('type', '')) and 'max_iters' in train_cfg:
-        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=train_cfg['max_iters'],
-                             val_interval=train_cfg.get('val_interval', 1000))
-    elif 'tst_mm.' in str(train_cfg.get('type', '')):
-        cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=train_cfg['max_epochs'],
-                             val_interval=train_cfg.get('val_interval', 1))
-    cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
-                        if not str(hook.get('type', '')).startswith('tst_mm.')]
-    cfg.pop('custom_imports', None)
-    cfg.load_from = None
+    cfg = student_config(cfg)
     cfg.dump(dst)
     return cfg
 

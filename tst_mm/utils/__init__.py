@@ -10,9 +10,10 @@ from .runner_setup import (
     prepare_launch,
 )
 from .safe_checkpoint import register_checkpoint_safe_globals, restricted_getattr
+from .student_config import student_config
 
 __all__ = [
     'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'configure_model_wrapper',
     'enable_amp', 'init_cpu_distributed', 'register_checkpoint_safe_globals',
-    'restricted_getattr', 'load_tool_config', 'prepare_launch'
+    'restricted_getattr', 'load_tool_config', 'prepare_launch', 'student_config'
 ]
