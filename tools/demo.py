@@ -37,7 +37,8 @@ def banner(text: str) -> None:
 
 def run(args: List[str], log_path: str) -> None:
     """Run a repo tool, showing progress lines and keeping the full log in ``log_path``."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    env = dict(os.environ, PYTHONUNBUFFERED='1',
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     start = time.time()
     with open(log_path, 'w') as log:
         proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
