@@ -41,7 +41,8 @@ train_cfg = dict(type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=4, search_epoc
                  search_passes=1, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
-custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook'), dict(type='tst_mm.TSTSampleGridHook')]
+custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook'), dict(type='tst_mm.TSTSampleGridHook'),
+                dict(type='tst_mm.TSTTeacherEvalHook')]
 default_hooks = dict(logger=dict(type='LoggerHook', interval=20),
                      checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
 randomness = dict(seed=0)

@@ -189,7 +189,9 @@ def test_tst_demo_trains_tests_exports(teacher_ckpt, fashion_mnist_root, tmp_pat
         'val_dataloader.dataset.indices=256', 'test_dataloader.dataset.indices=256',
         'train_cfg.max_epochs=2', 'train_cfg.search_epochs=[1]',
         'param_scheduler.student.0.end=2']
-    run_tool('tools/train.py', TST_CONFIG, '--work-dir', work_dir, '--cfg-options', *options)
+    proc = run_tool('tools/train.py', TST_CONFIG, '--work-dir', work_dir, '--cfg-options',
+                    *options)
+    assert 'TST teacher on the validation set: teacher.accuracy/top1' in proc.stdout + proc.stderr
     checkpoint = osp.join(work_dir, 'epoch_2.pth')
     saved = torch.load(checkpoint)
     assert not any(key.startswith('teacher.') for key in saved['state_dict'])

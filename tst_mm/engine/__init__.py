@@ -1,11 +1,12 @@
 """Training machinery of tst-mm: the TST loop, optimizer constructor and hooks."""
 from .distributed_wrapper import TSTDistributedWrapper
-from .hooks import POLICY_HISTORY_FILE, TSTPolicyLoggerHook, TSTSampleGridHook
+from .hooks import POLICY_HISTORY_FILE, TSTPolicyLoggerHook, TSTSampleGridHook, TSTTeacherEvalHook
 from .optim_constructor import TSTOptimWrapperConstructor
 from .tst_iter_train_loop import TSTIterBasedTrainLoop
 from .tst_train_loop import TSTEpochBasedTrainLoop
 
 __all__ = [
     'TSTEpochBasedTrainLoop', 'TSTIterBasedTrainLoop', 'TSTOptimWrapperConstructor',
-    'TSTPolicyLoggerHook', 'TSTSampleGridHook', 'POLICY_HISTORY_FILE', 'TSTDistributedWrapper'
+    'TSTPolicyLoggerHook', 'TSTSampleGridHook', 'POLICY_HISTORY_FILE', 'TSTDistributedWrapper',
+    'TSTTeacherEvalHook'
 ]

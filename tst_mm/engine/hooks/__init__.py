@@ -1,5 +1,6 @@
 """Hooks of tst-mm."""
 from .policy_logger_hook import POLICY_HISTORY_FILE, TSTPolicyLoggerHook
 from .sample_grid_hook import TSTSampleGridHook
+from .teacher_eval_hook import TSTTeacherEvalHook
 
-__all__ = ['TSTPolicyLoggerHook', 'TSTSampleGridHook', 'POLICY_HISTORY_FILE']
+__all__ = ['TSTPolicyLoggerHook', 'TSTSampleGridHook', 'TSTTeacherEvalHook', 'POLICY_HISTORY_FILE']
