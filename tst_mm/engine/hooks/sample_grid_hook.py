@@ -6,6 +6,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -26,12 +27,15 @@ class TSTSampleGridHook(Hook):
 
     Args:
         num_samples: Images per row.
+        min_size: Images narrower than this are enlarged (nearest, whole factors) so that
+            28-pixel digits and garments can be seen.
     """
 
     priority = 'LOW'
 
-    def __init__(self, num_samples: int = 8) -> None:
+    def __init__(self, num_samples: int = 8, min_size: int = 96) -> None:
         self.num_samples = num_samples
+        self.min_size = min_size
         self._batch: Optional[dict] = None
 
     def before_train(self, runner) -> None:
@@ -60,9 +64,12 @@ class TSTSampleGridHook(Hook):
         inputs = data['inputs'][:self.num_samples]
         samples = data['data_samples'][:self.num_samples]
         augmented, _ = augmenter(inputs, copy.deepcopy(samples))
-        grid = make_grid(torch.cat([self._to_pixels(augmenter, inputs),
-                                    self._to_pixels(augmenter, augmented)]),
-                         nrow=inputs.size(0), padding=2, pad_value=1.0)
+        pixels = torch.cat([self._to_pixels(augmenter, inputs),
+                            self._to_pixels(augmenter, augmented)])
+        scale = max(1, -(-self.min_size // pixels.shape[-1]))  # small images are enlarged
+        if scale > 1:
+            pixels = F.interpolate(pixels, scale_factor=scale, mode='nearest')
+        grid = make_grid(pixels, nrow=inputs.size(0), padding=2, pad_value=1.0)
         image = (grid.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
         if image.shape[2] == 1:
             image = np.repeat(image, 3, axis=2)
