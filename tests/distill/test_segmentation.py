@@ -220,6 +220,14 @@ def test_class_count_mismatch():
         MODELS.build(_model_cfg(teacher=teacher))
 
 
+def test_loss_that_fails_on_ignored_pixels_is_refused_at_build():
+    """mmseg 1.2.2's CrossEntropyLoss(class_weight=...) raises IndexError on label 255."""
+    teacher = _teacher_dict(**{'decode_head.loss_decode.class_weight': [0.1] + [1.0] * 10})
+    with pytest.raises(ValueError, match="teacher's PSPHead loss CrossEntropyLoss fails on "
+                                         'pixels labelled ignore_index=255'):
+        MODELS.build(_model_cfg(teacher=teacher))
+
+
 def test_blend_mode_augmenter_is_refused():
     augmenter = dict(type='tst_mm.LearnableAugmenter', geometric_mode='blend')
     with pytest.raises(ValueError, match="geometric_mode='compose'"):

@@ -79,6 +79,32 @@ def _check_segmentor(model: nn.Module, role: str) -> None:
                              '(forward -> per-pixel logits -> loss_by_feat)')
 
 
+def _check_losses_skip_ignored(model: nn.Module, role: str) -> None:
+    """Raise ``ValueError`` if a head's loss cannot take ignored pixels.
+
+    The augmenter marks pixels it brings in from outside the image as the ignore index, so
+    every training batch has some. mmseg 1.2.2's ``CrossEntropyLoss(class_weight=...)``
+    raises ``IndexError`` on them; each loss is probed once on a 1x2 map with one ignored
+    pixel so that a fixed mmseg passes.
+    """
+    for head in [model.decode_head] + _aux_heads(model):
+        losses = head.loss_decode if isinstance(head.loss_decode, nn.ModuleList) \
+            else [head.loss_decode]
+        logits = torch.zeros(1, head.num_classes, 1, 2)
+        labels = torch.tensor([[[0, head.ignore_index]]])
+        for loss in losses:
+            try:
+                with torch.no_grad():
+                    loss(logits, labels, ignore_index=head.ignore_index)
+            except IndexError as err:
+                raise ValueError(
+                    f'the {role}\'s {type(head).__name__} loss {type(loss).__name__} fails on '
+                    f'pixels labelled ignore_index={head.ignore_index} ({err}), which TST\'s '
+                    'warped label maps always contain; in mmseg 1.2.2 this is '
+                    'CrossEntropyLoss(class_weight=...): drop class_weight (for class '
+                    "imbalance use e.g. sampler=dict(type='OHEMPixelSampler'))") from err
+
+
 def _kd_head(name: str) -> str:
     head = name.split('_')[0]
     if head not in KD_HEADS:
@@ -124,6 +150,8 @@ class SegmentationAdapter(TaskAdapter):
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         _check_segmentor(student, 'student')
         _check_segmentor(teacher, 'teacher')
+        _check_losses_skip_ignored(student, 'student')
+        _check_losses_skip_ignored(teacher, 'teacher')
         num_student = student.decode_head.num_classes
         num_teacher = teacher.decode_head.num_classes
         if num_student != num_teacher:
