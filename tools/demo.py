@@ -10,8 +10,6 @@ write the learned policy's picture. Every stage runs through ``tools/train.py`` 
 configs in ``configs/demo/``; full logs go to ``<work-dir>/*.log``.
 """
 import argparse
-import glob
-import json
 import os
 import os.path as osp
 import subprocess
@@ -21,7 +19,7 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from tst_mm.utils import student_config
+from tst_mm.utils import last_logged_scalar, student_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEACHER_CONFIG = 'configs/demo/resnet18-tiny_fashion-mnist.py'
@@ -54,19 +52,6 @@ def run(args: List[str], log_path: str) -> None:
         sys.exit(f'{tail}\nerror: {" ".join(args)} failed (exit {status}); full log: '
                  f'{log_path}')
     print(f'   done in {time.time() - start:.0f}s (log: {log_path})', flush=True)
-
-
-def last_top1(work_dir: str) -> Optional[float]:
-    """The last validation top-1 a run logged (mmengine's scalars.json), if any."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    top1 = None
-    for path in files:
-        with open(path) as f:
-            for line in f:
-                record = json.loads(line)
-                if 'accuracy/top1' in record:
-                    top1 = record['accuracy/top1']
-    return top1
 
 
 def latest_checkpoint(work_dir: str, epochs: int) -> Optional[str]:
@@ -139,7 +124,7 @@ def main(argv=None) -> None:
         'TST': (TST_CONFIG, [*student_options,
                              f'train_cfg.search_epochs={search_epochs}'.replace(' ', '')]),
     }
-    results = {'teacher': last_top1(teacher_dir)}
+    results = {'teacher': last_logged_scalar(teacher_dir, 'accuracy/top1')}
     for step, (name, (config, options)) in enumerate(runs.items(), start=3):
         run_dir = osp.join(work_dir, name.replace(' ', '_').lower())
         cached = latest_checkpoint(run_dir, args.epochs)
@@ -152,7 +137,7 @@ def main(argv=None) -> None:
                    f'images, {args.epochs} epochs')
             run(['tools/train.py', config, '--work-dir', run_dir, '--cfg-options', *options],
                 osp.join(work_dir, f'{osp.basename(run_dir)}.log'))
-        results[name] = last_top1(run_dir)
+        results[name] = last_logged_scalar(run_dir, 'accuracy/top1')
 
     tst_dir = osp.join(work_dir, 'tst')
     run(['tools/plot_policy.py', tst_dir, '--out', osp.join(work_dir, 'tst_policy.png')],
