@@ -16,7 +16,13 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
-from tst_mm.utils import ConfigError, enable_amp, load_tool_config, prepare_launch
+from tst_mm.utils import (
+    ConfigError,
+    check_resume_checkpoint,
+    enable_amp,
+    load_tool_config,
+    prepare_launch,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,6 +72,10 @@ def main(argv=None) -> None:
     except ConfigError as err:
         sys.exit(f'error: {err}')
     runner = Runner.from_cfg(cfg)
+    try:  # before any training: a checkpoint of another config is named, not half-loaded
+        check_resume_checkpoint(cfg, runner.model)
+    except ConfigError as err:
+        sys.exit(f'error: {err}')
     runner.train()
 
 

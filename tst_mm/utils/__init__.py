@@ -4,11 +4,14 @@ from .runner_setup import (
     KNOWN_SCOPES,
     ConfigError,
     check_default_scope,
+    check_resume_checkpoint,
     configure_model_wrapper,
     enable_amp,
     init_cpu_distributed,
     load_tool_config,
     prepare_launch,
+    resume_checkpoint_path,
+    state_dict_mismatch,
 )
 from .safe_checkpoint import register_checkpoint_safe_globals, restricted_getattr
 from .student_config import student_config
@@ -16,5 +19,6 @@ from .student_config import student_config
 __all__ = [
     'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'configure_model_wrapper',
     'enable_amp', 'init_cpu_distributed', 'last_logged_scalar', 'register_checkpoint_safe_globals',
-    'restricted_getattr', 'load_tool_config', 'prepare_launch', 'student_config'
+    'restricted_getattr', 'load_tool_config', 'prepare_launch', 'student_config',
+    'check_resume_checkpoint', 'resume_checkpoint_path', 'state_dict_mismatch'
 ]

@@ -1,15 +1,19 @@
 """Config checks and adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
 import os
 import os.path as osp
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.model import is_model_wrapper
+from mmengine.runner import find_latest_checkpoint
+from torch import nn
 
 __all__ = ['ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
            'init_cpu_distributed', 'configure_model_wrapper', 'load_tool_config',
-           'prepare_launch']
+           'prepare_launch', 'state_dict_mismatch', 'resume_checkpoint_path',
+           'check_resume_checkpoint']
 
 #: ``default_scope`` values a tst-mm config may use, with the task they mean.
 KNOWN_SCOPES = {'mmpretrain': 'classification', 'mmdet': 'detection',
@@ -142,3 +146,89 @@ def prepare_launch(cfg: Config, launcher: str) -> None:
     """Model wrapper and (on CPU) process group for a distributed launch; no-op otherwise."""
     configure_model_wrapper(cfg, launcher)
     init_cpu_distributed(cfg, launcher)
+
+
+def _some(keys: Sequence[str], shown: int = 3) -> str:
+    """``'a, b, c (+4 more)'``: the first keys of a list, for one-line messages."""
+    text = ', '.join(keys[:shown])
+    return text + (f' (+{len(keys) - shown} more)' if len(keys) > shown else '')
+
+
+def state_dict_mismatch(expected: Mapping[str, torch.Tensor],
+                        loaded: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """Say in one line how a checkpoint's state dict differs from a model's.
+
+    Args:
+        expected: The model's ``state_dict()``.
+        loaded: The checkpoint's ``state_dict``.
+
+    Returns:
+        ``None`` if both have the same keys and shapes, else e.g. ``'missing 3 keys:
+        student.head.fc.weight, ...; unexpected 2 keys: head.fc.weight, ...'``.
+    """
+    missing = [key for key in expected if key not in loaded]
+    unexpected = [key for key in loaded if key not in expected]
+    shapes = [f'{key} {tuple(loaded[key].shape)} vs {tuple(value.shape)}'
+              for key, value in expected.items()
+              if key in loaded and hasattr(loaded[key], 'shape')
+              and tuple(loaded[key].shape) != tuple(value.shape)]
+    parts = []
+    if missing:
+        parts.append(f'missing {len(missing)} keys: {_some(missing)}')
+    if unexpected:
+        parts.append(f'unexpected {len(unexpected)} keys: {_some(unexpected)}')
+    if shapes:
+        parts.append(f'{len(shapes)} shape mismatches (checkpoint vs model): {_some(shapes)}')
+    return '; '.join(parts) or None
+
+
+def resume_checkpoint_path(cfg: Config) -> Optional[str]:
+    """The checkpoint a Runner built from ``cfg`` will resume from, as mmengine picks it.
+
+    Args:
+        cfg: The config (``resume``, ``load_from``, ``work_dir``).
+
+    Returns:
+        ``load_from`` when resuming from a given file, the work dir's latest checkpoint when
+        resuming automatically, ``None`` when not resuming or nothing was saved yet.
+    """
+    if not cfg.get('resume', False):
+        return None
+    if cfg.get('load_from') is not None:
+        return cfg.load_from
+    return find_latest_checkpoint(cfg.work_dir)
+
+
+def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
+    """Refuse to resume from a checkpoint saved from another config, naming the keys.
+
+    mmengine's ``Runner.resume`` loads the model non-strictly: a checkpoint of another model
+    only logs warnings and training goes on with partly random weights. This loads the
+    checkpoint's state dict first (memory-mapped) and compares keys and shapes with the
+    built model (a ``module.`` prefix is dropped as mmengine does; a TST distiller leaves
+    its teacher out of both).
+
+    Args:
+        cfg: The config the Runner was built from.
+        model: The Runner's model (wrapped or not).
+
+    Raises:
+        ConfigError: If the checkpoint to resume from is missing or does not match.
+    """
+    path = resume_checkpoint_path(cfg)
+    if path is None or '://' in str(path):  # fresh start, or a URL mmengine fetches itself
+        return
+    if not osp.isfile(path):
+        raise ConfigError(f'checkpoint to resume from not found: {path}')
+    try:
+        checkpoint = torch.load(path, map_location='cpu', mmap=True)
+    except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
+        checkpoint = torch.load(path, map_location='cpu')
+    loaded = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
+    loaded = {key[len('module.'):] if key.startswith('module.') else key: value
+              for key, value in loaded.items()}
+    model = model.module if is_model_wrapper(model) else model
+    mismatch = state_dict_mismatch(model.state_dict(), loaded)
+    if mismatch is not None:
+        raise ConfigError(f'cannot resume from {path}: it was saved from a different model '
+                          f'(another config?): {mismatch}')
