@@ -1,5 +1,6 @@
 """TSTDistiller: distil a student from a frozen teacher on samples a learned augmenter finds."""
 import copy
+from itertools import chain
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -7,6 +8,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import MODELS
 from .grad_sync import update_params_synced
@@ -102,6 +104,10 @@ class TSTDistiller(BaseModel):
                 'TSTDistiller built without teacher_ckpt: the teacher has random weights')
         self.teacher_norm_eval = teacher_norm_eval
         freeze(self.teacher)
+        # classes of the teacher's norm layers, to undo a SyncBN conversion of the whole model
+        self._teacher_norm_types = {name: type(module)
+                                    for name, module in self.teacher.named_modules()
+                                    if isinstance(module, _BatchNorm)}
 
         self.augmenter = MODELS.build(augmenter) if augmenter is not None else None
         if self.augmenter is not None:
@@ -153,6 +159,38 @@ class TSTDistiller(BaseModel):
         if self.teacher_norm_eval:
             self.teacher.eval()
         return self
+
+    def restore_teacher_norm_layers(self) -> List[str]:
+        """Give the frozen teacher back the norm layers it was built with.
+
+        mmengine's Runner applies ``sync_bn`` to the whole model it wraps, teacher included.
+        The teacher is frozen and in eval mode, where SyncBN would only normalise with its
+        running statistics anyway; this swaps each converted layer back to its original class
+        (``BatchNorm2d``, ...) holding the very same parameter and buffer tensors, so the
+        teacher is exactly as loaded. ``tst_mm.TSTDistributedWrapper`` calls it; the student
+        keeps its SyncBN layers.
+
+        Returns:
+            Names (inside the teacher) of the layers restored.
+        """
+        restored = []
+        for name, original in self._teacher_norm_types.items():
+            parent_name, _, child = name.rpartition('.')
+            parent = self.teacher.get_submodule(parent_name) if parent_name else self.teacher
+            layer = getattr(parent, child)
+            if type(layer) is original:
+                continue
+            plain = original(layer.num_features, layer.eps, layer.momentum, layer.affine,
+                             layer.track_running_stats)
+            for key, value in chain(layer.named_parameters(recurse=False),
+                                    layer.named_buffers(recurse=False)):
+                setattr(plain, key, value)  # the same tensors: nothing is copied or reset
+            plain.train(layer.training)
+            setattr(parent, child, plain)
+            restored.append(name)
+        if self.teacher_norm_eval:
+            self.teacher.eval()
+        return restored
 
     def set_phase(self, phase: str) -> None:
         """Choose what :meth:`train_step` does: ``'distill'`` or ``'search'``."""

@@ -25,6 +25,10 @@ class TSTDistributedWrapper(nn.Module):
     (:func:`tst_mm.distill.update_params_synced`); no parameter is ever "unused", so nothing
     like ``find_unused_parameters`` is needed. Parameters and buffers start from rank 0's.
 
+    SyncBN (``sync_bn='torch'`` or ``'mmcv'`` in the config): the Runner converts every BN
+    layer of the model before wrapping it; this wrapper gives the frozen teacher its plain
+    BN layers back (same tensors, eval mode), so only the student's statistics are synced.
+
     Use ``model_wrapper_cfg=dict(type='tst_mm.TSTDistributedWrapper')`` (``tools/train.py``
     sets it for a TST distiller launched with ``--launcher pytorch|slurm|mpi``).
 
@@ -41,6 +45,8 @@ class TSTDistributedWrapper(nn.Module):
         super().__init__()
         self.module = module
         self.broadcast_buffers = broadcast_buffers
+        if hasattr(module, 'restore_teacher_norm_layers'):  # after the Runner's sync_bn
+            module.restore_teacher_norm_layers()
         if dist.is_available() and dist.is_initialized():
             for tensor in chain(module.parameters(), module.buffers()):
                 dist.broadcast(tensor.data, src=0)
