@@ -1,5 +1,6 @@
 """The iteration-based TST loop through real Runners on the segmentation scenes: schedule,
-hook points, online mode, exact resume in the middle of a search phase."""
+hook points, online mode, exact resume in the middle of a search phase and in the middle of a
+distillation phase."""
 import copy
 import os.path as osp
 import uuid
@@ -30,6 +31,19 @@ class InterruptAfterPass(Hook):
 
     def after_search_pass(self, runner, iter, pass_idx):
         if (iter, pass_idx) == (self.at, self.pass_idx):
+            raise Interrupted
+
+
+class InterruptAfterIter(Hook):
+    """Kill the run after a student iteration, once the checkpoint hook has saved it."""
+
+    priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) in after_train_iter
+
+    def __init__(self, iters: int) -> None:
+        self.iters = iters
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.iters:  # the counter moves on after this hook point
             raise Interrupted
 
 
@@ -125,6 +139,49 @@ def test_resume_in_the_middle_of_a_search_phase_matches_uninterrupted(scenes_roo
     resumed.register_hook(record)
     resumed.train()
     assert record.steps == [2]  # only the second pass of the phase at iteration 2
+    got = _final_state(resumed)
+    assert got.keys() == expected.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6,
+                                   msg=f'{key} differs after resume')
+
+
+@pytest.mark.slow
+def test_resume_in_the_middle_of_a_distillation_phase_matches_uninterrupted(
+        scenes_root, tmp_path):
+    """Stopped after student iteration 3 of 6 (phases before iterations 0 and 4): resumed from
+    iter_3.pth, the run skips the 3 + 2 batches already drawn and ends as the full run."""
+    options = dict(max_iters=6, search_at=[0, 4], search_iters=1)
+    checkpoints = dict(interval=1, by_epoch=False, max_keep_ckpts=1)
+
+    def cfg(work_dir):
+        cfg = _cfg(scenes_root, work_dir, **options)
+        cfg.param_scheduler.student[0].end = 6
+        cfg.default_hooks.checkpoint.update(checkpoints)
+        return cfg
+
+    full = Runner.from_cfg(cfg(tmp_path / 'full'))
+    full_record = RecordSearch()
+    full.register_hook(full_record)
+    full.train()
+    expected = _final_state(full)
+
+    interrupted = Runner.from_cfg(cfg(tmp_path / 'cut'))
+    interrupted.register_hook(InterruptAfterIter(3))
+    with pytest.raises(Interrupted):
+        interrupted.train()
+    with open(tmp_path / 'cut' / 'last_checkpoint') as f:
+        assert f.read().endswith('iter_3.pth')
+
+    resumed_cfg = cfg(tmp_path / 'cut')
+    resumed_cfg.resume = True
+    resumed = Runner.from_cfg(resumed_cfg)
+    record = RecordSearch()
+    resumed.register_hook(record)
+    resumed.train()
+    assert full_record.steps == [0, 0, 4, 4]
+    assert record.steps == [4, 4]  # the phase at 0 is not run again; the one at 4 is
+    assert resumed.iter == 6
     got = _final_state(resumed)
     assert got.keys() == expected.keys()
     for key in expected:

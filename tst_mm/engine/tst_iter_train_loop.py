@@ -34,8 +34,12 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
     loop's progress — including how many batches the search steps drew — is kept in the
     message hub under the epoch loop's key (saved with every checkpoint). On resume the data
     stream skips all batches drawn so far (student and search), and random state is re-seeded
-    from ``(seed, iteration, pass)`` before each pass and after each phase, so a run resumed
-    from a search checkpoint continues exactly as the uninterrupted run would.
+    from ``(seed, iteration, pass)`` before each search pass and from ``(seed, iteration)``
+    before every student iteration, so a run resumed from a search checkpoint *or* from any
+    iteration checkpoint (``CheckpointHook(by_epoch=False, interval=n)``, in the middle of a
+    distillation phase) continues exactly as the uninterrupted run would. This is the loop to
+    use where jobs may be stopped at arbitrary points; ``tst_mm.TSTEpochBasedTrainLoop``
+    resumes exactly only from epoch and search-pass boundaries.
 
     Hook points called on hooks that define them: ``before_search_phase(runner, iter)``,
     ``after_search_iter(runner, batch_idx, data_batch, outputs)``,
@@ -103,7 +107,9 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
                 done = self._passes_done(self._iter)
                 if done < self.search_passes:
                     self._run_search_phase(self._iter, first_pass=done)
-                self._reseed(self._iter, -1)
+            # random state from (seed, iteration): a run resumed from any iteration checkpoint
+            # draws the same augmentations as the uninterrupted run
+            self._reseed(self._iter, -1)
             self.runner.model.train()
             data_batch = next(self.dataloader_iterator)
             self.run_iter(data_batch)

@@ -28,7 +28,14 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
     Resume: the loop saves a checkpoint after every search pass (``search_checkpoint``) and
     keeps its progress in the message hub (saved with every checkpoint). Random state is
     re-seeded from ``(seed, epoch, pass)`` at each pass and epoch boundary, so a run resumed
-    from such a checkpoint continues exactly as the uninterrupted run would.
+    from such a checkpoint continues exactly as the uninterrupted run would. Exact resume
+    holds at these boundaries only: the epoch checkpoints of ``CheckpointHook`` and the
+    search-pass checkpoints. A checkpoint taken in the middle of an epoch
+    (``CheckpointHook(by_epoch=False)``) resumes, as in mmengine's ``EpochBasedTrainLoop``,
+    by running that epoch again from its first batch, so the resumed run differs from an
+    uninterrupted one. For exact resume from any iteration, use the iteration-based
+    ``tst_mm.TSTIterBasedTrainLoop`` (it skips the batches already drawn and re-seeds every
+    iteration).
 
     Custom hook points, called on hooks that define them: ``before_search_phase(runner,
     epoch)``, ``after_search_iter(runner, batch_idx, data_batch, outputs)``,
