@@ -89,7 +89,8 @@ def test_gradient_reaches_magnitude_of_each_op(op):
 @pytest.mark.parametrize('mode', ['blend', 'compose'])
 def test_gradient_reaches_every_logit(mode):
     torch.manual_seed(2)
-    aug = build(3, num_ops=None, geometric_mode=mode)
+    # a soft relaxation, so no gate saturates (saturated gates carry no gradient, by design)
+    aug = build(3, num_ops=None, geometric_mode=mode, temperature=1.0)
     x = normalise(smooth_images(8, 3, 16, 16), 3)
     out, _ = aug(x, samples_with_shape([(16, 16)] * 4 + [(12, 14)] * 4))
     (out * torch.randn_like(out)).sum().backward()
@@ -303,3 +304,26 @@ def test_cuda_matches_cpu(mode):
     assert torch.isfinite(gpu.magnitude_logits.grad).all()
     # Step ops (solarize, posterize) may flip a pixel sitting exactly on a threshold.
     assert (out.cpu() - ref).abs().gt(2e-3).float().mean() < 0.01
+
+
+@pytest.mark.parametrize('mode', ['blend', 'compose'])
+def test_skipping_closed_gates_changes_nothing(mode, monkeypatch):
+    """Ops run only where their gate is open; the result and gradients match running them all."""
+    import tst_mm.augment.augmenter as augmenter_module
+    x = normalise(smooth_images(8, 3, 16, 16), 3)
+    results = []
+    for skip in (augmenter_module.GATE_SKIP, -1.0):  # -1: every op on every image
+        monkeypatch.setattr(augmenter_module, 'GATE_SKIP', skip)
+        torch.manual_seed(5)
+        # cutout draws its squares' centres per active image, so it is left out here
+        aug = build(3, ops=[n for n in OP_NAMES if n != 'cutout'], num_ops=None,
+                    geometric_mode=mode, init_magnitude_logit=0.5)
+        out, _ = aug(x, samples_with_shape([(16, 16)] * 4 + [(12, 14)] * 4))
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append((out.detach(), aug.magnitude_logits.grad, aug.probability_logits.grad,
+                        aug.last_gates))
+    (out_skip, mag_skip, prob_skip, gates), (out_all, mag_all, prob_all, _) = results
+    assert ((gates > 0) & (gates <= 1e-6)).any(), 'the seed must close some gates'
+    torch.testing.assert_close(out_skip, out_all, atol=1e-5, rtol=0)
+    torch.testing.assert_close(mag_skip, mag_all, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(prob_skip, prob_all, atol=1e-4, rtol=1e-4)

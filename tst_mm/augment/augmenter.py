@@ -18,6 +18,8 @@ from .region import ValidRegion
 __all__ = ['LearnableAugmenter']
 
 GEOMETRIC_MODES = ('blend', 'compose')
+#: Gates at or below this skip their op for that image (their term is below float precision).
+GATE_SKIP = 1e-6
 OP_IMPLS = ('exact', 'learned')
 
 
@@ -32,7 +34,8 @@ class LearnableAugmenter(BaseModule):
        CPU RNG) and a random sign per signed op;
     2. draws a relaxed-Bernoulli gate ``b`` per sample and drawn op from the probability logits;
     3. in ``[0, 1]`` pixel space, blends the colour and fixed ops in parallel,
-       ``x' = x + sum_k b_k (op_k(x) - x)``;
+       ``x' = x + sum_k b_k (op_k(x) - x)``, running each op only on the images whose gate is
+       above :data:`GATE_SKIP`;
     4. geometric ops: ``'blend'`` treats each warp like a colour op; ``'compose'`` builds one
        forward affine per image, ``A = I + sum_k b_k (H_k - I)`` (pixel coordinates), and warps
        the colour-blended image once with it (exposed as :attr:`last_affine`) and moves the
@@ -288,6 +291,29 @@ class LearnableAugmenter(BaseModule):
             return self.learned_ops(spec.name, img, signed, region)
         return spec.fn(img, value, region)
 
+    def _blend_op(self, out: Tensor, img: Tensor, spec: OpSpec, value: Tensor, sign: float,
+                  gate: Tensor, region: ValidRegion) -> Tensor:
+        """Add one op's gated change, ``out + gate * (op(img) - img)``, to ``out``.
+
+        The op only runs on the images whose gate exceeds :data:`GATE_SKIP` (the others'
+        terms, and their gradients, are below float precision of a ``[0, 1]`` pixel), which
+        saves the op's cost on the samples its probability leaves out.
+        """
+        active = (gate.detach() > GATE_SKIP).nonzero().flatten()
+        if active.numel() == 0:
+            return out
+        if active.numel() < gate.numel():
+            img, gate, region = img[active], gate[active], region.select(active)
+        if spec.kind == GEOMETRIC:
+            changed = warp_affine(img, spec.fn(value, region.sizes), self.fill)
+        else:
+            assert spec.kind in (COLOUR, FIXED)
+            changed = self._pixel_op(spec, img, value, sign, region)
+        term = gate.view(-1, 1, 1, 1) * (changed - img)
+        if active.numel() == out.shape[0]:
+            return out + term
+        return out.index_add(0, active, term)
+
     def forward(self,
                 inputs: Tensor,
                 data_samples: Optional[list] = None) -> Tuple[Tensor, Optional[list]]:
@@ -338,16 +364,10 @@ class LearnableAugmenter(BaseModule):
         for k, (spec, sign) in enumerate(zip(specs, signs)):
             value = self._op_value(spec, sign, img)
             gate = gates[:, k]
-            if spec.kind == GEOMETRIC:
-                forward_map = spec.fn(value, region.sizes)
-                if self.geometric_mode == 'compose':
-                    matrices.append((gate, forward_map))
-                    continue
-                changed = warp_affine(img, forward_map, self.fill)
-            else:
-                assert spec.kind in (COLOUR, FIXED)
-                changed = self._pixel_op(spec, img, value, sign, region)
-            out = out + gate.view(-1, 1, 1, 1) * (changed - img)
+            if spec.kind == GEOMETRIC and self.geometric_mode == 'compose':
+                matrices.append((gate, spec.fn(value, region.sizes)))
+                continue
+            out = self._blend_op(out, img, spec, value, sign, gate, region)
         out = out.clamp(0.0, 1.0)
 
         if self.geometric_mode == 'compose':

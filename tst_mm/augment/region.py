@@ -62,16 +62,22 @@ class ValidRegion:
         inside = (rows < sizes[:, 0].view(-1, 1, 1, 1)) & (cols < sizes[:, 1].view(-1, 1, 1, 1))
         return cls(sizes=sizes, mask=inside.to(dtype))
 
+    def select(self, index: Tensor) -> 'ValidRegion':
+        """The valid region of the images at ``index`` (a 1-D index into the batch)."""
+        return ValidRegion(sizes=self.sizes[index],
+                           mask=None if self.mask is None else self.mask[index])
+
 
 def _img_shape(sample: Any) -> Optional[Sequence[int]]:
     """Return a data sample's ``img_shape`` metainfo, or ``None`` when it has none."""
     if isinstance(sample, dict):
-        meta = sample.get('metainfo', sample)
+        shape = sample.get('metainfo', sample).get('img_shape')
     else:
-        meta = getattr(sample, 'metainfo', None)
-    if not meta:
-        return None
-    shape = meta.get('img_shape')
+        # mm data elements expose metainfo keys as attributes; reading one directly avoids
+        # rebuilding the whole metainfo dict per sample (``.metainfo`` copies it)
+        shape = getattr(sample, 'img_shape', None)
+        if shape is None and hasattr(sample, 'get'):
+            shape = sample.get('img_shape')
     if shape is None or len(shape) < 2:
         return None
     return shape
