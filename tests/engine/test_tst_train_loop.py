@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 from tst_testing import ROOT
 
 import tst_mm  # noqa: F401
+from tst_mm.engine import tst_train_loop
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 
@@ -27,6 +28,19 @@ class InterruptAfterPass(Hook):
 
     def after_search_pass(self, runner, epoch, pass_idx):
         if pass_idx == self.pass_idx:
+            raise Interrupted
+
+
+class InterruptAfterIter(Hook):
+    """Kill the run after a student iteration, once the checkpoint hook has saved it."""
+
+    priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) in after_train_iter
+
+    def __init__(self, iters: int) -> None:
+        self.iters = iters
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.iters:  # the counter moves on after this hook point
             raise Interrupted
 
 
@@ -77,7 +91,7 @@ def _final_state(runner):
 
 
 def test_resume_in_the_middle_of_a_search_phase_matches_uninterrupted(
-        teacher_ckpt, fashion_mnist_root, tmp_path):
+        teacher_ckpt, fashion_mnist_root, tmp_path, monkeypatch):
     full = Runner.from_cfg(_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'full'))
     full.train()
     expected = _final_state(full)
@@ -94,13 +108,43 @@ def test_resume_in_the_middle_of_a_search_phase_matches_uninterrupted(
     resumed = Runner.from_cfg(cfg)
     counter = CountSearchIters()
     resumed.register_hook(counter)
+    warnings = []
+    monkeypatch.setattr(tst_train_loop, 'print_log',
+                        lambda message, **kwargs: warnings.append(message))
     resumed.train()
+    assert warnings == []  # a search-pass checkpoint is a boundary: exact, no warning
     assert len(counter.at) == 3  # only the second pass (192 images / 64) ran again
     got = _final_state(resumed)
     assert got.keys() == expected.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6,
                                    msg=f'{key} differs after resume')
+
+
+def test_resume_inside_an_epoch_warns_that_it_is_not_exact(
+        teacher_ckpt, fashion_mnist_root, tmp_path, monkeypatch):
+    """The epoch loop resumes exactly only from epoch and search-pass boundaries; from a
+    mid-epoch checkpoint it says so (and names the loop that resumes from any iteration)."""
+    def cfg():
+        cfg = _cfg(teacher_ckpt, fashion_mnist_root, tmp_path, max_epochs=1, search_epochs=[])
+        cfg.default_hooks.checkpoint.update(interval=1, by_epoch=False)
+        return cfg
+
+    interrupted = Runner.from_cfg(cfg())
+    interrupted.register_hook(InterruptAfterIter(1))
+    with pytest.raises(Interrupted):
+        interrupted.train()
+    resumed_cfg = cfg()
+    resumed_cfg.resume = True
+    resumed = Runner.from_cfg(resumed_cfg)
+    warnings = []
+    monkeypatch.setattr(tst_train_loop, 'print_log',
+                        lambda message, **kwargs: warnings.append(message))
+    resumed.train()
+    assert len(warnings) == 1
+    assert warnings[0].startswith('resumed at iteration 1, inside epoch 1 (which starts at '
+                                  'iteration 0): a mid-epoch checkpoint')
+    assert 'TSTIterBasedTrainLoop' in warnings[0]
 
 
 def test_online_mode_runs_search_steps_every_n_iterations(

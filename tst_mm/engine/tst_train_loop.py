@@ -1,6 +1,8 @@
 """The TST schedule: search phases of augmenter-only passes between student epochs."""
+import logging
 from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 
+from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
 from torch.utils.data import DataLoader
 
@@ -74,10 +76,27 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
             raise ValueError(f'search_epochs {beyond} lie outside the training length '
                              f'(0 <= epoch < max_epochs={max_epochs}); move or drop them')
         self._init_search(search_passes, online, search_checkpoint, log_interval)
+        self._start_checked = False
 
     # ------------------------------------------------------------------ schedule
+    def mid_epoch_resume_warning(self) -> Optional[str]:
+        """The warning for a run resumed from a checkpoint inside an epoch, else ``None``."""
+        expected = self._epoch * len(self.dataloader)
+        if self._iter == expected:
+            return None
+        return (f'resumed at iteration {self._iter}, inside epoch {self._epoch + 1} (which '
+                f'starts at iteration {expected}): a mid-epoch checkpoint. The epoch restarts '
+                'from its first batch, so this run will not match an uninterrupted one; '
+                'checkpoint at epoch ends (and search passes), or use '
+                'tst_mm.TSTIterBasedTrainLoop, which resumes exactly from any iteration')
+
     def run_epoch(self) -> None:
         """Run the search phase due before this epoch (if any), then the student epoch."""
+        if not self._start_checked:
+            self._start_checked = True
+            warning = self.mid_epoch_resume_warning()
+            if warning is not None:
+                print_log(warning, logger='current', level=logging.WARNING)
         state = self._state()
         self.search_iter = state['search_iter']
         if self._epoch in self.search_epochs:
