@@ -1,8 +1,9 @@
 """Cost of TST's steps against a plain KD step, measured side by side in one process.
 
-    python benchmarks/step_cost.py [--batch-sizes 32 64 128] [--rounds 15]
+    python benchmarks/step_cost.py [--batch-sizes 32 64 128] [--image-sizes 28 56] [--rounds 15]
 
-For the Fashion-MNIST demo pair (configs/demo/tst_fashion-mnist.py), per batch size B:
+For the Fashion-MNIST demo pair (configs/demo/tst_fashion-mnist.py), per image size and batch
+size B:
 
 - ``kd``: a distillation step on 2B real images with the augmenter off (plain KD);
 - ``tst``: a TST distillation step on B images, i.e. ``[x'; x]`` = 2B images (same count);
@@ -12,10 +13,12 @@ For the Fashion-MNIST demo pair (configs/demo/tst_fashion-mnist.py), per batch s
 Modes run interleaved, round after round, and the median of each is reported, so machine noise
 hits all of them alike; the ratios are the result. Peak memory of each mode is measured in a
 child process of its own (peak RSS growth on CPU, ``max_memory_allocated`` on CUDA).
-Writes ``benchmarks/results/step_cost.{json,md}``.
+Also derives the share of training time spent in search for the classification schedules of
+``configs/tst``. Writes ``benchmarks/results/step_cost.{json,md}``.
 """
 import argparse
 import copy
+import glob
 import json
 import os
 import os.path as osp
@@ -33,8 +36,11 @@ CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 MODES = ('kd', 'tst', 'search', 'augment')
 
 
-def build(data_root: str, device: str):
-    """The demo distiller (random teacher: cost does not depend on weights) and a batch."""
+def build(data_root: str, device: str, image_size: int = 28):
+    """The demo distiller (random teacher: cost does not depend on weights) and a dataset.
+
+    ``image_size`` other than 28 resizes the images (the CIFAR-style ResNets take any size).
+    """
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -52,8 +58,11 @@ def build(data_root: str, device: str):
              optim_wrapper_cfg={k: v for k, v in cfg.optim_wrapper.items()
                                 if k != 'constructor'}))(model)
     dataset = DATASETS.build(dict(type='FashionMNIST', data_root=data_root, split='train',
-                                  download=False, pipeline=[dict(type='PackInputs')],
-                                  indices=512))
+                                  download=False, pipeline=[
+                                      *([dict(type='Resize', scale=(image_size, image_size))]
+                                        if image_size != 28 else []),
+                                      dict(type='PackInputs')
+                                  ], indices=512))
     return model, optim, dataset, pseudo_collate
 
 
@@ -87,9 +96,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_modes(args, batch_size: int) -> dict:
+def time_modes(args, batch_size: int, image_size: int) -> dict:
     """Median seconds per step of each mode, interleaved."""
-    model, optim, dataset, collate = build(args.data_root, args.device)
+    model, optim, dataset, collate = build(args.data_root, args.device, image_size)
     batch_b = collate([dataset[i] for i in range(batch_size)])
     batch_2b = collate([dataset[i] for i in range(2 * batch_size)])
     fns = {mode: step_fn(mode, model, optim, batch_b, batch_2b) for mode in MODES}
@@ -122,7 +131,7 @@ def reset_peak_rss() -> None:
 
 def memory_child(args) -> None:
     """Child process: peak memory growth of one mode (printed as JSON)."""
-    model, optim, dataset, collate = build(args.data_root, args.device)
+    model, optim, dataset, collate = build(args.data_root, args.device, args.image_size)
     batch_b = collate([dataset[i] for i in range(args.batch_size)])
     batch_2b = collate([dataset[i] for i in range(2 * args.batch_size)])
     fn = step_fn(args.mode, model, optim, batch_b, batch_2b)
@@ -141,12 +150,13 @@ def memory_child(args) -> None:
     print(json.dumps(dict(peak_mb=peak)))
 
 
-def measure_memory(args, batch_size: int) -> dict:
+def measure_memory(args, batch_size: int, image_size: int) -> dict:
     out = {}
     for mode in MODES:
         proc = subprocess.run(
             [sys.executable, __file__, '--child-mode', mode, '--batch-size', str(batch_size),
-             '--data-root', args.data_root, '--device', args.device],
+             '--image-size', str(image_size), '--data-root', args.data_root,
+             '--device', args.device],
             capture_output=True, text=True, cwd=ROOT,
             env=dict(os.environ, PYTHONPATH=ROOT))
         if proc.returncode != 0:
@@ -155,15 +165,36 @@ def measure_memory(args, batch_size: int) -> dict:
     return out
 
 
+def search_shares(row: dict) -> list:
+    """Share of training time in search for each classification config of ``configs/tst``.
+
+    A search pass runs a search step per batch of ``B`` images, a distillation epoch a TST step
+    per batch (``[x'; x]``), so a pass costs ``search / tst`` epochs.
+    """
+    from mmengine.config import Config
+    ratio = row['seconds']['search'] / row['seconds']['tst']
+    out = []
+    for path in sorted(glob.glob(osp.join(ROOT, 'configs/tst/*_in1k.py'))):
+        train_cfg = Config.fromfile(path).train_cfg
+        passes = len(train_cfg.search_epochs) * train_cfg.get('search_passes', 1)
+        search = passes * ratio
+        out.append(dict(config=osp.relpath(path, ROOT), epochs=train_cfg.max_epochs,
+                        passes=passes, share=search / (train_cfg.max_epochs + search)))
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[32, 64, 128])
+    parser.add_argument('--image-sizes', type=int, nargs='+', default=[28],
+                        help='image sides to time (28 is the native size; others resize)')
     parser.add_argument('--rounds', type=int, default=15)
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data/fashion-mnist'))
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default=osp.join(ROOT, 'benchmarks/results'))
     parser.add_argument('--child-mode', choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument('--batch-size', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--image-size', type=int, default=28, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_mode:
         args.mode = args.child_mode
@@ -174,33 +205,43 @@ def main(argv=None) -> None:
                  'prepare_fashion_mnist.py first')
     command = 'python benchmarks/step_cost.py ' + ' '.join(argv or sys.argv[1:])
     rows = []
-    for batch_size in args.batch_sizes:
-        seconds = time_modes(args, batch_size)
-        memory = measure_memory(args, batch_size)
-        rows.append(dict(batch_size=batch_size, seconds=seconds, peak_mb=memory))
-        print(f'B={batch_size}: ' + ', '.join(f'{m} {seconds[m] * 1000:.1f} ms'
-                                              for m in MODES), flush=True)
+    for image_size in args.image_sizes:
+        for batch_size in args.batch_sizes:
+            seconds = time_modes(args, batch_size, image_size)
+            memory = measure_memory(args, batch_size, image_size)
+            rows.append(dict(batch_size=batch_size, image_size=image_size, seconds=seconds,
+                             peak_mb=memory))
+            print(f'B={batch_size} {image_size}px: ' + ', '.join(
+                f'{m} {seconds[m] * 1000:.1f} ms' for m in MODES), flush=True)
     header = (f'Step cost, Fashion-MNIST demo pair (configs/demo/tst_fashion-mnist.py), '
               f'{args.device}, {os.cpu_count()} cores, torch {torch.__version__}, '
               f'{platform.machine()}, {date.today()}.\nCommand: `{command.strip()}`. Medians '
               f'of {args.rounds} interleaved rounds; memory = peak growth over 3 steps in a '
               'process of its own.')
     lines = [header, '',
-             '| B | KD step on 2B (ms) | TST step on [x\'; x] = 2B (ms) | TST / KD | search step '
-             'on B (ms) | search / KD | augmenter fwd+bwd share of search | peak MB kd / tst / '
-             'search |',
-             '|---|---|---|---|---|---|---|---|']
+             '| B | px | KD step on 2B (ms) | TST step on [x\'; x] = 2B (ms) | TST / KD '
+             '| search step on B (ms) | search / KD | augmenter fwd+bwd share of search '
+             '| peak MB kd / tst / search |',
+             '|---|---|---|---|---|---|---|---|---|']
     for row in rows:
         s, m = row['seconds'], row['peak_mb']
         lines.append(
-            f"| {row['batch_size']} | {s['kd'] * 1e3:.1f} | {s['tst'] * 1e3:.1f} | "
-            f"{s['tst'] / s['kd']:.2f} | {s['search'] * 1e3:.1f} | {s['search'] / s['kd']:.2f} "
-            f"| {100 * s['augment'] / s['search']:.1f}% | {m['kd']:.0f} / {m['tst']:.0f} / "
-            f"{m['search']:.0f} |")
+            f"| {row['batch_size']} | {row['image_size']} | {s['kd'] * 1e3:.1f} | "
+            f"{s['tst'] * 1e3:.1f} | {s['tst'] / s['kd']:.2f} | {s['search'] * 1e3:.1f} | "
+            f"{s['search'] / s['kd']:.2f} | {100 * s['augment'] / s['search']:.1f}% | "
+            f"{m['kd']:.0f} / {m['tst']:.0f} / {m['search']:.0f} |")
+    shares = search_shares(rows[-1])
+    lines += ['', "Share of training time in search for the paper's classification schedules, "
+              "from the last row's search / TST step ratio (a search pass costs that ratio "
+              "times a distillation epoch):", '',
+              '| config | epochs | search passes | search share |', '|---|---|---|---|']
+    lines += [f"| `{r['config']}` | {r['epochs']} | {r['passes']} | {100 * r['share']:.1f}% |"
+              for r in shares]
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, 'step_cost.json'), 'w') as f:
         json.dump(dict(command=command, device=args.device, torch=torch.__version__,
-                       cores=os.cpu_count(), date=str(date.today()), rows=rows), f, indent=2)
+                       cores=os.cpu_count(), date=str(date.today()), rows=rows,
+                       search_shares=shares), f, indent=2)
     with open(osp.join(args.out_dir, 'step_cost.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))
