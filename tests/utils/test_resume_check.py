@@ -72,6 +72,25 @@ def test_check_refuses_another_model_and_a_missing_file(tmp_path):
         check_resume_checkpoint(cfg, Tiny())
 
 
+def test_check_reads_legacy_format_and_refuses_a_truncated_file(tmp_path):
+    model = Tiny()
+    legacy = tmp_path / 'legacy.pth'  # pre-zip format: cannot be memory-mapped, still read
+    torch.save(dict(state_dict=model.state_dict()), legacy,
+               _use_new_zipfile_serialization=False)
+    check_resume_checkpoint(
+        Config(dict(work_dir=str(tmp_path), resume=True, load_from=str(legacy))), model)
+    whole = _save(model, tmp_path / 'whole.pth')
+    for name, source in (('cut.pth', whole), ('cut_legacy.pth', str(legacy))):
+        with open(source, 'rb') as f:
+            head = f.read(300)
+        (tmp_path / name).write_bytes(head)  # a save killed halfway
+        cfg = Config(dict(work_dir=str(tmp_path), resume=True, load_from=str(tmp_path / name)))
+        with pytest.raises(ConfigError, match=rf'cannot read the checkpoint to resume from, '
+                           rf'.*{name} \(cut short by an interrupted save\?\): .+') as info:
+            check_resume_checkpoint(cfg, model)
+        assert '\n' not in str(info.value)
+
+
 def test_train_tool_refuses_to_resume_tst_from_a_plain_classifier(
         fashion_mnist_root, fashion_teacher_ckpt, tmp_path):
     """The teacher's own checkpoint (stock mmpretrain config) given to --resume of the TST

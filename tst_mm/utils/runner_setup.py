@@ -1,6 +1,7 @@
 """Config checks and adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
 import os
 import os.path as osp
+import pickle
 from typing import Mapping, Optional, Sequence
 
 import torch
@@ -199,6 +200,15 @@ def resume_checkpoint_path(cfg: Config) -> Optional[str]:
     return find_latest_checkpoint(cfg.work_dir)
 
 
+def _load_state(path: str):
+    try:
+        return torch.load(path, map_location='cpu', mmap=True)
+    except RuntimeError as err:
+        if 'mmap' not in str(err):
+            raise
+    return torch.load(path, map_location='cpu')  # legacy (non-zip) format: no mmap
+
+
 def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
     """Refuse to resume from a checkpoint saved from another config, naming the keys.
 
@@ -213,7 +223,8 @@ def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
         model: The Runner's model (wrapped or not).
 
     Raises:
-        ConfigError: If the checkpoint to resume from is missing or does not match.
+        ConfigError: If the checkpoint to resume from is missing, unreadable or does not
+            match.
     """
     path = resume_checkpoint_path(cfg)
     if path is None or '://' in str(path):  # fresh start, or a URL mmengine fetches itself
@@ -221,9 +232,11 @@ def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
     if not osp.isfile(path):
         raise ConfigError(f'checkpoint to resume from not found: {path}')
     try:
-        checkpoint = torch.load(path, map_location='cpu', mmap=True)
-    except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
-        checkpoint = torch.load(path, map_location='cpu')
+        checkpoint = _load_state(path)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f'cannot read the checkpoint to resume from, {path} (cut short by '
+                          f'an interrupted save?): {first_line}') from None
     loaded = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
     loaded = {key[len('module.'):] if key.startswith('module.') else key: value
               for key, value in loaded.items()}
