@@ -84,6 +84,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='grey op-imitation networks; trained if the file is missing')
     parser.add_argument('--learned-ops-iters', type=int, default=400)
     parser.add_argument('--work-dir', default='work_dirs/bench/cls_quality')
+    parser.add_argument('--cached-only', action='store_true',
+                        help='train nothing: tabulate the finished runs, list the missing ones')
     parser.add_argument('--out', default='benchmarks/results',
                         help='folder of cls_quality.{json,md} and the policy figures')
     return parser.parse_args(argv)
@@ -238,8 +240,9 @@ def summarise(results: List[Dict], teacher_top1: float) -> Dict[str, Dict]:
     return summary
 
 
-def write_tables(args, results: List[Dict], teacher_top1: float, command: str) -> None:
-    """Write the raw results and the Markdown table."""
+def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
+                 missing: List[str] = ()) -> None:
+    """Write the raw results and the Markdown table (``missing``: runs not done, named)."""
     summary = summarise(results, teacher_top1)
     os.makedirs(args.out, exist_ok=True)
     header = (f'Fashion-MNIST classification quality, {os.cpu_count()} CPU cores, torch '
@@ -259,6 +262,8 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str) -
         per_seed = ', '.join(f'{v:.2f}' for v in row['top1'])
         lines.append(f'| {DESCRIPTIONS[method]} | {row["n"]} | {row["mean"]:.2f} | '
                      f'{row["std"]:.2f} | {gap} | {per_seed} | {row["wall_s"]:.0f} |')
+    if missing:
+        lines += ['', f'Not run (yet): {", ".join(missing)}.']
     with open(osp.join(args.out, 'cls_quality.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     with open(osp.join(args.out, 'cls_quality.json'), 'w') as f:
@@ -268,7 +273,7 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str) -
                                      val_subset=args.val_subset, jobs=args.jobs,
                                      threads=args.threads,
                                      online_interval=args.online_interval),
-                       summary=summary, runs=results), f, indent=1)
+                       summary=summary, runs=results, missing=list(missing)), f, indent=1)
 
 
 def plot_final_policies(run_dirs: List[str], out: str) -> None:
@@ -312,8 +317,14 @@ def main(argv=None) -> None:
     started = time.time()
     teacher_ckpt, teacher_top1 = ensure_teacher(args)
     print(f'teacher: {teacher_ckpt}, top-1 {teacher_top1:.2f}', flush=True)
-    learned_ops_ckpt = ensure_learned_ops(args) if 'tst_learned' in args.methods else None
+    learned_ops_ckpt = ensure_learned_ops(args) if (
+        'tst_learned' in args.methods and not args.cached_only) else None
     jobs = [(method, seed) for seed in args.seeds for method in args.methods]
+    missing = []
+    if args.cached_only:
+        missing = [f'{method} seed {seed}' for method, seed in jobs if not osp.isfile(
+            osp.join(args.work_dir, f'{method}_seed{seed}', 'result.json'))]
+        jobs = [(m, s) for m, s in jobs if f'{m} seed {s}' not in missing]
     results: List[Dict] = []
     lock = threading.Lock()
 
@@ -322,7 +333,7 @@ def main(argv=None) -> None:
         result = run_one(method, seed, args, teacher_ckpt, learned_ops_ckpt)
         with lock:
             results.append(result)
-            write_tables(args, results, teacher_top1, command)
+            write_tables(args, results, teacher_top1, command, missing)
             print(f'[{len(results)}/{len(jobs)}] {method} seed {seed}: top-1 {result["top1"]:.2f} '
                   f'({result["wall_s"]:.0f} s; {(time.time() - started) / 60:.1f} min so far)',
                   flush=True)
