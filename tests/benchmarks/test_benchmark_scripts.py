@@ -1,0 +1,58 @@
+"""The benchmark entry points run end to end at toy sizes and write what they promise."""
+import json
+import os
+import os.path as osp
+
+import pytest
+from tst_testing import run_tool
+
+
+@pytest.mark.slow
+def test_cls_quality_study_writes_tables_and_caches_runs(tmp_path, fashion_mnist_root,
+                                                         fashion_teacher_ckpt):
+    work_dir, out = tmp_path / 'runs', tmp_path / 'results'
+    args = ['benchmarks/cls_quality.py', '--seeds', '0', '1', '--methods', 'alone', 'kd', 'tst',
+            '--epochs', '1', '--subset', '128', '--val-subset', '64', '--jobs', '2',
+            '--data-root', fashion_mnist_root, '--teacher-ckpt', fashion_teacher_ckpt,
+            '--work-dir', str(work_dir), '--out', str(out)]
+    run_tool(*args)
+    with open(out / 'cls_quality.json') as f:
+        report = json.load(f)
+    summary = report['summary']
+    assert set(summary) == {'alone', 'kd', 'tst'}
+    for row in summary.values():
+        assert row['n'] == 2 and row['seeds'] == [0, 1]
+        assert all(0.0 <= top1 <= 100.0 for top1 in row['top1'])
+    assert summary['alone']['gap_closed'] == pytest.approx(0.0, abs=1e-9)
+    table = (out / 'cls_quality.md').read_text()
+    assert 'TST, exact ops' in table and 'Command: `python benchmarks/cls_quality.py' in table
+    assert (out / 'cls_quality_policy.png').stat().st_size > 0
+    assert (out / 'cls_quality_final_policy.png').stat().st_size > 0
+    # the TST runs searched: their policy left its initial values
+    with open(work_dir / 'tst_seed0' / 'tst_policy.jsonl') as f:
+        final = json.loads(f.readlines()[-1])['policy']
+    assert any(abs(entry['probability'] - 0.5) > 1e-4 for entry in final.values())
+
+    # finished runs are cached: a second invocation trains nothing and reports the same
+    result_file = work_dir / 'kd_seed1' / 'result.json'
+    stamp = os.stat(result_file).st_mtime_ns
+    run_tool(*args)
+    assert os.stat(result_file).st_mtime_ns == stamp
+    with open(out / 'cls_quality.json') as f:
+        assert json.load(f)['summary'] == summary
+
+
+@pytest.mark.slow
+def test_step_cost_writes_ratios_and_search_shares(tmp_path, fashion_mnist_root):
+    run_tool('benchmarks/step_cost.py', '--batch-sizes', '4', '--image-sizes', '28', '32',
+             '--rounds', '1', '--data-root', fashion_mnist_root, '--device', 'cpu',
+             '--out-dir', str(tmp_path))
+    with open(osp.join(tmp_path, 'step_cost.json')) as f:
+        report = json.load(f)
+    assert [(r['batch_size'], r['image_size']) for r in report['rows']] == [(4, 28), (4, 32)]
+    for row in report['rows']:
+        assert all(seconds > 0 for seconds in row['seconds'].values())
+    shares = {s['config']: s for s in report['search_shares']}
+    assert shares['configs/tst/resnet34_resnet18_in1k.py']['passes'] == 10
+    assert all(0.0 < s['share'] < 1.0 for s in shares.values())
+    assert '| B | px |' in (tmp_path / 'step_cost.md').read_text()
