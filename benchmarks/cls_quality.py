@@ -21,9 +21,11 @@ schedule and seeds by each method:
 Every run goes through ``tools/train.py`` with a config written to its work dir, one process per
 run (``--jobs`` at a time, ``--threads`` each). Finished runs are cached (``result.json`` in the
 run dir), so an interrupted study continues where it stopped. Writes
-``benchmarks/results/cls_quality.{json,md}`` after every run, and at the end the policy study
-figures ``cls_quality_policy.png`` (one TST run over training) and
-``cls_quality_final_policy.png`` (the final policy over seeds).
+``benchmarks/results/<name>.{json,md}`` (``--name``, default ``cls_quality``) after every run, and
+at the end the policy study figures ``<name>_policy.png`` (one TST run over training) and
+``<name>_final_policy.png`` (the final policy over seeds). ``--augment-ratio`` changes the share
+of each batch that ``kd_random`` and the TST methods augment (use its own ``--work-dir`` and
+``--name``).
 """
 import argparse
 import json
@@ -87,7 +89,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cached-only', action='store_true',
                         help='train nothing: tabulate the finished runs, list the missing ones')
     parser.add_argument('--out', default='benchmarks/results',
-                        help='folder of cls_quality.{json,md} and the policy figures')
+                        help='folder of <name>.{json,md} and the policy figures')
+    parser.add_argument('--name', default='cls_quality', help='file name stem of the outputs')
+    parser.add_argument('--augment-ratio', type=float, default=None,
+                        help="kd_random and TST: share of the batch augmented (config's 1.0)")
     return parser.parse_args(argv)
 
 
@@ -179,7 +184,9 @@ def method_config(method: str, seed: int, args, teacher_ckpt: str,
         elif method == 'dist':
             cfg.model.distill_losses = dict(
                 dist=dict(type='tst_mm.DISTLoss', beta=1.0, gamma=1.0, tau=1.0))
-    elif method == 'kd_random':
+    elif args.augment_ratio is not None:
+        cfg.model.augment_ratio = args.augment_ratio
+    if method == 'kd_random':
         cfg.train_cfg.search_epochs = []
         cfg.custom_hooks = []
     elif method == 'tst':
@@ -264,15 +271,16 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
                      f'{row["std"]:.2f} | {gap} | {per_seed} | {row["wall_s"]:.0f} |')
     if missing:
         lines += ['', f'Not run (yet): {", ".join(missing)}.']
-    with open(osp.join(args.out, 'cls_quality.md'), 'w') as f:
+    with open(osp.join(args.out, f'{args.name}.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
-    with open(osp.join(args.out, 'cls_quality.json'), 'w') as f:
+    with open(osp.join(args.out, f'{args.name}.json'), 'w') as f:
         json.dump(dict(command=command, date=str(date.today()), cores=os.cpu_count(),
                        torch=torch.__version__, teacher_top1=teacher_top1,
                        settings=dict(epochs=args.epochs, subset=args.subset,
                                      val_subset=args.val_subset, jobs=args.jobs,
                                      threads=args.threads,
-                                     online_interval=args.online_interval),
+                                     online_interval=args.online_interval,
+                                     augment_ratio=args.augment_ratio),
                        summary=summary, runs=results, missing=list(missing)), f, indent=1)
 
 
@@ -346,10 +354,10 @@ def main(argv=None) -> None:
     tst_dirs = [d for d in tst_dirs if osp.isfile(osp.join(d, POLICY_HISTORY_FILE))]
     if tst_dirs:
         run_tool(['tools/plot_policy.py', tst_dirs[0], '--out',
-                  osp.join(args.out, 'cls_quality_policy.png')],
+                  osp.join(args.out, f'{args.name}_policy.png')],
                  osp.join(args.work_dir, 'plot.log'), threads=1)
-        plot_final_policies(tst_dirs, osp.join(args.out, 'cls_quality_final_policy.png'))
-    with open(osp.join(args.out, 'cls_quality.md')) as f:
+        plot_final_policies(tst_dirs, osp.join(args.out, f'{args.name}_final_policy.png'))
+    with open(osp.join(args.out, f'{args.name}.md')) as f:
         print('\n' + f.read())
     print(f'total {(time.time() - started) / 60:.1f} min')
 
