@@ -279,18 +279,20 @@ def notes(summary: Dict[str, Dict]) -> List[str]:
         if method not in summary or base not in summary:
             continue
         a, b = summary[method], summary[base]
-        diff = a['mean'] - b['mean']
-        seeds = sorted(set(a['seeds']) & set(b['seeds']))
         mine = dict(zip(a['seeds'], a['miou']))
         theirs = dict(zip(b['seeds'], b['miou']))
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
+            continue
+        diff = statistics.mean(mine[seed] - theirs[seed] for seed in seeds)
         wins = sum(mine[seed] > theirs[seed] for seed in seeds)
         spread = max(a['std'], b['std'])
         verdict = ('beats' if diff > 0 else 'does not beat')
-        if diff > 0 and diff <= spread:
+        if 0 < diff <= spread:
             verdict += ' (by less than one seed standard deviation)'
         out.append(f'- {DESCRIPTIONS[method]} {verdict} {DESCRIPTIONS[base]}: '
-                   f'{diff:+.2f} mIoU on the mean, higher on {wins} of {len(seeds)} '
-                   'shared seeds.')
+                   f'{diff:+.2f} mIoU on average over the {len(seeds)} shared seeds, higher '
+                   f'on {wins} of them.')
     return out
 
 

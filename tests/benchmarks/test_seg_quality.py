@@ -18,7 +18,7 @@ def test_seg_quality_study_writes_tables_and_caches_runs(tmp_path):
     with open(out / 'seg_quality.json') as f:
         report = json.load(f)
     summary = report['summary']
-    assert set(summary) == {'alone', 'kd', 'tst', 'tst_online'}
+    assert set(summary) == {'alone', 'kd', 'kd_random', 'tst', 'tst_online'}
     for row in summary.values():
         assert row['n'] == 1 and row['seeds'] == [0]
         assert all(0.0 <= miou <= 100.0 for miou in row['miou'])
