@@ -273,3 +273,26 @@ def test_label_ids_out_of_range_through_the_distiller_pipeline(scenes_root, tmp_
     cfg.custom_hooks = []
     with pytest.raises(ValueError, match=r'_gtFine_labelTrainIds\.png: label ids \[42\]'):
         Runner.from_cfg(cfg).train()
+
+
+def test_search_totals_average_unreduced_terms_as_training_does():
+    """A ``reduction='none'`` loss counts as its mean, as in mmengine's parse_losses."""
+    import torch
+    from mmengine.model import BaseModel
+
+    from tst_mm.distill.task_adapters.detection import _total as detection_total
+    from tst_mm.distill.task_adapters.segmentation import _total as segmentation_total
+
+    class Model(BaseModel):
+
+        def forward(self, *args, **kwargs):
+            pass
+
+    losses = {'decode.loss_ce': torch.full((2, 4, 4), 3.0), 'aux.loss_ce': torch.tensor(1.0),
+              'decode.acc_seg': torch.tensor(50.0)}
+    expected, _ = Model().parse_losses(dict(losses))
+    assert segmentation_total(losses).item() == pytest.approx(expected.item()) == 4.0
+    det_losses = {'loss_cls': [torch.full((3, ), 2.0), torch.tensor(1.0)],
+                  'loss_bbox': torch.full((5, ), 0.5)}
+    expected, _ = Model().parse_losses(dict(det_losses))
+    assert detection_total(det_losses).item() == pytest.approx(expected.item()) == 3.5

@@ -104,15 +104,18 @@ def _kd_target(name: str) -> str:
 
 
 def _total(losses: Mapping[str, object]) -> Tensor:
-    """Sum of every loss term (keys containing ``loss``; tensors or lists of tensors)."""
+    """Sum of every loss term (keys containing ``loss``; tensors or lists of tensors).
+
+    Each tensor is averaged first, as mmengine's ``parse_losses`` does in training.
+    """
     terms = []
     for key, value in losses.items():
         if 'loss' not in key:
             continue
         if isinstance(value, Tensor):
-            terms.append(value.sum())
+            terms.append(value.mean())
         else:
-            terms.extend(item.sum() for item in value)
+            terms.extend(item.mean() for item in value)
     if not terms:
         raise RuntimeError(f'the detector returned no loss terms (keys: {sorted(losses)})')
     return torch.stack([term.float() for term in terms]).sum()

@@ -134,8 +134,12 @@ def _takes(loss: nn.Module, argument: str) -> bool:
 
 
 def _total(losses: Mapping[str, Tensor]) -> Tensor:
-    """Sum of the loss terms (keys containing ``loss``) of an mmseg loss dict."""
-    terms = [value.sum().float() for key, value in losses.items() if 'loss' in key]
+    """Sum of the loss terms (keys containing ``loss``) of an mmseg loss dict.
+
+    Each term is averaged first, as mmengine's ``parse_losses`` does when it trains the model,
+    so a loss configured with ``reduction='none'`` weighs as much here as in training.
+    """
+    terms = [value.mean().float() for key, value in losses.items() if 'loss' in key]
     if not terms:
         raise RuntimeError(f'the segmentor returned no loss terms (keys: {sorted(losses)})')
     return torch.stack(terms).sum()
