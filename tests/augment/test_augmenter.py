@@ -327,3 +327,14 @@ def test_skipping_closed_gates_changes_nothing(mode, monkeypatch):
     torch.testing.assert_close(out_skip, out_all, atol=1e-5, rtol=0)
     torch.testing.assert_close(mag_skip, mag_all, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(prob_skip, prob_all, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('op', OP_NAMES)
+def test_non_finite_image_stays_non_finite_without_raising(op):
+    """A diverged (NaN) image must not crash an op; it reaches the output for the NaN guard."""
+    x = normalise(smooth_images(2, 3, 16, 16), 3)
+    x[0, :, 3:5, 3:5] = float('nan')
+    aug = build(3, ops=[op], num_ops=None, init_probability_logit=10.0)
+    out, _ = aug(x, samples_with_shape([(16, 16)] * 2))
+    assert not torch.isfinite(out[0]).all()
+    assert torch.isfinite(out[1]).all()

@@ -154,7 +154,10 @@ def equalize(img: Tensor, value: Tensor, region: ValidRegion) -> Tensor:
     """
     batch, channels, height, width = img.shape
     count_dtype = torch.float64 if img.dtype == torch.float64 else torch.float32
-    levels = torch.round(img.clamp(0.0, 1.0) * 255.0).long().view(batch * channels, -1)
+    # non-finite pixels (a diverged batch) count as 0 here instead of indexing out of range;
+    # they stay non-finite in the blended output, where TST's search guard sees them
+    finite = torch.nan_to_num(img, nan=0.0, posinf=1.0, neginf=0.0)
+    levels = torch.round(finite.clamp(0.0, 1.0) * 255.0).long().view(batch * channels, -1)
     if region.mask is None:
         weights = torch.ones_like(levels, dtype=count_dtype)
     else:
