@@ -34,7 +34,6 @@ import os.path as osp
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -44,11 +43,10 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
+from study_runs import ROOT, run_cached, run_tool, summarise
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from tst_mm.engine import POLICY_HISTORY_FILE  # noqa: E402
-from tst_mm.utils import last_logged_scalar, student_config  # noqa: E402
+from tst_mm.engine import POLICY_HISTORY_FILE
+from tst_mm.utils import last_logged_scalar, student_config
 
 TEACHER_CONFIG = 'configs/demo/resnet18-tiny_fashion-mnist.py'
 TST_CONFIG = 'configs/demo/tst_fashion-mnist.py'
@@ -94,24 +92,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--augment-ratio', type=float, default=None,
                         help="kd_random and TST: share of the batch augmented (config's 1.0)")
     return parser.parse_args(argv)
-
-
-def run_tool(args: List[str], log_path: str, threads: int) -> float:
-    """Run a repo tool to completion, its output in ``log_path``; return the wall time.
-
-    Raises:
-        RuntimeError: If the tool fails (the message points at the log).
-    """
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads),
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    start = time.time()
-    with open(log_path, 'w') as log:
-        status = subprocess.call([sys.executable, *args], cwd=ROOT, env=env, stdout=log,
-                                 stderr=subprocess.STDOUT)
-    if status != 0:
-        raise RuntimeError(f'{" ".join(args)} failed (exit {status}); see {log_path}')
-    return time.time() - start
 
 
 def ensure_teacher(args) -> Tuple[str, float]:
@@ -205,52 +185,15 @@ def run_one(method: str, seed: int, args, teacher_ckpt: str,
             learned_ops_ckpt: Optional[str]) -> Dict:
     """Train and test one (method, seed), or return its cached result."""
     run_dir = osp.abspath(osp.join(args.work_dir, f'{method}_seed{seed}'))
-    result_path = osp.join(run_dir, 'result.json')
-    if osp.isfile(result_path):
-        with open(result_path) as f:
-            return json.load(f)
-    os.makedirs(run_dir, exist_ok=True)
-    config_path = osp.join(run_dir, 'config.py')
-    method_config(method, seed, args, teacher_ckpt, learned_ops_ckpt).dump(config_path)
-    wall = run_tool(['tools/train.py', config_path, '--work-dir', run_dir],
-                    osp.join(run_dir, 'train.log'), threads=args.threads)
-    top1 = last_logged_scalar(run_dir, TOP1)
-    if top1 is None:
-        raise RuntimeError(f'{run_dir}: no {TOP1} logged; see {run_dir}/train.log')
-    result = dict(method=method, seed=seed, top1=top1, wall_s=round(wall, 1))
-    with open(result_path, 'w') as f:
-        json.dump(result, f)
-    return result
-
-
-def summarise(results: List[Dict], teacher_top1: float) -> Dict[str, Dict]:
-    """Mean, std and the share of the teacher-student gap closed, per method."""
-    by_method: Dict[str, List[Dict]] = {}
-    for result in results:
-        by_method.setdefault(result['method'], []).append(result)
-    alone = by_method.get('alone')
-    alone_mean = statistics.mean(r['top1'] for r in alone) if alone else None
-    summary = {}
-    for method in METHODS:
-        runs = sorted(by_method.get(method, []), key=lambda r: r['seed'])
-        if not runs:
-            continue
-        values = [r['top1'] for r in runs]
-        mean = statistics.mean(values)
-        gap = None
-        if alone_mean is not None and teacher_top1 > alone_mean:
-            gap = 100.0 * (mean - alone_mean) / (teacher_top1 - alone_mean)
-        summary[method] = dict(
-            n=len(values), mean=mean, std=statistics.stdev(values) if len(values) > 1 else 0.0,
-            top1=values, seeds=[r['seed'] for r in runs], gap_closed=gap,
-            wall_s=statistics.mean(r['wall_s'] for r in runs))
-    return summary
+    return run_cached(
+        run_dir, lambda: method_config(method, seed, args, teacher_ckpt, learned_ops_ckpt),
+        method, seed, TOP1, 'top1', args.threads)
 
 
 def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
                  missing: List[str] = ()) -> None:
     """Write the raw results and the Markdown table (``missing``: runs not done, named)."""
-    summary = summarise(results, teacher_top1)
+    summary = summarise(results, teacher_top1, METHODS, 'top1')
     os.makedirs(args.out, exist_ok=True)
     header = (f'Fashion-MNIST classification quality, {os.cpu_count()} CPU cores, torch '
               f'{torch.__version__}, {platform.machine()}, {date.today()}.\n'

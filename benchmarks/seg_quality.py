@@ -45,7 +45,6 @@ import os
 import os.path as osp
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -53,10 +52,9 @@ from typing import Dict, List, Tuple
 
 import torch
 from mmengine.config import Config
+from study_runs import ROOT, run_cached, run_tool, summarise
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from tst_mm.utils import last_logged_scalar, student_config  # noqa: E402
+from tst_mm.utils import last_logged_scalar, student_config
 
 TEACHER_CONFIG = 'configs/demo/pspnet_r18-tiny_scenes.py'
 TST_CONFIG = 'configs/demo/tst_pspnet_scenes.py'
@@ -108,24 +106,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--report-only', action='store_true',
                         help='rewrite the tables from the finished runs; train nothing')
     return parser.parse_args(argv)
-
-
-def run_tool(args: List[str], log_path: str, threads: int) -> float:
-    """Run a repo tool to completion, its output in ``log_path``; return the wall time.
-
-    Raises:
-        RuntimeError: If the tool fails (the message points at the log).
-    """
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads),
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    start = time.time()
-    with open(log_path, 'w') as log:
-        status = subprocess.call([sys.executable, *args], cwd=ROOT, env=env, stdout=log,
-                                 stderr=subprocess.STDOUT)
-    if status != 0:
-        raise RuntimeError(f'{" ".join(args)} failed (exit {status}); see {log_path}')
-    return time.time() - start
 
 
 def make_data_command(args) -> List[str]:
@@ -227,47 +207,9 @@ def run_dir_of(method: str, seed: int, args) -> str:
 
 def run_one(method: str, seed: int, args, teacher_config: str, teacher_ckpt: str) -> Dict:
     """Train and test one (method, seed), or return its cached result."""
-    run_dir = run_dir_of(method, seed, args)
-    result_path = osp.join(run_dir, 'result.json')
-    if osp.isfile(result_path):
-        with open(result_path) as f:
-            return json.load(f)
-    os.makedirs(run_dir, exist_ok=True)
-    config_path = osp.join(run_dir, 'config.py')
-    method_config(method, seed, args, teacher_config, teacher_ckpt).dump(config_path)
-    wall = run_tool(['tools/train.py', config_path, '--work-dir', run_dir],
-                    osp.join(run_dir, 'train.log'), threads=args.threads)
-    miou = last_logged_scalar(run_dir, MIOU)
-    if miou is None:
-        raise RuntimeError(f'{run_dir}: no {MIOU} logged; see {run_dir}/train.log')
-    result = dict(method=method, seed=seed, miou=miou, wall_s=round(wall, 1))
-    with open(result_path, 'w') as f:
-        json.dump(result, f)
-    return result
-
-
-def summarise(results: List[Dict], teacher_miou: float) -> Dict[str, Dict]:
-    """Mean, std and the share of the teacher-student gap closed, per method."""
-    by_method: Dict[str, List[Dict]] = {}
-    for result in results:
-        by_method.setdefault(result['method'], []).append(result)
-    alone = by_method.get('alone')
-    alone_mean = statistics.mean(r['miou'] for r in alone) if alone else None
-    summary = {}
-    for method in METHODS:
-        runs = sorted(by_method.get(method, []), key=lambda r: r['seed'])
-        if not runs:
-            continue
-        values = [r['miou'] for r in runs]
-        mean = statistics.mean(values)
-        gap = None
-        if alone_mean is not None and teacher_miou > alone_mean:
-            gap = 100.0 * (mean - alone_mean) / (teacher_miou - alone_mean)
-        summary[method] = dict(
-            n=len(values), mean=mean, std=statistics.stdev(values) if len(values) > 1 else 0.0,
-            miou=values, seeds=[r['seed'] for r in runs], gap_closed=gap,
-            wall_s=statistics.mean(r['wall_s'] for r in runs))
-    return summary
+    return run_cached(run_dir_of(method, seed, args),
+                      lambda: method_config(method, seed, args, teacher_config, teacher_ckpt),
+                      method, seed, MIOU, 'miou', args.threads)
 
 
 def notes(summary: Dict[str, Dict]) -> List[str]:
@@ -298,7 +240,7 @@ def notes(summary: Dict[str, Dict]) -> List[str]:
 
 def write_tables(args, results: List[Dict], teacher_miou: float, command: str) -> None:
     """Write the raw results and the Markdown table."""
-    summary = summarise(results, teacher_miou)
+    summary = summarise(results, teacher_miou, METHODS, 'miou')
     os.makedirs(args.out, exist_ok=True)
     now = datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
     header = (f'Scenes semantic segmentation quality, {os.cpu_count()} CPU cores (shared), '

@@ -1,0 +1,113 @@
+"""What the quality studies share: running repo tools, cached training runs, per-method summaries.
+
+``benchmarks/cls_quality.py`` and ``benchmarks/seg_quality.py`` train every (method, seed) in a
+process of its own through ``tools/train.py``, with the run's full config written to its work
+dir, and keep a ``result.json`` there so a study that stops continues where it left off.
+"""
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Dict, List, Sequence
+
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from tst_mm.utils import last_logged_scalar  # noqa: E402
+
+__all__ = ['ROOT', 'run_tool', 'run_cached', 'summarise']
+
+#: mmengine's ``Config.fromfile`` resolves ``pkg::`` bases through pkg_resources, which is not
+#: thread-safe: studies that run several jobs at once build their configs one at a time.
+_CONFIG_LOCK = threading.Lock()
+
+
+def run_tool(args: List[str], log_path: str, threads: int) -> float:
+    """Run a repo tool to completion, its output in ``log_path``; return the wall time.
+
+    Raises:
+        RuntimeError: If the tool fails (the message points at the log).
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads),
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    start = time.time()
+    with open(log_path, 'w') as log:
+        status = subprocess.call([sys.executable, *args], cwd=ROOT, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT)
+    if status != 0:
+        raise RuntimeError(f'{" ".join(args)} failed (exit {status}); see {log_path}')
+    return time.time() - start
+
+
+def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, seed: int,
+               metric: str, result_key: str, threads: int) -> Dict:
+    """Train and test one (method, seed) in ``run_dir``, or return its cached result.
+
+    Args:
+        run_dir: The run's work dir (absolute).
+        make_config: Builds the run's full config (only when the run is not cached); it is
+            dumped to ``<run_dir>/config.py`` and trained.
+        method: Method name, recorded in the result.
+        seed: Seed, recorded in the result.
+        metric: The logged scalar to read at the end, e.g. ``'accuracy/top1'`` or ``'mIoU'``.
+        result_key: The name the metric gets in the result, e.g. ``'top1'`` or ``'miou'``.
+        threads: Torch threads of the training process.
+
+    Returns:
+        ``{'method', 'seed', result_key, 'wall_s'}``.
+    """
+    result_path = osp.join(run_dir, 'result.json')
+    if osp.isfile(result_path):
+        with open(result_path) as f:
+            return json.load(f)
+    os.makedirs(run_dir, exist_ok=True)
+    config_path = osp.join(run_dir, 'config.py')
+    with _CONFIG_LOCK:
+        make_config().dump(config_path)
+    wall = run_tool(['tools/train.py', config_path, '--work-dir', run_dir],
+                    osp.join(run_dir, 'train.log'), threads=threads)
+    value = last_logged_scalar(run_dir, metric)
+    if value is None:
+        raise RuntimeError(f'{run_dir}: no {metric} logged; see {run_dir}/train.log')
+    result = {'method': method, 'seed': seed, result_key: value, 'wall_s': round(wall, 1)}
+    with open(result_path, 'w') as f:
+        json.dump(result, f)
+    return result
+
+
+def summarise(results: List[Dict], teacher_value: float, methods: Sequence[str],
+              result_key: str) -> Dict[str, Dict]:
+    """Mean, sample std and the share of the teacher-student gap closed, per method.
+
+    The gap closed is ``(mean - alone) / (teacher - alone)`` against the ``'alone'`` method's
+    mean, ``None`` without it. Methods come out in ``methods`` order; each row lists its values
+    under ``result_key`` with their ``seeds``.
+    """
+    by_method: Dict[str, List[Dict]] = {}
+    for result in results:
+        by_method.setdefault(result['method'], []).append(result)
+    alone = by_method.get('alone')
+    alone_mean = statistics.mean(r[result_key] for r in alone) if alone else None
+    summary = {}
+    for method in methods:
+        runs = sorted(by_method.get(method, []), key=lambda r: r['seed'])
+        if not runs:
+            continue
+        values = [r[result_key] for r in runs]
+        mean = statistics.mean(values)
+        gap = None
+        if alone_mean is not None and teacher_value > alone_mean:
+            gap = 100.0 * (mean - alone_mean) / (teacher_value - alone_mean)
+        summary[method] = {
+            'n': len(values), 'mean': mean,
+            'std': statistics.stdev(values) if len(values) > 1 else 0.0,
+            result_key: values, 'seeds': [r['seed'] for r in runs], 'gap_closed': gap,
+            'wall_s': statistics.mean(r['wall_s'] for r in runs)
+        }
+    return summary
