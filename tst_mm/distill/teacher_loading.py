@@ -5,16 +5,13 @@ import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
+from tst_mm.utils.runner_setup import state_dict_mismatch
+
 __all__ = ['TeacherCheckpointError', 'load_teacher_checkpoint', 'freeze']
 
 
 class TeacherCheckpointError(RuntimeError):
     """The teacher checkpoint is missing or does not fit the teacher model."""
-
-
-def _describe(keys: list, limit: int = 5) -> str:
-    shown = ', '.join(keys[:limit])
-    return f'{shown} (+{len(keys) - limit} more)' if len(keys) > limit else shown
 
 
 def _strip_prefixes(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -48,27 +45,11 @@ def load_teacher_checkpoint(teacher: nn.Module, checkpoint: str) -> None:
     if not isinstance(state_dict, dict):
         raise TeacherCheckpointError(f'teacher_ckpt {checkpoint} holds no state dict')
     state_dict = _strip_prefixes(state_dict)
-    expected = teacher.state_dict()
-    missing = [key for key in expected if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in expected]
-    mismatched = [
-        f'{key} {tuple(state_dict[key].shape)} vs {tuple(value.shape)}'
-        for key, value in expected.items()
-        if key in state_dict and hasattr(state_dict[key], 'shape')
-        and state_dict[key].shape != value.shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f'{len(missing)} missing keys: {_describe(missing)}')
-    if unexpected:
-        problems.append(f'{len(unexpected)} unexpected keys: {_describe(unexpected)}')
-    if mismatched:
-        problems.append(f'{len(mismatched)} shape mismatches (checkpoint vs model): '
-                        f'{_describe(mismatched)}')
-    if problems:
+    mismatch = state_dict_mismatch(teacher.state_dict(), state_dict)
+    if mismatch is not None:
         raise TeacherCheckpointError(
-            f'teacher_ckpt {checkpoint} does not fit the teacher model: ' + '; '.join(problems)
-            + '. Is it a checkpoint of the teacher config (architecture and num_classes)?')
+            f'teacher_ckpt {checkpoint} does not fit the teacher model: {mismatch}. Is it a '
+            'checkpoint of the teacher config (architecture and num_classes)?')
     teacher.load_state_dict(state_dict, strict=True)
 
 
