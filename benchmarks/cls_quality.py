@@ -43,7 +43,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
-from study_runs import ROOT, run_cached, run_tool, summarise
+from study_runs import ROOT, run_cached, run_tool, summarise, summary_table
 
 from tst_mm.engine import POLICY_HISTORY_FILE
 from tst_mm.utils import last_logged_scalar, student_config
@@ -204,14 +204,7 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
               f'{args.val_subset or 10000} test images. Mean and sample standard deviation over '
               f'seeds; gap closed = (method - alone) / (teacher - alone); wall = mean time of one '
               f'run ({args.jobs} runs at a time, {args.threads} thread each).')
-    lines = [header, '',
-             '| method | n | top-1 mean (%) | std | gap closed | per seed | wall (s) |',
-             '|---|---|---|---|---|---|---|']
-    for method, row in summary.items():
-        gap = '-' if row['gap_closed'] is None else f'{row["gap_closed"]:.0f}%'
-        per_seed = ', '.join(f'{v:.2f}' for v in row['top1'])
-        lines.append(f'| {DESCRIPTIONS[method]} | {row["n"]} | {row["mean"]:.2f} | '
-                     f'{row["std"]:.2f} | {gap} | {per_seed} | {row["wall_s"]:.0f} |')
+    lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'top1', 'top-1')]
     if missing:
         lines += ['', f'Not run (yet): {", ".join(missing)}.']
     with open(osp.join(args.out, f'{args.name}.md'), 'w') as f:

@@ -52,7 +52,7 @@ from typing import Dict, List, Tuple
 
 import torch
 from mmengine.config import Config
-from study_runs import ROOT, run_cached, run_tool, summarise
+from study_runs import ROOT, run_cached, run_tool, summarise, summary_table
 
 from tst_mm.utils import last_logged_scalar, student_config
 
@@ -258,14 +258,7 @@ def write_tables(args, results: List[Dict], teacher_miou: float, command: str) -
               f'{args.online_interval} iterations. Mean and sample standard deviation over '
               f'seeds; gap closed = (method - alone) / (teacher - alone); wall = time of one '
               f'run ({args.threads} thread, one run at a time).')
-    lines = [header, '',
-             '| method | n | mIoU mean (%) | std | gap closed | per seed | wall (s) |',
-             '|---|---|---|---|---|---|---|']
-    for method, row in summary.items():
-        gap = '-' if row['gap_closed'] is None else f'{row["gap_closed"]:.0f}%'
-        per_seed = ', '.join(f'{v:.2f}' for v in row['miou'])
-        lines.append(f'| {DESCRIPTIONS[method]} | {row["n"]} | {row["mean"]:.2f} | '
-                     f'{row["std"]:.2f} | {gap} | {per_seed} | {row["wall_s"]:.0f} |')
+    lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'miou', 'mIoU')]
     lines += ['', *notes(summary), *CAVEATS]
     with open(osp.join(args.out, 'seg_quality.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')

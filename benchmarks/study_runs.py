@@ -20,7 +20,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tst_mm.utils import last_logged_scalar  # noqa: E402
 
-__all__ = ['ROOT', 'run_tool', 'run_cached', 'summarise']
+__all__ = ['ROOT', 'run_tool', 'run_cached', 'summarise', 'summary_table']
 
 #: mmengine's ``Config.fromfile`` resolves ``pkg::`` bases through pkg_resources, which is not
 #: thread-safe: studies that run several jobs at once build their configs one at a time.
@@ -111,3 +111,23 @@ def summarise(results: List[Dict], teacher_value: float, methods: Sequence[str],
             'wall_s': statistics.mean(r['wall_s'] for r in runs)
         }
     return summary
+
+
+def summary_table(summary: Dict[str, Dict], descriptions: Dict[str, str], result_key: str,
+                  metric: str) -> List[str]:
+    """Markdown lines of a :func:`summarise` result, one row per method.
+
+    Args:
+        summary: What :func:`summarise` returned.
+        descriptions: The row label of each method.
+        result_key: The key of the per-seed values (as given to :func:`summarise`).
+        metric: The metric's column name, e.g. ``'top-1'`` or ``'mIoU'``.
+    """
+    lines = [f'| method | n | {metric} mean (%) | std | gap closed | per seed | wall (s) |',
+             '|---|---|---|---|---|---|---|']
+    for method, row in summary.items():
+        gap = '-' if row['gap_closed'] is None else f'{row["gap_closed"]:.0f}%'
+        per_seed = ', '.join(f'{v:.2f}' for v in row[result_key])
+        lines.append(f'| {descriptions[method]} | {row["n"]} | {row["mean"]:.2f} | '
+                     f'{row["std"]:.2f} | {gap} | {per_seed} | {row["wall_s"]:.0f} |')
+    return lines
