@@ -44,7 +44,6 @@ import json
 import os
 import os.path as osp
 import platform
-import statistics
 import sys
 import time
 from datetime import datetime, timezone
@@ -52,7 +51,7 @@ from typing import Dict, List, Tuple
 
 import torch
 from mmengine.config import Config
-from study_runs import ROOT, run_cached, run_tool, summarise, summary_table
+from study_runs import ROOT, comparison_notes, run_cached, run_tool, summarise, summary_table
 
 from tst_mm.utils import last_logged_scalar, student_config
 
@@ -212,30 +211,9 @@ def run_one(method: str, seed: int, args, teacher_config: str, teacher_ckpt: str
                       method, seed, MIOU, 'miou', args.threads)
 
 
-def notes(summary: Dict[str, Dict]) -> List[str]:
-    """Plain-words comparison of each TST variant with KD (and of KD with the student alone)."""
-    out = []
-    pairs = [('kd', 'alone'), ('tst', 'kd'), ('tst', 'kd_random'), ('kd_random', 'kd'),
-             ('tst_online', 'kd')]
-    for method, base in pairs:
-        if method not in summary or base not in summary:
-            continue
-        a, b = summary[method], summary[base]
-        mine = dict(zip(a['seeds'], a['miou']))
-        theirs = dict(zip(b['seeds'], b['miou']))
-        seeds = sorted(set(mine) & set(theirs))
-        if not seeds:
-            continue
-        diff = statistics.mean(mine[seed] - theirs[seed] for seed in seeds)
-        wins = sum(mine[seed] > theirs[seed] for seed in seeds)
-        spread = max(a['std'], b['std'])
-        verdict = ('beats' if diff > 0 else 'does not beat')
-        if 0 < diff <= spread:
-            verdict += ' (by less than one seed standard deviation)'
-        out.append(f'- {DESCRIPTIONS[method]} {verdict} {DESCRIPTIONS[base]}: '
-                   f'{diff:+.2f} mIoU on average over the {len(seeds)} shared seeds, higher '
-                   f'on {wins} of them.')
-    return out
+#: (method, baseline) pairs compared in words under the table
+COMPARED = (('kd', 'alone'), ('tst', 'kd'), ('tst', 'kd_random'), ('kd_random', 'kd'),
+            ('tst_online', 'kd'))
 
 
 def write_tables(args, results: List[Dict], teacher_miou: float, command: str) -> None:
@@ -259,7 +237,8 @@ def write_tables(args, results: List[Dict], teacher_miou: float, command: str) -
               f'seeds; gap closed = (method - alone) / (teacher - alone); wall = time of one '
               f'run ({args.threads} thread, one run at a time).')
     lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'miou', 'mIoU')]
-    lines += ['', *notes(summary), *CAVEATS]
+    lines += ['', *comparison_notes(summary, DESCRIPTIONS, COMPARED, 'miou', 'mIoU'),
+              *CAVEATS]
     with open(osp.join(args.out, 'seg_quality.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     settings = {key: value for key, value in vars(args).items()

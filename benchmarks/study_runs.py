@@ -1,8 +1,9 @@
 """What the quality studies share: running repo tools, cached training runs, per-method summaries.
 
-``benchmarks/cls_quality.py`` and ``benchmarks/seg_quality.py`` train every (method, seed) in a
-process of its own through ``tools/train.py``, with the run's full config written to its work
-dir, and keep a ``result.json`` there so a study that stops continues where it left off.
+``benchmarks/cls_quality.py``, ``benchmarks/seg_quality.py`` and ``benchmarks/det_quality.py``
+train every (method, seed) in a process of its own through ``tools/train.py``, with the run's
+full config written to its work dir, and keep a ``result.json`` there so a study that stops
+continues where it left off.
 """
 import json
 import os
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -20,7 +21,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tst_mm.utils import last_logged_scalar  # noqa: E402
 
-__all__ = ['ROOT', 'run_tool', 'run_cached', 'summarise', 'summary_table']
+__all__ = ['ROOT', 'run_tool', 'run_cached', 'summarise', 'summary_table', 'comparison_notes']
 
 #: mmengine's ``Config.fromfile`` resolves ``pkg::`` bases through pkg_resources, which is not
 #: thread-safe: studies that run several jobs at once build their configs one at a time.
@@ -46,7 +47,7 @@ def run_tool(args: List[str], log_path: str, threads: int) -> float:
 
 
 def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, seed: int,
-               metric: str, result_key: str, threads: int) -> Dict:
+               metric: str, result_key: str, threads: int, scale: float = 1.0) -> Dict:
     """Train and test one (method, seed) in ``run_dir``, or return its cached result.
 
     Args:
@@ -58,6 +59,7 @@ def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, see
         metric: The logged scalar to read at the end, e.g. ``'accuracy/top1'`` or ``'mIoU'``.
         result_key: The name the metric gets in the result, e.g. ``'top1'`` or ``'miou'``.
         threads: Torch threads of the training process.
+        scale: Factor applied to the logged value, e.g. 100 for a COCO mAP logged in [0, 1].
 
     Returns:
         ``{'method', 'seed', result_key, 'wall_s'}``.
@@ -75,7 +77,8 @@ def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, see
     value = last_logged_scalar(run_dir, metric)
     if value is None:
         raise RuntimeError(f'{run_dir}: no {metric} logged; see {run_dir}/train.log')
-    result = {'method': method, 'seed': seed, result_key: value, 'wall_s': round(wall, 1)}
+    result = {'method': method, 'seed': seed, result_key: value * scale,
+              'wall_s': round(wall, 1)}
     with open(result_path, 'w') as f:
         json.dump(result, f)
     return result
@@ -131,3 +134,37 @@ def summary_table(summary: Dict[str, Dict], descriptions: Dict[str, str], result
         lines.append(f'| {descriptions[method]} | {row["n"]} | {row["mean"]:.2f} | '
                      f'{row["std"]:.2f} | {gap} | {per_seed} | {row["wall_s"]:.0f} |')
     return lines
+
+
+def comparison_notes(summary: Dict[str, Dict], descriptions: Dict[str, str],
+                     pairs: Sequence[Tuple[str, str]], result_key: str,
+                     unit: str) -> List[str]:
+    """Plain-words comparisons of methods on the seeds they share, one Markdown bullet each.
+
+    Args:
+        summary: What :func:`summarise` returned.
+        descriptions: The name of each method in the sentences.
+        pairs: ``(method, baseline)`` pairs to compare; pairs with a missing method or no
+            shared seed are left out.
+        result_key: The key of the per-seed values.
+        unit: The metric's name in the sentences, e.g. ``'mIoU'``.
+    """
+    out = []
+    for method, base in pairs:
+        if method not in summary or base not in summary:
+            continue
+        a, b = summary[method], summary[base]
+        mine = dict(zip(a['seeds'], a[result_key]))
+        theirs = dict(zip(b['seeds'], b[result_key]))
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
+            continue
+        diff = statistics.mean(mine[seed] - theirs[seed] for seed in seeds)
+        wins = sum(mine[seed] > theirs[seed] for seed in seeds)
+        verdict = 'beats' if diff > 0 else 'does not beat'
+        if 0 < diff <= max(a['std'], b['std']):
+            verdict += ' (by less than one seed standard deviation)'
+        out.append(f'- {descriptions[method]} {verdict} {descriptions[base]}: '
+                   f'{diff:+.2f} {unit} on average over the {len(seeds)} shared seeds, higher '
+                   f'on {wins} of them.')
+    return out
