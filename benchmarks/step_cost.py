@@ -1,9 +1,11 @@
 """Cost of TST's steps against a plain KD step, measured side by side in one process.
 
     python benchmarks/step_cost.py [--batch-sizes 32 64 128] [--image-sizes 28 56] [--rounds 15]
+    python benchmarks/step_cost.py --task scenes-faster-rcnn --batch-sizes 2 4 8
 
-For the Fashion-MNIST demo pair (configs/demo/tst_fashion-mnist.py), per image size and batch
-size B:
+For a demo pair (``--task``: the Fashion-MNIST classifiers of configs/demo/tst_fashion-mnist.py,
+or the scenes Faster R-CNN / PSPNet of configs/demo/tst_{faster-rcnn,pspnet}_scenes.py), per
+image size and batch size B:
 
 - ``kd``: a distillation step on 2B real images with the augmenter off (plain KD);
 - ``tst``: a TST distillation step on B images, i.e. ``[x'; x]`` = 2B images (same count);
@@ -13,8 +15,10 @@ size B:
 Modes run interleaved, round after round, and the median of each is reported, so machine noise
 hits all of them alike; the ratios are the result. Peak memory of each mode is measured in a
 child process of its own (peak RSS growth on CPU, ``max_memory_allocated`` on CUDA).
-Also derives the share of training time spent in search for the classification schedules of
-``configs/tst``. Writes ``benchmarks/results/step_cost.{json,md}``.
+Also derives the share of training time spent in search for the task's full-size schedules in
+``configs/tst``. Writes ``benchmarks/results/step_cost.{json,md}`` (Fashion-MNIST) or
+``step_cost_<task>.{json,md}``. The scenes are timed at the input size of the task's demo config
+(its ``Resize`` and data preprocessor); only Fashion-MNIST is resized by ``--image-sizes``.
 """
 import argparse
 import copy
@@ -32,23 +36,53 @@ from datetime import date
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 MODES = ('kd', 'tst', 'search', 'augment')
+#: per task: the TST demo config, its default scope, data, the sub-folder of the scenes
+#: layout it reads, and the full-size schedules whose search share is derived
+TASKS = {
+    'fashion-mnist': dict(config='configs/demo/tst_fashion-mnist.py', scope='mmpretrain',
+                          data_root='data/fashion-mnist', layout=None,
+                          schedules='configs/tst/*_in1k.py'),
+    'scenes-faster-rcnn': dict(config='configs/demo/tst_faster-rcnn_scenes.py', scope='mmdet',
+                               data_root='data/scenes', layout='coco',
+                               schedules='configs/tst/*_coco.py'),
+    'scenes-pspnet': dict(config='configs/demo/tst_pspnet_scenes.py', scope='mmseg',
+                          data_root='data/scenes', layout='cityscapes',
+                          schedules='configs/tst/*_cityscapes-*.py'),
+}
 
 
-def build(data_root: str, device: str, image_size: int = 28):
-    """The demo distiller (random teacher: cost does not depend on weights) and a dataset.
+def build_dataset(task: str, cfg, data_root: str, image_size: int, num: int):
+    """The first ``num`` training samples of ``task``'s data.
 
-    ``image_size`` other than 28 resizes the images (the CIFAR-style ResNets take any size).
+    Fashion-MNIST is resized to ``image_size`` unless it is 28 (the CIFAR-style ResNets take
+    any size); the scenes go through the demo config's own training pipeline.
     """
+    from tst_mm.registry import DATASETS
+    layout = TASKS[task]['layout']
+    if layout is None:
+        return DATASETS.build(dict(type='FashionMNIST', data_root=data_root, split='train',
+                                   download=False, pipeline=[
+                                       *([dict(type='Resize', scale=(image_size, image_size))]
+                                         if image_size != 28 else []),
+                                       dict(type='PackInputs')
+                                   ], indices=num))
+    dataset = cfg.train_dataloader.dataset.copy()
+    dataset.data_root = osp.join(data_root, layout)
+    dataset.indices = num
+    return DATASETS.build(dataset)
+
+
+def build(task: str, data_root: str, device: str, image_size: int = 28, num: int = 256):
+    """The task's demo distiller (random teacher: cost does not depend on weights) and data."""
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
 
     import tst_mm  # noqa: F401
-    from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
-    init_default_scope('mmpretrain')
-    cfg = Config.fromfile(CONFIG)
+    from tst_mm.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+    init_default_scope(TASKS[task]['scope'])
+    cfg = Config.fromfile(osp.join(ROOT, TASKS[task]['config']))
     cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
     cfg.model.teacher_ckpt = None
     model = MODELS.build(cfg.model).to(device)
@@ -57,12 +91,7 @@ def build(data_root: str, device: str, image_size: int = 28):
         dict(type=cfg.optim_wrapper.constructor,
              optim_wrapper_cfg={k: v for k, v in cfg.optim_wrapper.items()
                                 if k != 'constructor'}))(model)
-    dataset = DATASETS.build(dict(type='FashionMNIST', data_root=data_root, split='train',
-                                  download=False, pipeline=[
-                                      *([dict(type='Resize', scale=(image_size, image_size))]
-                                        if image_size != 28 else []),
-                                      dict(type='PackInputs')
-                                  ], indices=512))
+    dataset = build_dataset(task, cfg, data_root, image_size, num)
     return model, optim, dataset, pseudo_collate
 
 
@@ -97,8 +126,9 @@ def sync(device: str) -> None:
 
 
 def time_modes(args, batch_size: int, image_size: int) -> dict:
-    """Median seconds per step of each mode, interleaved."""
-    model, optim, dataset, collate = build(args.data_root, args.device, image_size)
+    """Median seconds per step of each mode, interleaved, and the side of the images timed."""
+    model, optim, dataset, collate = build(args.task, args.data_root, args.device, image_size,
+                                           2 * batch_size)
     batch_b = collate([dataset[i] for i in range(batch_size)])
     batch_2b = collate([dataset[i] for i in range(2 * batch_size)])
     fns = {mode: step_fn(mode, model, optim, batch_b, batch_2b) for mode in MODES}
@@ -112,7 +142,8 @@ def time_modes(args, batch_size: int, image_size: int) -> dict:
             fn()
             sync(args.device)
             times[mode].append(time.perf_counter() - start)
-    return {mode: statistics.median(values) for mode, values in times.items()}
+    px = int(batch_b['inputs'][0].shape[-1])
+    return {mode: statistics.median(values) for mode, values in times.items()}, px
 
 
 def _status_mb(key: str) -> float:
@@ -131,7 +162,8 @@ def reset_peak_rss() -> None:
 
 def memory_child(args) -> None:
     """Child process: peak memory growth of one mode (printed as JSON)."""
-    model, optim, dataset, collate = build(args.data_root, args.device, args.image_size)
+    model, optim, dataset, collate = build(args.task, args.data_root, args.device,
+                                           args.image_size, 2 * args.batch_size)
     batch_b = collate([dataset[i] for i in range(args.batch_size)])
     batch_2b = collate([dataset[i] for i in range(2 * args.batch_size)])
     fn = step_fn(args.mode, model, optim, batch_b, batch_2b)
@@ -154,7 +186,8 @@ def measure_memory(args, batch_size: int, image_size: int) -> dict:
     out = {}
     for mode in MODES:
         proc = subprocess.run(
-            [sys.executable, __file__, '--child-mode', mode, '--batch-size', str(batch_size),
+            [sys.executable, __file__, '--task', args.task, '--child-mode', mode,
+             '--batch-size', str(batch_size),
              '--image-size', str(image_size), '--data-root', args.data_root,
              '--device', args.device],
             capture_output=True, text=True, cwd=ROOT,
@@ -165,55 +198,74 @@ def measure_memory(args, batch_size: int, image_size: int) -> dict:
     return out
 
 
-def search_shares(row: dict) -> list:
-    """Share of training time in search for each classification config of ``configs/tst``.
+def search_shares(task: str, row: dict) -> list:
+    """Share of training time in search for each full-size config of ``task`` in ``configs/tst``.
 
-    A search pass runs a search step per batch of ``B`` images, a distillation epoch a TST step
-    per batch (``[x'; x]``), so a pass costs ``search / tst`` epochs.
+    A search step runs on a batch of ``B`` images, a distillation step on a batch (``[x'; x]``),
+    so a search pass costs ``search / tst`` distillation epochs, and a search step ``search /
+    tst`` distillation iterations.
     """
     from mmengine.config import Config
     ratio = row['seconds']['search'] / row['seconds']['tst']
     out = []
-    for path in sorted(glob.glob(osp.join(ROOT, 'configs/tst/*_in1k.py'))):
+    for path in sorted(glob.glob(osp.join(ROOT, TASKS[task]['schedules']))):
         train_cfg = Config.fromfile(path).train_cfg
-        passes = len(train_cfg.search_epochs) * train_cfg.get('search_passes', 1)
-        search = passes * ratio
-        out.append(dict(config=osp.relpath(path, ROOT), epochs=train_cfg.max_epochs,
-                        passes=passes, share=search / (train_cfg.max_epochs + search)))
+        if 'search_epochs' in train_cfg:
+            length, unit = train_cfg.max_epochs, 'epochs'
+            amount = len(train_cfg.search_epochs) * train_cfg.get('search_passes', 1)
+            search_unit = 'passes'
+        else:
+            length, unit = train_cfg.max_iters, 'iterations'
+            amount = len(train_cfg.search_at) * train_cfg.get('search_iters', 1) * \
+                train_cfg.get('search_passes', 1)
+            search_unit = 'steps'
+        search = amount * ratio
+        out.append(dict(config=osp.relpath(path, ROOT), length=length, unit=unit,
+                        search=amount, search_unit=search_unit,
+                        share=search / (length + search)))
     return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--task', choices=tuple(TASKS), default='fashion-mnist')
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[32, 64, 128])
-    parser.add_argument('--image-sizes', type=int, nargs='+', default=[28],
-                        help='image sides to time (28 is the native size; others resize)')
+    parser.add_argument('--image-sizes', type=int, nargs='+', default=None,
+                        help='fashion-mnist: image sides to time (default 28, the native '
+                        'size; others resize)')
     parser.add_argument('--rounds', type=int, default=15)
-    parser.add_argument('--data-root', default=osp.join(ROOT, 'data/fashion-mnist'))
+    parser.add_argument('--data-root', default=None,
+                        help="default: the task's data under data/")
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default=osp.join(ROOT, 'benchmarks/results'))
     parser.add_argument('--child-mode', choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument('--batch-size', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--image-size', type=int, default=28, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    task = TASKS[args.task]
+    args.data_root = args.data_root or osp.join(ROOT, task['data_root'])
     if args.child_mode:
         args.mode = args.child_mode
         memory_child(args)
         return
+    if args.image_sizes and task['layout']:
+        parser.error('--image-sizes resizes Fashion-MNIST only; the scenes are timed at the '
+                     "input size of the task's demo config")
     if not osp.isdir(args.data_root):
-        sys.exit(f'error: {args.data_root} not found; run python tools/data/'
-                 'prepare_fashion_mnist.py first')
+        maker = ('prepare_fashion_mnist.py' if task['layout'] is None else
+                 f'make_scenes.py --out {args.data_root}')
+        sys.exit(f'error: {args.data_root} not found; run python tools/data/{maker} first')
     command = 'python benchmarks/step_cost.py ' + ' '.join(argv or sys.argv[1:])
     rows = []
-    for image_size in args.image_sizes:
+    for image_size in args.image_sizes or [28]:
         for batch_size in args.batch_sizes:
-            seconds = time_modes(args, batch_size, image_size)
+            seconds, px = time_modes(args, batch_size, image_size)
             memory = measure_memory(args, batch_size, image_size)
-            rows.append(dict(batch_size=batch_size, image_size=image_size, seconds=seconds,
+            rows.append(dict(batch_size=batch_size, image_size=px, seconds=seconds,
                              peak_mb=memory))
-            print(f'B={batch_size} {image_size}px: ' + ', '.join(
+            print(f'B={batch_size} {px}px: ' + ', '.join(
                 f'{m} {seconds[m] * 1000:.1f} ms' for m in MODES), flush=True)
-    header = (f'Step cost, Fashion-MNIST demo pair (configs/demo/tst_fashion-mnist.py), '
+    header = (f'Step cost, {args.task} demo pair ({task["config"]}, random weights), '
               f'{args.device}, {os.cpu_count()} cores, torch {torch.__version__}, '
               f'{platform.machine()}, {date.today()}.\nCommand: `{command.strip()}`. Medians '
               f'of {args.rounds} interleaved rounds; memory = peak growth over 3 steps in a '
@@ -230,19 +282,20 @@ def main(argv=None) -> None:
             f"{s['tst'] * 1e3:.1f} | {s['tst'] / s['kd']:.2f} | {s['search'] * 1e3:.1f} | "
             f"{s['search'] / s['kd']:.2f} | {100 * s['augment'] / s['search']:.1f}% | "
             f"{m['kd']:.0f} / {m['tst']:.0f} / {m['search']:.0f} |")
-    shares = search_shares(rows[-1])
-    lines += ['', "Share of training time in search for the paper's classification schedules, "
-              "from the last row's search / TST step ratio (a search pass costs that ratio "
-              "times a distillation epoch):", '',
-              '| config | epochs | search passes | search share |', '|---|---|---|---|']
-    lines += [f"| `{r['config']}` | {r['epochs']} | {r['passes']} | {100 * r['share']:.1f}% |"
-              for r in shares]
+    shares = search_shares(args.task, rows[-1])
+    lines += ['', "Share of training time in search for the task's full-size schedules, from "
+              "the last row's search / TST step ratio (a search pass costs that ratio times a "
+              "distillation epoch, a search step that ratio times a distillation iteration):",
+              '', '| config | schedule | search | search share |', '|---|---|---|---|']
+    lines += [f"| `{r['config']}` | {r['length']} {r['unit']} | {r['search']} "
+              f"{r['search_unit']} | {100 * r['share']:.1f}% |" for r in shares]
     os.makedirs(args.out_dir, exist_ok=True)
-    with open(osp.join(args.out_dir, 'step_cost.json'), 'w') as f:
-        json.dump(dict(command=command, device=args.device, torch=torch.__version__,
-                       cores=os.cpu_count(), date=str(date.today()), rows=rows,
-                       search_shares=shares), f, indent=2)
-    with open(osp.join(args.out_dir, 'step_cost.md'), 'w') as f:
+    stem = 'step_cost' if args.task == 'fashion-mnist' else f'step_cost_{args.task}'
+    with open(osp.join(args.out_dir, f'{stem}.json'), 'w') as f:
+        json.dump(dict(command=command, task=args.task, device=args.device,
+                       torch=torch.__version__, cores=os.cpu_count(), date=str(date.today()),
+                       rows=rows, search_shares=shares), f, indent=2)
+    with open(osp.join(args.out_dir, f'{stem}.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))
 

@@ -4,7 +4,7 @@ import os
 import os.path as osp
 
 import pytest
-from tst_testing import run_tool
+from tst_testing import run_tool, run_tool_expecting_failure
 
 
 @pytest.mark.slow
@@ -53,6 +53,30 @@ def test_step_cost_writes_ratios_and_search_shares(tmp_path, fashion_mnist_root)
     for row in report['rows']:
         assert all(seconds > 0 for seconds in row['seconds'].values())
     shares = {s['config']: s for s in report['search_shares']}
-    assert shares['configs/tst/resnet34_resnet18_in1k.py']['passes'] == 10
+    resnet18 = shares['configs/tst/resnet34_resnet18_in1k.py']
+    assert (resnet18['search'], resnet18['search_unit']) == (10, 'passes')
     assert all(0.0 < s['share'] < 1.0 for s in shares.values())
     assert '| B | px |' in (tmp_path / 'step_cost.md').read_text()
+
+
+@pytest.mark.slow
+def test_step_cost_times_the_detection_pair_at_its_config_size(tmp_path, scenes_root):
+    run_tool('benchmarks/step_cost.py', '--task', 'scenes-faster-rcnn', '--batch-sizes', '2',
+             '--rounds', '1', '--data-root', scenes_root, '--device', 'cpu',
+             '--out-dir', str(tmp_path))
+    with open(osp.join(tmp_path, 'step_cost_scenes-faster-rcnn.json')) as f:
+        report = json.load(f)
+    (row, ) = report['rows']
+    # the demo config resizes the 96 px scenes to 128 px
+    assert (row['batch_size'], row['image_size']) == (2, 128)
+    assert all(seconds > 0 for seconds in row['seconds'].values())
+    shares = {s['config']: s for s in report['search_shares']}
+    faster_rcnn = shares['configs/tst/faster-rcnn_r101_r50_coco.py']
+    assert (faster_rcnn['length'], faster_rcnn['search']) == (24, 2)
+    assert not (tmp_path / 'step_cost.md').exists()
+
+
+def test_step_cost_refuses_to_resize_the_scenes():
+    message = run_tool_expecting_failure('benchmarks/step_cost.py', '--task', 'scenes-pspnet',
+                                         '--image-sizes', '64')
+    assert '--image-sizes resizes Fashion-MNIST only' in message
