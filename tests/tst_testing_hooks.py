@@ -1,4 +1,5 @@
-"""Hooks imported by configs in the multi-process tests (``custom_imports``)."""
+"""Hooks the tests share: interrupting a run in-process, and (registered) hooks imported by
+configs in the multi-process tests (``custom_imports``)."""
 import os.path as osp
 
 import torch
@@ -6,6 +7,23 @@ from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+
+
+class Interrupted(Exception):
+    """Stands for a job killed by the cluster."""
+
+
+class InterruptAfterIter(Hook):
+    """Kill the run after a student iteration, once the checkpoint hook has saved it."""
+
+    priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) in after_train_iter
+
+    def __init__(self, iters: int) -> None:
+        self.iters = iters
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.iters:  # the counter moves on after this hook point
+            raise Interrupted
 
 
 @HOOKS.register_module()

@@ -9,15 +9,12 @@ from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner import Runner
 from tst_testing import ROOT
+from tst_testing_hooks import InterruptAfterIter, Interrupted
 
 import tst_mm  # noqa: F401
 from tst_mm.engine import tst_train_loop
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
-
-
-class Interrupted(Exception):
-    """Stands for a job killed by the cluster."""
 
 
 class InterruptAfterPass(Hook):
@@ -28,19 +25,6 @@ class InterruptAfterPass(Hook):
 
     def after_search_pass(self, runner, epoch, pass_idx):
         if pass_idx == self.pass_idx:
-            raise Interrupted
-
-
-class InterruptAfterIter(Hook):
-    """Kill the run after a student iteration, once the checkpoint hook has saved it."""
-
-    priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) in after_train_iter
-
-    def __init__(self, iters: int) -> None:
-        self.iters = iters
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if runner.iter + 1 == self.iters:  # the counter moves on after this hook point
             raise Interrupted
 
 
