@@ -39,25 +39,30 @@ validation scenes (mIoU of mmseg's ``IoUMetric``). Finished runs are cached (``r
 the run dir), so an interrupted study continues where it stopped. Writes
 ``benchmarks/results/seg_quality.{json,md}`` after every run.
 """
-import argparse
-import json
 import os
 import os.path as osp
 import platform
 import sys
-import time
-from datetime import datetime, timezone
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import torch
 from mmengine.config import Config
-from study_runs import ROOT, comparison_notes, run_cached, run_tool, summarise, summary_table
-
-from tst_mm.utils import last_logged_scalar, student_config
+from scene_study import (
+    apply_method,
+    ensure_data,
+    ensure_teacher,
+    make_data_command,
+    parse_scene_args,
+    run_dir_of,
+    run_jobs,
+    search_iters,
+    utc_now,
+    write_tables,
+)
+from study_runs import ROOT, run_cached
 
 TEACHER_CONFIG = 'configs/demo/pspnet_r18-tiny_scenes.py'
 TST_CONFIG = 'configs/demo/tst_pspnet_scenes.py'
-METHODS = ('alone', 'kd', 'kd_random', 'tst', 'tst_online')
 DESCRIPTIONS = {
     'alone': 'student alone (plain mmseg config)',
     'kd': 'KD (pixel KL, decode x1.5 + aux x0.5, T=1)',
@@ -76,48 +81,6 @@ CAVEATS = (
     'probes (scored on these same test scenes), and TST keeps the demo config\'s augmenter and '
     'loss settings.',
 )
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
-    parser.add_argument('--iters', type=int, default=1500, help='student iterations')
-    parser.add_argument('--teacher-iters', type=int, default=3000)
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--lr', type=float, default=4e-3, help='AdamW learning rate')
-    parser.add_argument('--weight-decay', type=float, default=1e-4)
-    parser.add_argument('--search-iters', type=int, default=None,
-                        help='tst: search steps per phase (default iters / 16)')
-    parser.add_argument('--online-interval', type=int, default=8,
-                        help='tst_online: a search step every this many iterations')
-    parser.add_argument('--num-train', type=int, default=3000, help='training scenes')
-    parser.add_argument('--num-val', type=int, default=200, help='validation (test) scenes')
-    parser.add_argument('--size', type=int, default=96, help='scene side (px)')
-    parser.add_argument('--min-objects', type=int, default=3)
-    parser.add_argument('--max-objects', type=int, default=6)
-    parser.add_argument('--data-root', default='data/scenes_bench')
-    parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
-    parser.add_argument('--work-dir', default='work_dirs/bench/seg_quality')
-    parser.add_argument('--out', default='benchmarks/results',
-                        help='folder of seg_quality.{json,md}')
-    parser.add_argument('--report-only', action='store_true',
-                        help='rewrite the tables from the finished runs; train nothing')
-    return parser.parse_args(argv)
-
-
-def make_data_command(args) -> List[str]:
-    """The ``tools/data/make_scenes.py`` command line of the benchmark's scenes."""
-    return ['tools/data/make_scenes.py', '--out', args.data_root, '--num-train',
-            str(args.num_train), '--num-val', str(args.num_val), '--size', str(args.size),
-            '--min-objects', str(args.min_objects), '--max-objects', str(args.max_objects)]
-
-
-def ensure_data(args) -> None:
-    """Make the scenes (``make_scenes.py`` skips a set that is already there)."""
-    os.makedirs(args.work_dir, exist_ok=True)
-    run_tool(make_data_command(args), osp.join(args.work_dir, 'make_scenes.log'), threads=1)
 
 
 def common_settings(cfg: Config, args, iters: int, seed: int) -> None:
@@ -147,31 +110,6 @@ def common_settings(cfg: Config, args, iters: int, seed: int) -> None:
     cfg.randomness = dict(seed=seed)
 
 
-def ensure_teacher(args) -> Tuple[str, str, float]:
-    """Train the teacher unless cached; return its config, checkpoint and mIoU."""
-    teacher_dir = osp.abspath(osp.join(args.work_dir, 'teacher'))
-    config_path = osp.join(teacher_dir, 'config.py')
-    ckpt = osp.join(teacher_dir, f'iter_{args.teacher_iters}.pth')
-    if not osp.isfile(ckpt):
-        print(f'teacher: training {TEACHER_CONFIG}, {args.teacher_iters} iterations',
-              flush=True)
-        os.makedirs(teacher_dir, exist_ok=True)
-        cfg = Config.fromfile(osp.join(ROOT, TEACHER_CONFIG))
-        common_settings(cfg, args, args.teacher_iters, seed=0)
-        cfg.dump(config_path)
-        run_tool(['tools/train.py', config_path, '--work-dir', teacher_dir],
-                 osp.join(teacher_dir, 'train.log'), threads=args.threads)
-    miou = last_logged_scalar(teacher_dir, MIOU)
-    if miou is None:
-        raise RuntimeError(f'no {MIOU} logged in {teacher_dir}: test the teacher first')
-    return config_path, ckpt, miou
-
-
-def search_iters(args) -> int:
-    """Search steps per TST search phase."""
-    return args.search_iters or max(1, args.iters // 16)
-
-
 def method_config(method: str, seed: int, args, teacher_config: str,
                   teacher_ckpt: str) -> Config:
     """The full config of one run."""
@@ -179,104 +117,51 @@ def method_config(method: str, seed: int, args, teacher_config: str,
     cfg.model.teacher = teacher_config
     cfg.model.teacher_ckpt = teacher_ckpt
     common_settings(cfg, args, args.iters, seed)
-    cfg.custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook')]
-    cfg.train_cfg.search_iters = search_iters(args)
-    cfg.train_cfg.search_passes = 1
-    if method == 'alone':
-        return student_config(cfg)
-    if method == 'kd':
-        cfg.model.augment_ratio = 0.0
-        cfg.train_cfg.search_at = []
-        cfg.custom_hooks = []
-    elif method == 'kd_random':
-        cfg.train_cfg.search_at = []
-        cfg.custom_hooks = []
-    elif method == 'tst':
-        cfg.train_cfg.search_at = [args.iters // 4, 3 * args.iters // 4]
-    elif method == 'tst_online':
-        cfg.train_cfg.search_at = []
-        cfg.train_cfg.online = dict(interval=args.online_interval, steps=1)
-    return cfg
+    return apply_method(cfg, method, args)
 
 
-def run_dir_of(method: str, seed: int, args) -> str:
-    """The work dir of one (method, seed)."""
-    return osp.abspath(osp.join(args.work_dir, f'{method}_seed{seed}'))
-
-
-def run_one(method: str, seed: int, args, teacher_config: str, teacher_ckpt: str) -> Dict:
-    """Train and test one (method, seed), or return its cached result."""
-    return run_cached(run_dir_of(method, seed, args),
-                      lambda: method_config(method, seed, args, teacher_config, teacher_ckpt),
-                      method, seed, MIOU, 'miou', args.threads)
-
-
-#: (method, baseline) pairs compared in words under the table
-COMPARED = (('kd', 'alone'), ('tst', 'kd'), ('tst', 'kd_random'), ('kd_random', 'kd'),
-            ('tst_online', 'kd'))
-
-
-def write_tables(args, results: List[Dict], teacher_miou: float, command: str) -> None:
-    """Write the raw results and the Markdown table."""
-    summary = summarise(results, teacher_miou, METHODS, 'miou')
-    os.makedirs(args.out, exist_ok=True)
-    now = datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-    header = (f'Scenes semantic segmentation quality, {os.cpu_count()} CPU cores (shared), '
-              f'torch {torch.__version__}, {platform.machine()}, {now}.\n'
-              f'Command: `{command}`.\n'
-              f'Data: `python {" ".join(make_data_command(args))}` ({args.num_train} train / '
-              f'{args.num_val} test scenes, {args.size} px, {args.min_objects}-'
-              f'{args.max_objects} garments each, 11 classes). '
-              f'Teacher: `{TEACHER_CONFIG}` (1/4-width ResNetV1c-18 PSPNet), '
-              f'{args.teacher_iters} iterations, mIoU {teacher_miou:.2f}. '
-              f'Student: `{TST_CONFIG}`\'s 1/8-width PSPNet, {args.iters} iterations. All: '
-              f'batch {args.batch_size}, AdamW lr {args.lr} (linear decay), weight decay '
-              f'{args.weight_decay}. TST: {search_iters(args)} search steps before '
-              f'{args.iters // 4} and {3 * args.iters // 4}; online: one every '
-              f'{args.online_interval} iterations. Mean and sample standard deviation over '
-              f'seeds; gap closed = (method - alone) / (teacher - alone); wall = time of one '
-              f'run ({args.threads} thread, one run at a time).')
-    lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'miou', 'mIoU')]
-    lines += ['', *comparison_notes(summary, DESCRIPTIONS, COMPARED, 'miou', 'mIoU'),
-              *CAVEATS]
-    with open(osp.join(args.out, 'seg_quality.md'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    settings = {key: value for key, value in vars(args).items()
-                if key not in ('seeds', 'methods', 'out')}
-    with open(osp.join(args.out, 'seg_quality.json'), 'w') as f:
-        json.dump(dict(command=command, date=now, cores=os.cpu_count(),
-                       torch=torch.__version__, teacher_miou=teacher_miou, settings=settings,
-                       summary=summary, runs=results), f, indent=1)
+def header(args, teacher_miou: float, command: str) -> str:
+    """The table's header: machine, command, data and settings."""
+    return (f'Scenes semantic segmentation quality, {os.cpu_count()} CPU cores (shared), '
+            f'torch {torch.__version__}, {platform.machine()}, {utc_now()}.\n'
+            f'Command: `{command}`.\n'
+            f'Data: `python {" ".join(make_data_command(args))}` ({args.num_train} train / '
+            f'{args.num_val} test scenes, {args.size} px, {args.min_objects}-'
+            f'{args.max_objects} garments each, 11 classes). '
+            f'Teacher: `{TEACHER_CONFIG}` (1/4-width ResNetV1c-18 PSPNet), '
+            f'{args.teacher_iters} iterations, mIoU {teacher_miou:.2f}. '
+            f'Student: `{TST_CONFIG}`\'s 1/8-width PSPNet, {args.iters} iterations. All: '
+            f'batch {args.batch_size}, AdamW lr {args.lr} (linear decay), weight decay '
+            f'{args.weight_decay}. TST: {search_iters(args)} search steps before '
+            f'{args.iters // 4} and {3 * args.iters // 4}; online: one every '
+            f'{args.online_interval} iterations. Mean and sample standard deviation over '
+            f'seeds; gap closed = (method - alone) / (teacher - alone); wall = time of one '
+            f'run ({args.threads} thread, one run at a time).')
 
 
 def main(argv=None) -> None:
     """Run the study."""
-    args = parse_args(argv)
+    args = parse_scene_args(__doc__.split('\n')[0], argv, 'work_dirs/bench/seg_quality',
+                            lr=4e-3, out_name='seg_quality')
     given = sys.argv[1:] if argv is None else argv
     command = 'python benchmarks/seg_quality.py ' + ' '.join(
         arg for arg in given if arg != '--report-only')
-    started = time.time()
     ensure_data(args)
-    teacher_config, teacher_ckpt, teacher_miou = ensure_teacher(args)
+    teacher_config, teacher_ckpt, teacher_miou = ensure_teacher(args, TEACHER_CONFIG,
+                                                                common_settings, MIOU)
     print(f'teacher: {teacher_ckpt}, mIoU {teacher_miou:.2f}', flush=True)
-    # cached runs first (so the table has them all at once), then the rest seed by seed, so a
-    # study stopped early still has every method on the same seeds
-    jobs = [(method, seed) for seed in args.seeds for method in args.methods]
-    jobs.sort(key=lambda job: not osp.isfile(osp.join(run_dir_of(*job, args), 'result.json')))
-    results: List[Dict] = []
-    if args.report_only:
-        jobs = [job for job in jobs
-                if osp.isfile(osp.join(run_dir_of(*job, args), 'result.json'))]
-    for method, seed in jobs:
-        result = run_one(method, seed, args, teacher_config, teacher_ckpt)
-        results.append(result)
-        write_tables(args, results, teacher_miou, command)
-        print(f'[{len(results)}/{len(jobs)}] {method} seed {seed}: mIoU {result["miou"]:.2f} '
-              f'({result["wall_s"]:.0f} s; {(time.time() - started) / 60:.1f} min so far)',
-              flush=True)
-    with open(osp.join(args.out, 'seg_quality.md')) as f:
-        print('\n' + f.read())
-    print(f'total {(time.time() - started) / 60:.1f} min')
+
+    def run_one(method: str, seed: int) -> Dict:
+        return run_cached(run_dir_of(method, seed, args),
+                          lambda: method_config(method, seed, args, teacher_config,
+                                                teacher_ckpt),
+                          method, seed, MIOU, 'miou', args.threads)
+
+    def write(results: List[Dict]) -> None:
+        write_tables(args, 'seg_quality', header(args, teacher_miou, command), results,
+                     teacher_miou, command, DESCRIPTIONS, 'miou', 'mIoU', CAVEATS)
+
+    run_jobs(args, 'seg_quality', run_one, write, 'miou', 'mIoU')
 
 
 if __name__ == '__main__':
