@@ -266,7 +266,8 @@ def main(argv=None) -> None:
             print(f'B={batch_size} {px}px: ' + ', '.join(
                 f'{m} {seconds[m] * 1000:.1f} ms' for m in MODES), flush=True)
     header = (f'Step cost, {args.task} demo pair ({task["config"]}, random weights), '
-              f'{args.device}, {os.cpu_count()} cores, torch {torch.__version__}, '
+              f'{args.device}, {os.cpu_count()} cores ({torch.get_num_threads()} torch threads, '
+              f'load average {os.getloadavg()[0]:.1f} at the end), torch {torch.__version__}, '
               f'{platform.machine()}, {date.today()}.\nCommand: `{command.strip()}`. Medians '
               f'of {args.rounds} interleaved rounds; memory = peak growth over 3 steps in a '
               'process of its own.')
