@@ -150,8 +150,8 @@ def header(args, teacher_map: float, command: str) -> str:
             f'{args.iters // 4} and {3 * args.iters // 4}; online: one every '
             f'{args.online_interval} iterations. bbox mAP of mmdet\'s CocoMetric on the '
             f'{args.num_val} test scenes; mean and sample standard deviation over seeds; gap '
-            f'closed = (method - alone) / (teacher - alone); wall = time of one run '
-            f'({args.threads} thread, one run at a time).')
+            f'closed = (method - alone) / (teacher - alone); wall = time of one run on '
+            f'{args.threads} thread (other jobs shared the cores: compare walls roughly).')
 
 
 def main(argv=None) -> None:
@@ -159,8 +159,8 @@ def main(argv=None) -> None:
     args = parse_scene_args(__doc__.split('\n')[0], argv, 'work_dirs/bench/det_quality',
                             lr=2e-3, out_name='det_quality')
     given = sys.argv[1:] if argv is None else argv
-    command = 'python benchmarks/det_quality.py ' + ' '.join(
-        arg for arg in given if arg != '--report-only')
+    command = ('python benchmarks/det_quality.py ' + ' '.join(
+        arg for arg in given if arg != '--report-only')).rstrip()
     ensure_data(args)
     teacher_config, teacher_ckpt, teacher_map = ensure_teacher(args, TEACHER_CONFIG,
                                                                common_settings, MAP)

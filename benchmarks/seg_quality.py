@@ -136,7 +136,8 @@ def header(args, teacher_miou: float, command: str) -> str:
             f'{args.iters // 4} and {3 * args.iters // 4}; online: one every '
             f'{args.online_interval} iterations. Mean and sample standard deviation over '
             f'seeds; gap closed = (method - alone) / (teacher - alone); wall = time of one '
-            f'run ({args.threads} thread, one run at a time).')
+            f'run on {args.threads} thread (other jobs shared the cores: compare walls '
+            'roughly).')
 
 
 def main(argv=None) -> None:
@@ -144,8 +145,8 @@ def main(argv=None) -> None:
     args = parse_scene_args(__doc__.split('\n')[0], argv, 'work_dirs/bench/seg_quality',
                             lr=4e-3, out_name='seg_quality')
     given = sys.argv[1:] if argv is None else argv
-    command = 'python benchmarks/seg_quality.py ' + ' '.join(
-        arg for arg in given if arg != '--report-only')
+    command = ('python benchmarks/seg_quality.py ' + ' '.join(
+        arg for arg in given if arg != '--report-only')).rstrip()
     ensure_data(args)
     teacher_config, teacher_ckpt, teacher_miou = ensure_teacher(args, TEACHER_CONFIG,
                                                                 common_settings, MIOU)
