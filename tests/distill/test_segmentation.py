@@ -280,8 +280,7 @@ def test_search_totals_average_unreduced_terms_as_training_does():
     import torch
     from mmengine.model import BaseModel
 
-    from tst_mm.distill.task_adapters.detection import _total as detection_total
-    from tst_mm.distill.task_adapters.segmentation import _total as segmentation_total
+    from tst_mm.distill.task_adapters import total_task_loss
 
     class Model(BaseModel):
 
@@ -291,8 +290,8 @@ def test_search_totals_average_unreduced_terms_as_training_does():
     losses = {'decode.loss_ce': torch.full((2, 4, 4), 3.0), 'aux.loss_ce': torch.tensor(1.0),
               'decode.acc_seg': torch.tensor(50.0)}
     expected, _ = Model().parse_losses(dict(losses))
-    assert segmentation_total(losses).item() == pytest.approx(expected.item()) == 4.0
+    assert total_task_loss(losses, 'segmentor').item() == pytest.approx(expected.item()) == 4.0
     det_losses = {'loss_cls': [torch.full((3, ), 2.0), torch.tensor(1.0)],
                   'loss_bbox': torch.full((5, ), 0.5)}
     expected, _ = Model().parse_losses(dict(det_losses))
-    assert detection_total(det_losses).item() == pytest.approx(expected.item()) == 3.5
+    assert total_task_loss(det_losses, 'detector').item() == pytest.approx(expected.item()) == 3.5

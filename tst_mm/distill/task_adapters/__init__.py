@@ -1,7 +1,7 @@
 """One adapter per task: what TST needs to know about a classifier, detector or segmenter."""
 from torch import nn
 
-from .base import TaskAdapter, call_distill_loss
+from .base import TaskAdapter, call_distill_loss, total_task_loss
 from .classification import ClassificationAdapter
 from .detection import DetectionAdapter, is_detector
 from .detection_inversion import InvertedDetectionLosses
@@ -9,7 +9,7 @@ from .segmentation import SegmentationAdapter, is_segmentor
 
 __all__ = [
     'TaskAdapter', 'ClassificationAdapter', 'DetectionAdapter', 'InvertedDetectionLosses',
-    'SegmentationAdapter', 'call_distill_loss', 'adapter_for'
+    'SegmentationAdapter', 'call_distill_loss', 'total_task_loss', 'adapter_for'
 ]
 
 

@@ -1,12 +1,12 @@
 """What the distiller needs from a task: logits to distil, task losses, the search objective."""
 import inspect
 from abc import ABCMeta, abstractmethod
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Sequence, Union
 
 import torch
 from torch import nn
 
-__all__ = ['TaskAdapter', 'call_distill_loss']
+__all__ = ['TaskAdapter', 'call_distill_loss', 'total_task_loss']
 
 
 def call_distill_loss(loss: nn.Module, student_out: torch.Tensor, teacher_out: torch.Tensor,
@@ -15,6 +15,32 @@ def call_distill_loss(loss: nn.Module, student_out: torch.Tensor, teacher_out: t
     if 'labels' in inspect.signature(loss.forward).parameters:
         return loss(student_out, teacher_out, labels)
     return loss(student_out, teacher_out)
+
+
+def total_task_loss(losses: Mapping[str, Union[torch.Tensor, Sequence[torch.Tensor]]],
+                    model: str) -> torch.Tensor:
+    """Sum of the loss terms (keys containing ``loss``) of an OpenMMLab loss dict.
+
+    Each tensor (or each tensor of a list, e.g. per FPN level) is averaged first, as mmengine's
+    ``parse_losses`` does when it trains the model, so a loss configured with
+    ``reduction='none'`` weighs as much here as in training.
+
+    Args:
+        losses: What a model's ``loss()`` returned.
+        model: What returned it, for the error message (e.g. ``'detector'``).
+
+    Raises:
+        RuntimeError: If no key names a loss.
+    """
+    terms = []
+    for key, value in losses.items():
+        if 'loss' not in key:
+            continue
+        values = [value] if isinstance(value, torch.Tensor) else value
+        terms.extend(item.mean().float() for item in values)
+    if not terms:
+        raise RuntimeError(f'the {model} returned no loss terms (keys: {sorted(losses)})')
+    return torch.stack(terms).sum()
 
 
 class TaskAdapter(metaclass=ABCMeta):

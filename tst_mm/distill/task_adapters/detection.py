@@ -53,7 +53,7 @@ from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
 from ...augment.label_geometry import INSTANCE_FIELDS, clip_boxes_to_image
-from .base import TaskAdapter
+from .base import TaskAdapter, total_task_loss
 from .detection_inversion import InvertedDetectionLosses
 
 __all__ = ['DetectionAdapter', 'is_detector', 'KD_TARGETS']
@@ -101,24 +101,6 @@ def _kd_target(name: str) -> str:
                          f'one of {KD_TARGETS} or start with "<one of them>_" (e.g. "cls", '
                          '"neck_mse") to say what it compares')
     return target
-
-
-def _total(losses: Mapping[str, object]) -> Tensor:
-    """Sum of every loss term (keys containing ``loss``; tensors or lists of tensors).
-
-    Each tensor is averaged first, as mmengine's ``parse_losses`` does in training.
-    """
-    terms = []
-    for key, value in losses.items():
-        if 'loss' not in key:
-            continue
-        if isinstance(value, Tensor):
-            terms.append(value.mean())
-        else:
-            terms.extend(item.mean() for item in value)
-    if not terms:
-        raise RuntimeError(f'the detector returned no loss terms (keys: {sorted(losses)})')
-    return torch.stack([term.float() for term in terms]).sum()
 
 
 class _Capture:
@@ -398,7 +380,7 @@ class DetectionAdapter(TaskAdapter):
                       data_samples: List, weakness_loss: nn.Module
                       ) -> Dict[str, Tensor]:
         data_samples = self._clipped(data_samples)
-        teacher_loss = _total(teacher.loss(inputs, data_samples))
+        teacher_loss = total_task_loss(teacher.loss(inputs, data_samples), 'detector')
         with self._inverter(weakness_loss).swapped(student):
-            weakness = _total(student.loss(inputs, data_samples))
+            weakness = total_task_loss(student.loss(inputs, data_samples), 'detector')
         return {'augment.loss_teacher': teacher_loss, 'augment.loss_weakness': weakness}

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import TaskAdapter
+from .base import TaskAdapter, total_task_loss
 
 __all__ = ['SegmentationAdapter', 'is_segmentor', 'KD_HEADS']
 
@@ -131,18 +131,6 @@ def _valid_mask(labels: Tensor, size: Sequence[int], ignore_index: int) -> Tenso
 
 def _takes(loss: nn.Module, argument: str) -> bool:
     return argument in inspect.signature(loss.forward).parameters
-
-
-def _total(losses: Mapping[str, Tensor]) -> Tensor:
-    """Sum of the loss terms (keys containing ``loss``) of an mmseg loss dict.
-
-    Each term is averaged first, as mmengine's ``parse_losses`` does when it trains the model,
-    so a loss configured with ``reduction='none'`` weighs as much here as in training.
-    """
-    terms = [value.mean().float() for key, value in losses.items() if 'loss' in key]
-    if not terms:
-        raise RuntimeError(f'the segmentor returned no loss terms (keys: {sorted(losses)})')
-    return torch.stack(terms).sum()
 
 
 class SegmentationAdapter(TaskAdapter):
@@ -237,7 +225,7 @@ class SegmentationAdapter(TaskAdapter):
     def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
                       data_samples: List, weakness_loss: nn.Module
                       ) -> Dict[str, Tensor]:
-        loss_teacher = _total(teacher.loss(inputs, data_samples))
+        loss_teacher = total_task_loss(teacher.loss(inputs, data_samples), 'segmentor')
         head = student.decode_head
         logits = _head_logits(head, student.extract_feat(inputs))
         labels = head._stack_batch_gt(data_samples)  # (N, 1, H, W), as mmseg's loss
