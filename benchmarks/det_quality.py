@@ -52,6 +52,7 @@ from scene_study import (
     run_dir_of,
     run_jobs,
     search_iters,
+    set_schedule,
     utc_now,
     write_tables,
 )
@@ -100,26 +101,14 @@ def common_settings(cfg: Config, args, iters: int, seed: int) -> None:
         cfg[f'{split}_dataloader'].batch_size = args.batch_size
     for split in ('val', 'test'):
         cfg[f'{split}_evaluator'].ann_file = data_root + 'annotations/instances_val.json'
-    optimizer = dict(optimizer=dict(type='AdamW', lr=args.lr, weight_decay=args.weight_decay),
-                     clip_grad=dict(max_norm=10.0))
+    optim_wrapper = dict(
+        optimizer=dict(type='AdamW', lr=args.lr, weight_decay=args.weight_decay),
+        clip_grad=dict(max_norm=10.0))
     schedule = [
         dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
         dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=iters, by_epoch=False)
     ]
-    if 'student' in cfg.optim_wrapper:  # a TST config: the student's part only
-        cfg.optim_wrapper.student = optimizer
-        cfg.param_scheduler.student = schedule
-        cfg.train_cfg = dict(type='tst_mm.TSTIterBasedTrainLoop', max_iters=iters,
-                             val_interval=iters)
-    else:
-        cfg.optim_wrapper = dict(type='OptimWrapper', **optimizer)
-        cfg.param_scheduler = schedule
-        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
-    cfg.log_processor = dict(by_epoch=False)
-    cfg.default_hooks.logger.interval = 50
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters,
-                                        max_keep_ckpts=1)
-    cfg.randomness = dict(seed=seed)
+    set_schedule(cfg, optim_wrapper, schedule, iters, seed)
 
 
 def method_config(method: str, seed: int, args, teacher_config: str,

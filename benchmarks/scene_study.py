@@ -22,7 +22,8 @@ from tst_mm.utils import last_logged_scalar, student_config
 
 __all__ = [
     'METHODS', 'COMPARED', 'parse_scene_args', 'make_data_command', 'ensure_data',
-    'search_iters', 'ensure_teacher', 'apply_method', 'run_dir_of', 'write_tables', 'run_jobs'
+    'set_schedule', 'search_iters', 'ensure_teacher', 'apply_method', 'run_dir_of',
+    'write_tables', 'run_jobs'
 ]
 
 METHODS = ('alone', 'kd', 'kd_random', 'tst', 'tst_online')
@@ -84,6 +85,37 @@ def ensure_data(args) -> None:
     """Make the scenes (``make_scenes.py`` skips a set that is already there)."""
     os.makedirs(args.work_dir, exist_ok=True)
     run_tool(make_data_command(args), osp.join(args.work_dir, 'make_scenes.log'), threads=1)
+
+
+def set_schedule(cfg: Config, optim_wrapper: dict, schedule: List[dict], iters: int,
+                 seed: int) -> None:
+    """Give a plain or a TST config the study's optimizer, schedule and loop, in place.
+
+    In a TST config only the student's part of the optimizer and schedule changes. The loop
+    becomes the matching iteration-based one, testing once, at the end, where the only
+    checkpoint is written.
+
+    Args:
+        cfg: The config.
+        optim_wrapper: The (student's) optim wrapper fields, e.g. ``dict(optimizer=...)``.
+        schedule: The (student's) param schedulers.
+        iters: Training iterations.
+        seed: The run's seed.
+    """
+    if 'student' in cfg.optim_wrapper:
+        cfg.optim_wrapper.student = optim_wrapper
+        cfg.param_scheduler.student = schedule
+        loop = 'tst_mm.TSTIterBasedTrainLoop'
+    else:
+        cfg.optim_wrapper = dict(type='OptimWrapper', **optim_wrapper)
+        cfg.param_scheduler = schedule
+        loop = 'IterBasedTrainLoop'
+    cfg.train_cfg = dict(type=loop, max_iters=iters, val_interval=iters)
+    cfg.log_processor = dict(by_epoch=False)
+    cfg.default_hooks.logger.interval = 50
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters,
+                                        max_keep_ckpts=1)
+    cfg.randomness = dict(seed=seed)
 
 
 def search_iters(args) -> int:

@@ -56,6 +56,7 @@ from scene_study import (
     run_dir_of,
     run_jobs,
     search_iters,
+    set_schedule,
     utc_now,
     write_tables,
 )
@@ -96,18 +97,7 @@ def common_settings(cfg: Config, args, iters: int, seed: int) -> None:
     optimizer = dict(type='AdamW', lr=args.lr, weight_decay=args.weight_decay)
     schedule = [dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=iters,
                      by_epoch=False)]
-    if 'student' in cfg.optim_wrapper:  # a TST config: the student's part only
-        cfg.optim_wrapper.student = dict(optimizer=optimizer)
-        cfg.param_scheduler.student = schedule
-    else:
-        cfg.optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer)
-        cfg.param_scheduler = schedule
-    cfg.train_cfg.max_iters = iters
-    cfg.train_cfg.val_interval = iters  # test once, at the end
-    cfg.default_hooks.logger.interval = 50
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters,
-                                        max_keep_ckpts=1)
-    cfg.randomness = dict(seed=seed)
+    set_schedule(cfg, dict(optimizer=optimizer), schedule, iters, seed)
 
 
 def method_config(method: str, seed: int, args, teacher_config: str,
