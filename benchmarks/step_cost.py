@@ -73,8 +73,9 @@ def build_dataset(task: str, cfg, data_root: str, image_size: int, num: int):
     return DATASETS.build(dataset)
 
 
-def build(task: str, data_root: str, device: str, image_size: int = 28, num: int = 256):
-    """The task's demo distiller (random teacher: cost does not depend on weights) and data."""
+def build(task: str, data_root: str, device: str, image_size: int, batch_size: int):
+    """The task's demo distiller (random teacher: cost does not depend on weights), its optim
+    wrapper, and collated batches of the first ``batch_size`` and ``2 * batch_size`` samples."""
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -91,8 +92,10 @@ def build(task: str, data_root: str, device: str, image_size: int = 28, num: int
         dict(type=cfg.optim_wrapper.constructor,
              optim_wrapper_cfg={k: v for k, v in cfg.optim_wrapper.items()
                                 if k != 'constructor'}))(model)
-    dataset = build_dataset(task, cfg, data_root, image_size, num)
-    return model, optim, dataset, pseudo_collate
+    dataset = build_dataset(task, cfg, data_root, image_size, 2 * batch_size)
+    batch_b = pseudo_collate([dataset[i] for i in range(batch_size)])
+    batch_2b = pseudo_collate([dataset[i] for i in range(2 * batch_size)])
+    return model, optim, batch_b, batch_2b
 
 
 def step_fn(mode: str, model, optim, batch_b, batch_2b):
@@ -127,10 +130,8 @@ def sync(device: str) -> None:
 
 def time_modes(args, batch_size: int, image_size: int) -> dict:
     """Median seconds per step of each mode, interleaved, and the side of the images timed."""
-    model, optim, dataset, collate = build(args.task, args.data_root, args.device, image_size,
-                                           2 * batch_size)
-    batch_b = collate([dataset[i] for i in range(batch_size)])
-    batch_2b = collate([dataset[i] for i in range(2 * batch_size)])
+    model, optim, batch_b, batch_2b = build(args.task, args.data_root, args.device, image_size,
+                                            batch_size)
     fns = {mode: step_fn(mode, model, optim, batch_b, batch_2b) for mode in MODES}
     for fn in fns.values():  # warm-up
         fn()
@@ -162,10 +163,8 @@ def reset_peak_rss() -> None:
 
 def memory_child(args) -> None:
     """Child process: peak memory growth of one mode (printed as JSON)."""
-    model, optim, dataset, collate = build(args.task, args.data_root, args.device,
-                                           args.image_size, 2 * args.batch_size)
-    batch_b = collate([dataset[i] for i in range(args.batch_size)])
-    batch_2b = collate([dataset[i] for i in range(2 * args.batch_size)])
+    model, optim, batch_b, batch_2b = build(args.task, args.data_root, args.device,
+                                            args.image_size, args.batch_size)
     fn = step_fn(args.mode, model, optim, batch_b, batch_2b)
     if args.device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
