@@ -338,3 +338,37 @@ def test_non_finite_image_stays_non_finite_without_raising(op):
     out, _ = aug(x, samples_with_shape([(16, 16)] * 2))
     assert not torch.isfinite(out[0]).all()
     assert torch.isfinite(out[1]).all()
+
+
+SIGNED = [n for n in OP_NAMES if OP_TABLE[n].signed]
+
+
+def test_positive_signs_never_give_a_negative_op_value():
+    aug = build(1, signs='positive', init_magnitude_logit=1.0)
+    img = normalise(smooth_images(2, 1, 16, 16), 1)
+    drawn = set()
+    for seed in range(40):
+        torch.manual_seed(seed)
+        aug(img)
+        assert aug.last_signs == [1.0] * len(aug.last_ops)
+        for name, sign in zip(aug.last_ops, aug.last_signs):
+            assert float(aug._op_value(OP_TABLE[name], sign, img)) >= 0.0
+        drawn.update(aug.last_ops)
+    assert set(SIGNED) <= drawn  # every signed op was drawn and checked
+    with pytest.raises(ValueError, match='signs must be one of'):
+        build(1, signs='negative')
+
+
+@pytest.mark.parametrize('signs, can_darken', [('positive', False), ('random', True)])
+def test_sign_mode_decides_the_direction_of_brightness(signs, can_darken):
+    aug = build(1, ops=['brightness'], num_ops=1, init_probability_logit=20.0,
+                init_magnitude_logit=0.0, signs=signs)
+    img = normalise(smooth_images(4, 1, 16, 16, low=0.3, high=0.6), 1)
+    changes = []
+    for seed in range(12):
+        torch.manual_seed(seed)
+        out, _ = aug(img)
+        changes.append(float((denormalise(out, 1) - denormalise(img, 1)).mean()))
+    assert all(abs(c) > 0.05 for c in changes)  # the op applied every time
+    assert any(c < 0 for c in changes) is can_darken
+    assert any(c > 0 for c in changes)

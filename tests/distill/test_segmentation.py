@@ -115,7 +115,7 @@ def test_augmented_half_carries_warped_label_maps(scenes_root):
                      policy={'translate_x': {'magnitude': 1.0, 'probability': 1.0}})
     model = MODELS.build(_model_cfg(augmenter=augmenter))
     data = _preprocessed(model, _batch(scenes_root))
-    inputs, samples = model._augmented_batch(data['inputs'], data['data_samples'])
+    inputs, samples, _ = model._augmented_batch(data['inputs'], data['data_samples'])
     num = data['inputs'].shape[0]
     assert inputs.shape[0] == len(samples) == 2 * num
     for warped, original in zip(samples[:num], samples[num:]):

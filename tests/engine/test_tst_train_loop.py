@@ -1,4 +1,5 @@
 """The TST loop through real Runners: schedule, online mode, exact resume mid search phase."""
+import json
 import os.path as osp
 import uuid
 
@@ -74,20 +75,34 @@ def _final_state(runner):
     return {key: value.clone() for key, value in model.state_dict().items()}
 
 
+def _augmenter_lr(runner) -> float:
+    return runner.optim_wrapper['augmenter'].optimizer.param_groups[0]['lr']
+
+
+# the plateau rule made to fire after every pass but a phase's first, so that a resume that
+# forgot the previous pass's loss would end with another augmenter lr
+ALWAYS_PLATEAU = dict(search_passes=3, search_optim=dict(min_delta=100.0))
+
+
+@pytest.mark.parametrize('train_cfg', [{}, ALWAYS_PLATEAU], ids=['defaults', 'plateau'])
 def test_resume_in_the_middle_of_a_search_phase_matches_uninterrupted(
-        teacher_ckpt, fashion_mnist_root, tmp_path, monkeypatch):
-    full = Runner.from_cfg(_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'full'))
+        teacher_ckpt, fashion_mnist_root, tmp_path, monkeypatch, train_cfg):
+    full = Runner.from_cfg(_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'full',
+                                **train_cfg))
     full.train()
     expected = _final_state(full)
+    if train_cfg:
+        assert _augmenter_lr(full) == pytest.approx(0.01 * 0.9**2)
 
-    interrupted = Runner.from_cfg(_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'cut'))
+    interrupted = Runner.from_cfg(_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'cut',
+                                       **train_cfg))
     interrupted.register_hook(InterruptAfterPass(pass_idx=0))
     with pytest.raises(Interrupted):
         interrupted.train()
     with open(tmp_path / 'cut' / 'last_checkpoint') as f:
         assert f.read().endswith('search_epoch_1_pass_1.pth')
 
-    cfg = _cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'cut')
+    cfg = _cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'cut', **train_cfg)
     cfg.resume = True
     resumed = Runner.from_cfg(cfg)
     counter = CountSearchIters()
@@ -97,12 +112,58 @@ def test_resume_in_the_middle_of_a_search_phase_matches_uninterrupted(
                         lambda message, **kwargs: warnings.append(message))
     resumed.train()
     assert warnings == []  # a search-pass checkpoint is a boundary: exact, no warning
-    assert len(counter.at) == 3  # only the second pass (192 images / 64) ran again
+    passes_left = cfg.train_cfg.search_passes - 1
+    assert len(counter.at) == 3 * passes_left  # only the passes after the first ran again
+    assert _augmenter_lr(resumed) == pytest.approx(_augmenter_lr(full))
     got = _final_state(resumed)
     assert got.keys() == expected.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6,
                                    msg=f'{key} differs after resume')
+
+
+class CorruptAugmenterOptimizer(Hook):
+    """Before the second phase, leave the augmenter optimizer in a state a reset must undo."""
+
+    def __init__(self):
+        self.first_steps = {}
+
+    def before_search_phase(self, runner, epoch):
+        if epoch == 1:
+            optimizer = runner.optim_wrapper['augmenter'].optimizer
+            optimizer.param_groups[0]['lr'] = 5.0
+            for param in optimizer.param_groups[0]['params']:
+                optimizer.state[param]['momentum_buffer'] = torch.full_like(param, 1e6)
+
+    def after_search_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        optimizer = runner.optim_wrapper['augmenter'].optimizer
+        if runner.epoch not in self.first_steps:
+            self.first_steps[runner.epoch] = (
+                optimizer.param_groups[0]['lr'],
+                max(float(state['momentum_buffer'].abs().max())
+                    for state in optimizer.state.values()))
+
+
+def test_every_search_phase_starts_with_a_fresh_augmenter_optimizer(
+        teacher_ckpt, fashion_mnist_root, tmp_path):
+    runner = Runner.from_cfg(_cfg(teacher_ckpt, fashion_mnist_root, tmp_path,
+                                  search_epochs=[0, 1], search_passes=1))
+    hook = CorruptAugmenterOptimizer()
+    runner.register_hook(hook)
+    runner.train()
+    lr, momentum = hook.first_steps[1]
+    assert lr == pytest.approx(0.01)  # the base lr, not the 5.0 left before the phase
+    assert momentum < 1e3  # one step's momentum from zero, not 0.9 x 1e6
+    # logged per pass: the pass means of both search terms and the lr the pass ran with
+    scalars = [json.loads(line) for line in open(
+        osp.join(runner.log_dir, 'vis_data', 'scalars.json'))]
+    passes = [r for r in scalars if 'search_pass/loss' in r]
+    assert [r['search_pass/position'] for r in passes] == [0, 1]
+    assert all(r['search_pass/lr'] == pytest.approx(0.01) for r in passes)
+    for record in passes:
+        assert record['search_pass/loss'] == pytest.approx(
+            record['search_pass/augment.loss_teacher']
+            + record['search_pass/augment.loss_weakness'], rel=1e-5)
 
 
 def test_resume_inside_an_epoch_warns_that_it_is_not_exact(

@@ -18,6 +18,7 @@ from .region import ValidRegion
 __all__ = ['LearnableAugmenter']
 
 GEOMETRIC_MODES = ('blend', 'compose')
+SIGNS = ('random', 'positive')
 #: Gates at or below this skip their op for that image (their term is below float precision).
 GATE_SKIP = 1e-6
 OP_IMPLS = ('exact', 'learned')
@@ -31,7 +32,7 @@ class LearnableAugmenter(BaseModule):
     ``inputs`` is a normalised, padded, stacked ``(B, C, H, W)`` batch. Each call:
 
     1. draws ``num_ops`` ops of the pool at random (one subset for the whole batch, torch's
-       CPU RNG) and a random sign per signed op;
+       CPU RNG) and, with ``signs='random'``, a random sign per signed op;
     2. draws a relaxed-Bernoulli gate ``b`` per sample and drawn op from the probability logits;
     3. in ``[0, 1]`` pixel space, blends the colour and fixed ops in parallel,
        ``x' = x + sum_k b_k (op_k(x) - x)``, running each op only on the images whose gate is
@@ -73,6 +74,13 @@ class LearnableAugmenter(BaseModule):
             their area inside the image are dropped likewise.
         seg_ignore_index: ``'compose'`` mode: label-map value of pixels warped in from outside
             the image (and of the padding).
+        signs: Direction of the signed ops (brightness, colour, contrast, sharpness, rotate,
+            shear, translate): ``'random'`` draws a sign per op and batch, so a magnitude
+            covers both directions (darker and brighter, left and right); ``'positive'``
+            always takes the positive one (brighter, more contrast, one rotation / shear /
+            translation direction), as the authors' code does. With ``'positive'`` the
+            search learns one direction per op; with ``'random'`` it learns a strength that
+            holds for both.
         init_cfg: mmengine initialisation config.
 
     Attributes:
@@ -85,6 +93,7 @@ class LearnableAugmenter(BaseModule):
             the input image moves to ``A @ (x, y, 1)``. ``None`` in ``'blend'`` mode or before
             the first call.
         last_ops: Names of the ops drawn for the last batch.
+        last_signs: The signs (``+1.0`` / ``-1.0``) the last batch's ops were applied with.
         last_gates: The last batch's ``(B, len(last_ops))`` gates (detached).
     """
 
@@ -105,8 +114,12 @@ class LearnableAugmenter(BaseModule):
                  min_box_size: float = 1.0,
                  min_box_visible: float = 0.1,
                  seg_ignore_index: int = 255,
+                 signs: str = 'random',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if signs not in SIGNS:
+            raise ValueError(f'signs must be one of {SIGNS}, got {signs!r}.')
+        self.signs = signs
         if geometric_mode not in GEOMETRIC_MODES:
             raise ValueError(f'geometric_mode must be one of {GEOMETRIC_MODES}, '
                              f'got {geometric_mode!r}.')
@@ -163,6 +176,7 @@ class LearnableAugmenter(BaseModule):
 
         self.last_affine: Optional[Tensor] = None
         self.last_ops: List[str] = []
+        self.last_signs: List[float] = []
         self.last_gates: Optional[Tensor] = None
 
     # ------------------------------------------------------------------ normalisation
@@ -354,8 +368,10 @@ class LearnableAugmenter(BaseModule):
 
         drawn = self._draw_ops()
         specs = [self._specs[i] for i in drawn]
-        signs = (torch.randint(0, 2, (len(specs), )) * 2 - 1).tolist()
-        signs = [float(s) if spec.signed else 1.0 for s, spec in zip(signs, specs)]
+        signs = [1.0] * len(specs)
+        if self.signs == 'random':
+            drawn_signs = (torch.randint(0, 2, (len(specs), )) * 2 - 1).tolist()
+            signs = [float(s) if spec.signed else 1.0 for s, spec in zip(drawn_signs, specs)]
         logits = torch.stack([self.probability_logits[i] for i in drawn]).to(work_dtype)
         gates = relaxed_bernoulli(logits, batch, self.temperature)
 
@@ -387,6 +403,7 @@ class LearnableAugmenter(BaseModule):
         else:
             self.last_affine = None
         self.last_ops = [s.name for s in specs]
+        self.last_signs = signs
         self.last_gates = gates.detach()
 
         out = self._from_unit(out)
@@ -397,4 +414,4 @@ class LearnableAugmenter(BaseModule):
     def extra_repr(self) -> str:
         return (f'ops={self.op_names}, num_ops={self.num_ops}, temperature={self.temperature}, '
                 f'geometric_mode={self.geometric_mode!r}, op_impl={self.op_impl!r}, '
-                f'trainable={self.trainable}')
+                f'signs={self.signs!r}, trainable={self.trainable}')

@@ -58,6 +58,11 @@ class TSTDistiller(BaseModel):
             search objective (default 1.0 each).
         augment_ratio: Share of each batch that is augmented and added to the batch as ``x'``
             in distillation steps (1.0: the whole batch, as in the paper).
+        teacher_correct_only: Teach only what the teacher knows (not in the paper): the KD
+            losses leave out the parts of ``x'`` the teacher gets wrong (classification:
+            samples whose teacher argmax is not the label; detection: RoIs whose teacher
+            class is not their target; segmentation: such pixels), logging their share as
+            ``distill.dropped_aug``. The student's task loss still sees all of ``x'``.
         teacher_norm_eval: Keep the teacher in eval mode (BN statistics frozen) at all times.
         data_preprocessor: Ignored if given as None: the student's preprocessor is shared.
         init_cfg: Initialisation config of the distiller (the teacher is never re-initialised).
@@ -72,6 +77,7 @@ class TSTDistiller(BaseModel):
                  weakness_loss: Optional[dict] = None,
                  search_loss_weights: Optional[dict] = None,
                  augment_ratio: float = 1.0,
+                 teacher_correct_only: bool = False,
                  teacher_norm_eval: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -121,6 +127,9 @@ class TSTDistiller(BaseModel):
         self.weakness_loss = MODELS.build(weakness_loss)
         self.search_loss_weights = {'teacher': 1.0, 'weakness': 1.0, **search_loss_weights}
         self.augment_ratio = augment_ratio
+        self.teacher_correct_only = bool(teacher_correct_only)
+        if self.teacher_correct_only:
+            self.adapter.check_teacher_correct_only(self.student, self.distill_losses)
         self.phase = 'distill'
         self._last_good_augmenter: Optional[dict] = None
         # The teacher is neither saved in checkpoints nor expected when loading them.
@@ -220,22 +229,24 @@ class TSTDistiller(BaseModel):
         return self._distill_step(data['inputs'], data['data_samples'], optim_wrapper)
 
     def _augmented_batch(self, inputs: torch.Tensor, data_samples: List):
-        """``[x'; x]`` with the augmenter fixed; ``x'`` covers ``augment_ratio`` of the batch."""
+        """``([x'; x], samples, len(x'))`` with the augmenter fixed; ``x'`` covers
+        ``augment_ratio`` of the batch."""
         if self.augmenter is None or self.augment_ratio == 0:
-            return inputs, data_samples
+            return inputs, data_samples, 0
         num = max(1, round(self.augment_ratio * inputs.size(0)))
         with torch.no_grad():
             aug_inputs, aug_samples = self.augmenter(
                 inputs[:num], copy.deepcopy(data_samples[:num]))
-        return torch.cat([aug_inputs, inputs]), list(aug_samples) + list(data_samples)
+        return torch.cat([aug_inputs, inputs]), list(aug_samples) + list(data_samples), num
 
     def _distill_step(self, inputs: torch.Tensor, data_samples: List,
                       optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        inputs, data_samples = self._augmented_batch(inputs, data_samples)
+        inputs, data_samples, num_augmented = self._augmented_batch(inputs, data_samples)
         wrapper = optim_wrapper['student']
         with wrapper.optim_context(self):
-            losses = self.adapter.distill_losses(self.student, self.teacher, inputs,
-                                                 data_samples, self.distill_losses)
+            losses = self.adapter.distill_losses(
+                self.student, self.teacher, inputs, data_samples, self.distill_losses,
+                num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only)
         loss, log_vars = self.parse_losses(losses)
         update_params_synced(wrapper, loss, self.student.parameters())
         return log_vars

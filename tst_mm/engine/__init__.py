@@ -1,12 +1,19 @@
 """Training machinery of tst-mm: the TST loop, optimizer constructor and hooks."""
 from .distributed_wrapper import TSTDistributedWrapper
-from .hooks import POLICY_HISTORY_FILE, TSTPolicyLoggerHook, TSTSampleGridHook, TSTTeacherEvalHook
+from .hooks import (
+    POLICY_HISTORY_FILE,
+    TSTDiagnosticsHook,
+    TSTPolicyLoggerHook,
+    TSTSampleGridHook,
+    TSTTeacherEvalHook,
+)
 from .optim_constructor import TSTOptimWrapperConstructor
+from .search_optim import SearchOptimController
 from .tst_iter_train_loop import TSTIterBasedTrainLoop
 from .tst_train_loop import TSTEpochBasedTrainLoop
 
 __all__ = [
     'TSTEpochBasedTrainLoop', 'TSTIterBasedTrainLoop', 'TSTOptimWrapperConstructor',
     'TSTPolicyLoggerHook', 'TSTSampleGridHook', 'POLICY_HISTORY_FILE', 'TSTDistributedWrapper',
-    'TSTTeacherEvalHook'
+    'TSTTeacherEvalHook', 'TSTDiagnosticsHook', 'SearchOptimController'
 ]

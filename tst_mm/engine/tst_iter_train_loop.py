@@ -56,6 +56,7 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         online: ``dict(interval=n, steps=k)``: k search steps every n distillation iterations.
         search_checkpoint: Save a checkpoint after each search pass.
         log_interval: Log search losses every this many search steps.
+        search_optim: As for ``tst_mm.TSTEpochBasedTrainLoop``.
         val_begin, val_interval, dynamic_intervals: As ``IterBasedTrainLoop``.
     """
 
@@ -71,6 +72,7 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
                  online: Optional[dict] = None,
                  search_checkpoint: bool = True,
                  log_interval: int = 10,
+                 search_optim: Optional[dict] = None,
                  val_begin: int = 1,
                  val_interval: int = 1000,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
@@ -84,7 +86,8 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         if search_iters < 1:
             raise ValueError(f'search_iters must be >= 1, got {search_iters}')
         self.search_iters = int(search_iters)
-        self._init_search(search_passes, online, search_checkpoint, log_interval)
+        self._init_search(search_passes, online, search_checkpoint, log_interval,
+                          search_optim)
         self.search_batches = 0
 
     # ------------------------------------------------------------------ schedule

@@ -1,12 +1,15 @@
 """What the epoch- and iteration-based TST loops share: search steps, phases, state, resume."""
+import math
 import os.path as osp
 import random
-from typing import Iterable, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
+
+from .search_optim import SearchOptimController
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
 
@@ -25,8 +28,14 @@ class TSTSearchMixin:
     :meth:`_pass_length`.
 
     Progress lives in the message hub under :data:`STATE_KEY` as
-    ``{unit: position of the last phase, 'passes_done': n, 'search_iter': k}`` (plus what
-    :meth:`_extra_state` adds), so it is saved with every checkpoint.
+    ``{unit: position of the last phase, 'passes_done': n, 'search_iter': k, 'search_optim':
+    {...}}`` (plus what :meth:`_extra_state` adds), so it is saved with every checkpoint.
+
+    The augmenter's optimizer follows :class:`SearchOptimController` (``search_optim``): by
+    default, as the authors', it starts every phase fresh and decays its lr x0.9 after a pass
+    that brought the mean search loss down by less than 0.02 and less than 2%. After each pass
+    the pass means of the search losses and the augmenter lr are logged (``search_pass/*``
+    scalars and a log line).
 
     Hook points called on hooks that define them, with the position as ``<unit>=``:
     ``before_search_phase``, ``after_search_iter(batch_idx, data_batch, outputs)``,
@@ -37,7 +46,8 @@ class TSTSearchMixin:
     unit: str = 'epoch'
 
     def _init_search(self, search_passes: int, online: Optional[dict],
-                     search_checkpoint: bool, log_interval: int) -> None:
+                     search_checkpoint: bool, log_interval: int,
+                     search_optim: Optional[dict] = None) -> None:
         """Check and store the search settings shared by the TST loops."""
         if search_passes < 1:
             raise ValueError(f'search_passes must be >= 1, got {search_passes}')
@@ -51,6 +61,8 @@ class TSTSearchMixin:
         self.search_checkpoint = search_checkpoint
         self.log_interval = log_interval
         self.search_iter = 0
+        self.search_optim = SearchOptimController(**(search_optim or {}))
+        self._pass_outputs: List[Dict[str, float]] = []
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -68,11 +80,17 @@ class TSTSearchMixin:
         torch.manual_seed(seed)
 
     def _state(self) -> dict:
-        default = {self.unit: -1, 'passes_done': 0, 'search_iter': 0, **self._extra_state()}
+        default = {self.unit: -1, 'passes_done': 0, 'search_iter': 0,
+                   'search_optim': self.search_optim.state_dict(), **self._extra_state()}
         return self.runner.message_hub.get_info(STATE_KEY, default)
 
     def _set_state(self, **state) -> None:
-        self.runner.message_hub.update_info(STATE_KEY, dict(state))
+        state['search_optim'] = self.search_optim.state_dict()
+        self.runner.message_hub.update_info(STATE_KEY, state)
+
+    @property
+    def _augmenter_optimizer(self):
+        return self.runner.optim_wrapper['augmenter'].optimizer
 
     def _extra_state(self) -> dict:
         """Loop-specific progress saved with the state (none by default)."""
@@ -98,12 +116,18 @@ class TSTSearchMixin:
         runner = self.runner
         runner.call_hook('before_search_phase', **{self.unit: position})
         runner.model.train()
+        if first_pass == 0:
+            self.search_optim.start_phase(self._augmenter_optimizer)
+        else:  # resumed inside the phase: continue the plateau rule where it was
+            self.search_optim.load_state_dict(self._state().get('search_optim', {}))
         for pass_idx in range(first_pass, self.search_passes):
             self._reseed(position, pass_idx)
             runner.logger.info(f'TST search phase {self._where(position)}: pass '
                                f'{pass_idx + 1}/{self.search_passes}')
+            self._pass_outputs = []
             for idx, data_batch in self._pass_batches(position, pass_idx):
                 self._search_iter(idx, data_batch, pass_idx)
+            self._end_pass(position, pass_idx)
             self._set_state(**{self.unit: position}, passes_done=pass_idx + 1,
                             search_iter=self.search_iter, **self._extra_state())
             if self.search_checkpoint:
@@ -111,6 +135,25 @@ class TSTSearchMixin:
             runner.call_hook('after_search_pass', **{self.unit: position}, pass_idx=pass_idx)
         self.distiller.set_phase('distill')
         runner.call_hook('after_search_phase', **{self.unit: position})
+
+    def _end_pass(self, position: int, pass_idx: int) -> None:
+        """Pass means of the search losses, the plateau rule, and their log line."""
+        means = {}
+        for key in (self._pass_outputs[0] if self._pass_outputs else {}):
+            finite = [out[key] for out in self._pass_outputs if math.isfinite(out[key])]
+            means[key] = sum(finite) / len(finite) if finite else float('nan')
+        optimizer = self._augmenter_optimizer
+        lr = optimizer.param_groups[0]['lr']  # the lr this pass ran with
+        decayed = self.search_optim.end_pass(optimizer, means.get('loss', float('nan')))
+        scalars = {f'search_pass/{key}': value for key, value in means.items()}
+        scalars.update({'search_pass/lr': lr, 'search_pass/position': position,
+                        'search_pass/pass': pass_idx})
+        self.runner.visualizer.add_scalars(scalars, step=self.search_iter)
+        plateau = f' (plateau: x{self.search_optim.factor} from the next pass)' if decayed else ''
+        losses = ', '.join(f'mean {key}: {value:.4f}' for key, value in means.items())
+        self.runner.logger.info(f'TST search pass {pass_idx + 1}/{self.search_passes} '
+                                f'{self._where(position)}: {losses}, augmenter lr: {lr:.6g}'
+                                f'{plateau}')
 
     def _where(self, position: int) -> str:
         return (f'before epoch {position + 1}' if self.unit == 'epoch' else
@@ -127,6 +170,8 @@ class TSTSearchMixin:
     def _search_iter(self, idx: int, data_batch, pass_idx: Optional[int] = None) -> None:
         self.distiller.set_phase('search')
         outputs = self.runner.model.train_step(data_batch, optim_wrapper=self.runner.optim_wrapper)
+        if pass_idx is not None:
+            self._pass_outputs.append({key: float(value) for key, value in outputs.items()})
         self.search_iter += 1
         self._set_state(**{**self._state(), 'search_iter': self.search_iter,
                            **self._extra_state()})

@@ -53,6 +53,10 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
         online: ``dict(interval=n, steps=k)``: k search steps every n distillation iterations.
         search_checkpoint: Save a checkpoint after each search pass.
         log_interval: Log search losses every this many search iterations.
+        search_optim: Keyword arguments of ``tst_mm.engine.SearchOptimController``: how the
+            augmenter's optimizer is reset per phase and decayed on a plateau (default: the
+            authors' rules, ``dict(reset_each_phase=True, factor=0.9, min_delta=0.02,
+            min_rel_delta=0.02)``; ``factor=None`` switches the decay off).
         val_begin, val_interval, dynamic_intervals: As ``EpochBasedTrainLoop``.
     """
 
@@ -65,6 +69,7 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
                  online: Optional[dict] = None,
                  search_checkpoint: bool = True,
                  log_interval: int = 10,
+                 search_optim: Optional[dict] = None,
                  val_begin: int = 1,
                  val_interval: int = 1,
                  dynamic_intervals=None) -> None:
@@ -75,7 +80,8 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
         if beyond:
             raise ValueError(f'search_epochs {beyond} lie outside the training length '
                              f'(0 <= epoch < max_epochs={max_epochs}); move or drop them')
-        self._init_search(search_passes, online, search_checkpoint, log_interval)
+        self._init_search(search_passes, online, search_checkpoint, log_interval,
+                          search_optim)
         self._start_checked = False
 
     # ------------------------------------------------------------------ schedule

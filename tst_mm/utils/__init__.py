@@ -1,5 +1,5 @@
 """Utilities of tst-mm: checkpoint loading on recent torch and runner set-up helpers."""
-from .run_records import last_logged_scalar
+from .run_records import last_logged_scalar, logged_records
 from .runner_setup import (
     KNOWN_SCOPES,
     ConfigError,
@@ -18,7 +18,8 @@ from .student_config import student_config
 
 __all__ = [
     'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'configure_model_wrapper',
-    'enable_amp', 'init_cpu_distributed', 'last_logged_scalar', 'register_checkpoint_safe_globals',
-    'restricted_getattr', 'load_tool_config', 'prepare_launch', 'student_config',
+    'enable_amp', 'init_cpu_distributed', 'last_logged_scalar', 'logged_records',
+    'register_checkpoint_safe_globals', 'restricted_getattr', 'load_tool_config',
+    'prepare_launch', 'student_config',
     'check_resume_checkpoint', 'resume_checkpoint_path', 'state_dict_mismatch'
 ]

@@ -5,6 +5,13 @@ data_root = 'data/fashion-mnist'
 data_preprocessor = dict(num_classes=10, mean=[72.94], std=[90.02], to_rgb=False)
 
 train_pipeline = [dict(type='PackInputs')]
+# CIFAR-style base augmentation, for configs that train with it (the patient study): a random
+# 28x28 crop of the image zero-padded by 2 pixels, and a horizontal flip with probability 0.5.
+crop_flip_train_pipeline = [
+    dict(type='RandomCrop', crop_size=28, padding=2),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
 test_pipeline = [dict(type='PackInputs')]
 
 train_dataloader = dict(

@@ -61,11 +61,28 @@ class TaskAdapter(metaclass=ABCMeta):
         """Raise ``ValueError`` if the augmenter cannot serve this task (default: any can)."""
         return None
 
+    def check_teacher_correct_only(self, student: nn.Module,
+                                   distill_losses: Mapping[str, nn.Module]) -> None:
+        """Raise ``ValueError`` if the KD losses cannot leave out what the teacher gets wrong."""
+        return None
+
     @abstractmethod
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
-                       data_samples: List, distill_losses: Mapping[str, nn.Module]
+                       data_samples: List, distill_losses: Mapping[str, nn.Module],
+                       num_augmented: int = 0, teacher_correct_only: bool = False
                        ) -> Dict[str, torch.Tensor]:
-        """Student task losses (``student.`` keys) and KD losses (``distill.`` keys)."""
+        """Student task losses (``student.`` keys) and KD losses (``distill.`` keys).
+
+        Args:
+            student, teacher: The two models.
+            inputs: The batch ``[x'; x]``; its first ``num_augmented`` samples are ``x'``.
+            data_samples: Their data samples.
+            distill_losses: The KD losses by name.
+            num_augmented: How many samples at the front of the batch are augmented.
+            teacher_correct_only: Leave out of the KD losses the parts of ``x'`` the teacher
+                gets wrong (samples, RoIs or pixels, by task), and log their share as
+                ``distill.dropped_aug``.
+        """
 
     @abstractmethod
     def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,

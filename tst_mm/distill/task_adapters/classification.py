@@ -7,7 +7,7 @@ from torch import nn
 
 from .base import TaskAdapter, call_distill_loss
 
-__all__ = ['ClassificationAdapter']
+__all__ = ['ClassificationAdapter', 'augmented_diagnostics']
 
 
 def _logits(classifier: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -18,8 +18,30 @@ def _labels(data_samples: List) -> torch.Tensor:
     return torch.cat([sample.gt_label for sample in data_samples])
 
 
+@torch.no_grad()
+def augmented_diagnostics(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                          labels: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """How teacher and student do on the augmented samples ``x'`` (log variables, no grad).
+
+    Returns:
+        ``diag.{teacher,student}_top1_aug`` (share of ``x'`` classified right) and
+        ``diag.{teacher,student}_py_aug`` (mean probability of the true class), in ``[0, 1]``.
+    """
+    out = {}
+    for role, logits in (('teacher', teacher_logits), ('student', student_logits)):
+        out[f'diag.{role}_top1_aug'] = (logits.argmax(dim=1) == labels).float().mean()
+        out[f'diag.{role}_py_aug'] = torch.softmax(logits.float(), dim=1).gather(
+            1, labels[:, None]).mean()
+    return out
+
+
 class ClassificationAdapter(TaskAdapter):
-    """Adapter for ``mmpretrain.models.ImageClassifier`` students and teachers."""
+    """Adapter for ``mmpretrain.models.ImageClassifier`` students and teachers.
+
+    With ``teacher_correct_only``, the KD losses leave out the augmented samples whose
+    teacher argmax is not the label (they are averaged over the samples kept); the student's
+    cross-entropy still sees every sample.
+    """
 
     task = 'classification'
 
@@ -31,18 +53,29 @@ class ClassificationAdapter(TaskAdapter):
                              'set the same head.num_classes in both configs')
 
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
-                       data_samples: List, distill_losses: Mapping[str, nn.Module]
+                       data_samples: List, distill_losses: Mapping[str, nn.Module],
+                       num_augmented: int = 0, teacher_correct_only: bool = False
                        ) -> Dict[str, torch.Tensor]:
         student_logits = _logits(student, inputs)
         losses = {f'student.{key}': value
                   for key, value in student.head._get_loss(student_logits, data_samples).items()}
-        if distill_losses:
-            with torch.no_grad():
-                teacher_logits = _logits(teacher, inputs)
-            labels = _labels(data_samples)
-            for name, loss in distill_losses.items():
-                losses[f'distill.loss_{name}'] = call_distill_loss(
-                    loss, student_logits, teacher_logits, labels)
+        if not distill_losses:
+            return losses
+        with torch.no_grad():
+            teacher_logits = _logits(teacher, inputs)
+        labels = _labels(data_samples)
+        keep = slice(None)
+        if num_augmented:
+            aug = slice(0, num_augmented)
+            losses.update(augmented_diagnostics(student_logits[aug], teacher_logits[aug],
+                                                labels[aug]))
+            if teacher_correct_only:
+                keep = torch.ones_like(labels, dtype=torch.bool)
+                keep[aug] = teacher_logits[aug].argmax(dim=1) == labels[aug]
+                losses['distill.dropped_aug'] = 1.0 - keep[aug].float().mean()
+        for name, loss in distill_losses.items():
+            losses[f'distill.loss_{name}'] = call_distill_loss(
+                loss, student_logits[keep], teacher_logits[keep], labels[keep])
         return losses
 
     def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,

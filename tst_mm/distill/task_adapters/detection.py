@@ -18,6 +18,8 @@ Distillation (``distill_losses``)
         by the number of classes). Softmax heads: the KL over the ``C + 1`` classes per
         location and anchor. Locations whose stride cell starts outside the image
         (``img_shape``), i.e. on padding, are left out through ``valid_mask``.
+      - With the distiller's ``teacher_correct_only`` (two-stage only), RoIs of ``x'`` whose
+        teacher argmax is not their class target (background included) are left out.
     * ``neck`` or ``neck_<anything>``: feature losses (``tst_mm.FeatureMSELoss``,
       ``tst_mm.ChannelWiseDivergenceLoss``) on each neck (FPN) level — or each backbone output
       without a neck — averaged over levels. Channel counts must match.
@@ -110,6 +112,8 @@ class _Capture:
         feats: The neck (or backbone) outputs.
         rois: Two-stage: the RoIs the bbox head classified.
         cls_score: Two-stage: ``(R, C + 1)`` class logits of those RoIs.
+        roi_labels: Two-stage: ``(R,)`` class targets of those RoIs (``C`` for background),
+            as the bbox head's classification loss received them.
         dense_cls: Single-stage: per-level classification maps.
     """
 
@@ -119,6 +123,7 @@ class _Capture:
         self.feats = None
         self.rois: Optional[Tensor] = None
         self.cls_score: Optional[Tensor] = None
+        self.roi_labels: Optional[Tensor] = None
         self.dense_cls: Optional[List[Tensor]] = None
         self._last_rois: Optional[Tensor] = None
         self._handles = []
@@ -132,6 +137,9 @@ class _Capture:
             self._handles.append(roi_head.bbox_roi_extractor.register_forward_pre_hook(
                 self._on_rois, with_kwargs=True))
             self._handles.append(roi_head.bbox_head.register_forward_hook(self._on_bbox_head))
+            if isinstance(roi_head.bbox_head.loss_cls, nn.Module):
+                self._handles.append(roi_head.bbox_head.loss_cls.register_forward_pre_hook(
+                    self._on_roi_loss_cls, with_kwargs=True))
         else:
             self._handles.append(
                 self.model.bbox_head.register_forward_hook(self._on_dense_head))
@@ -152,6 +160,10 @@ class _Capture:
         if self.cls_score is None:  # the loss pass; later calls (none in mmdet) are ignored
             self.cls_score = output[0]
             self.rois = self._last_rois
+
+    def _on_roi_loss_cls(self, module, args, kwargs) -> None:
+        if self.roi_labels is None:  # loss_cls(cls_score, labels, ...)
+            self.roi_labels = args[1] if len(args) > 1 else kwargs['label']
 
     def _on_dense_head(self, module, args, output) -> None:
         if self.dense_cls is None:
@@ -197,6 +209,23 @@ def _boxes_outside(samples: Sequence) -> List[int]:
     if not bool(bad.any()):
         return []
     return sorted({owners[j] for j in torch.nonzero(bad).view(-1).tolist()})
+
+
+def _roi_teacher_correct(teacher_cls: Tensor, capture: _Capture,
+                         num_augmented: int) -> Tuple[Tensor, Tensor]:
+    """Which RoIs the KD losses keep when only what the teacher gets right is taught.
+
+    Returns:
+        ``(keep, on_augmented)``, both ``(R,)`` bool: ``keep`` is ``False`` for RoIs of the
+        first ``num_augmented`` images (``x'``) whose teacher argmax is not their class target
+        (background included); ``on_augmented`` marks the RoIs of those images.
+    """
+    if capture.roi_labels is None:
+        raise RuntimeError('teacher_correct_only: the student\'s RoI head computed no '
+                           'classification loss, so the RoIs have no class targets to check')
+    on_augmented = capture.rois[:, 0] < num_augmented
+    correct = teacher_cls.argmax(dim=1) == capture.roi_labels
+    return correct | ~on_augmented, on_augmented
 
 
 def _takes(loss: nn.Module, argument: str) -> bool:
@@ -284,8 +313,21 @@ class DetectionAdapter(TaskAdapter):
                              f'student {student} vs teacher {teacher}')
 
     # ------------------------------------------------------------------ distillation
+    def check_teacher_correct_only(self, student: nn.Module,
+                                   distill_losses: Mapping[str, nn.Module]) -> None:
+        if _family(student) != 'two_stage':
+            raise ValueError('teacher_correct_only leaves out RoIs whose teacher class is wrong, '
+                             'which needs a two-stage (RoI head) detector; dense heads have no '
+                             'per-location class targets to check it against')
+        without_mask = [name for name, loss in distill_losses.items()
+                        if _kd_target(name) == 'cls' and not _takes(loss, 'valid_mask')]
+        if without_mask:
+            raise ValueError(f'teacher_correct_only leaves RoIs out through a valid_mask, which '
+                             f'the distill_losses {without_mask} do not take; use tst_mm.KDLoss')
+
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
-                       data_samples: List, distill_losses: Mapping[str, nn.Module]
+                       data_samples: List, distill_losses: Mapping[str, nn.Module],
+                       num_augmented: int = 0, teacher_correct_only: bool = False
                        ) -> Dict[str, Tensor]:
         family = _family(student)
         targets = {name: _kd_target(name) for name in distill_losses or {}}
@@ -300,11 +342,18 @@ class DetectionAdapter(TaskAdapter):
             teacher_cls = None
             if 'cls' in targets.values():
                 teacher_cls = self._teacher_cls(teacher, family, teacher_feats, capture)
+        roi_mask = None
+        if teacher_correct_only and num_augmented and teacher_cls is not None \
+                and family == 'two_stage':
+            roi_mask, on_augmented = _roi_teacher_correct(teacher_cls, capture, num_augmented)
+            dropped = (~roi_mask & on_augmented).sum() / on_augmented.sum().clamp(min=1)
+            losses['distill.dropped_aug'] = dropped.float()
         for name, loss in distill_losses.items():
             if targets[name] == 'neck':
                 value = self._neck_kd(loss, capture.feats, teacher_feats)
             elif family == 'two_stage':
-                value = self._call_logit_loss(name, loss, capture.cls_score, teacher_cls)
+                value = self._call_logit_loss(name, loss, capture.cls_score, teacher_cls,
+                                              roi_mask)
             else:
                 value = self._dense_kd(name, loss, student.bbox_head, capture.dense_cls,
                                        teacher_cls, inputs, data_samples)

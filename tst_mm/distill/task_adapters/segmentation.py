@@ -21,6 +21,8 @@ Distillation (``distill_losses``)
     out the pixels whose ground truth, resized to that resolution with nearest sampling, is
     the ``ignore_index`` (padding, pixels the augmenter brought in from outside the image,
     dataset ignore labels). CWD compares whole channel maps and takes no mask.
+    With the distiller's ``teacher_correct_only``, the pixels of ``x'`` where the teacher's
+    decode-head argmax misses the label are left out too (losses must take ``valid_mask``).
 
 Search (``search_losses``)
     ``augment.loss_teacher``: the teacher's ordinary mmseg loss on ``x'`` (``teacher.loss``:
@@ -129,6 +131,20 @@ def _valid_mask(labels: Tensor, size: Sequence[int], ignore_index: int) -> Tenso
     return labels[:, 0] != ignore_index
 
 
+def _teacher_correct(teacher_logits: Tensor, labels: Tensor, num_augmented: int) -> Tensor:
+    """``(N, h, w)`` bool: ``False`` where the teacher's argmax misses the label on ``x'``.
+
+    ``teacher_logits`` are at the compared size ``(h, w)``; labels are nearest-resized to it.
+    Pixels of the original images (after the first ``num_augmented``) are all ``True``.
+    """
+    size = teacher_logits.shape[2:]
+    if tuple(labels.shape[2:]) != tuple(size):
+        labels = F.interpolate(labels.float(), size=tuple(size), mode='nearest')
+    correct = teacher_logits.argmax(dim=1) == labels[:, 0].long()
+    correct[num_augmented:] = True
+    return correct
+
+
 def _takes(loss: nn.Module, argument: str) -> bool:
     return argument in inspect.signature(loss.forward).parameters
 
@@ -169,9 +185,19 @@ class SegmentationAdapter(TaskAdapter):
                              f'ignores {head_ignore}; set augmenter seg_ignore_index='
                              f'{head_ignore}')
 
+    def check_teacher_correct_only(self, student: nn.Module,
+                                   distill_losses: Mapping[str, nn.Module]) -> None:
+        without_mask = [name for name, loss in distill_losses.items()
+                        if not _takes(loss, 'valid_mask')]
+        if without_mask:
+            raise ValueError(f'teacher_correct_only leaves pixels out through a valid_mask, which '
+                             f'the distill_losses {without_mask} do not take (e.g. CWD compares '
+                             'whole channel maps); use tst_mm.KDLoss or drop teacher_correct_only')
+
     # ------------------------------------------------------------------ distillation
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
-                       data_samples: List, distill_losses: Mapping[str, nn.Module]
+                       data_samples: List, distill_losses: Mapping[str, nn.Module],
+                       num_augmented: int = 0, teacher_correct_only: bool = False
                        ) -> Dict[str, Tensor]:
         feats = student.extract_feat(inputs)
         student_logits = {'decode': [_head_logits(student.decode_head, feats)],
@@ -189,10 +215,11 @@ class SegmentationAdapter(TaskAdapter):
             return losses
 
         targets = {name: _kd_head(name) for name in distill_losses}
+        filtered = teacher_correct_only and num_augmented > 0
         teacher_logits = {}
         with torch.no_grad():
             teacher_feats = teacher.extract_feat(inputs)
-            if 'decode' in targets.values():
+            if 'decode' in targets.values() or filtered:
                 teacher_logits['decode'] = [_head_logits(teacher.decode_head, teacher_feats)]
             if 'auxiliary' in targets.values():
                 teacher_logits['auxiliary'] = [
@@ -200,6 +227,24 @@ class SegmentationAdapter(TaskAdapter):
         labels = student.decode_head._stack_batch_gt(data_samples)  # (N, 1, H, W)
         ignore_index = student.decode_head.ignore_index
         align_corners = student.decode_head.align_corners
+
+        def resized(logits: Tensor, size) -> Tensor:
+            if logits.shape[2:] == size:
+                return logits
+            return F.interpolate(logits, size=size, mode='bilinear', align_corners=align_corners)
+
+        masks = {}
+
+        def valid_mask(size) -> Tensor:
+            """Pixels to compare at ``size``: not ignored and, if filtered, taught right."""
+            if size not in masks:
+                mask = _valid_mask(labels, size, ignore_index)
+                if filtered:
+                    mask = mask & _teacher_correct(
+                        resized(teacher_logits['decode'][0], size), labels, num_augmented)
+                masks[size] = mask
+            return masks[size]
+
         for name, loss in distill_losses.items():
             head = targets[name]
             pairs = list(zip(student_logits[head], teacher_logits[head]))
@@ -210,15 +255,17 @@ class SegmentationAdapter(TaskAdapter):
                     'give both the same auxiliary_head layout or drop the entry')
             values = []
             for s_logits, t_logits in pairs:
-                if t_logits.shape[2:] != s_logits.shape[2:]:
-                    t_logits = F.interpolate(t_logits, size=s_logits.shape[2:],
-                                             mode='bilinear', align_corners=align_corners)
+                size = s_logits.shape[2:]
                 kwargs = {}
                 if _takes(loss, 'valid_mask'):
-                    kwargs['valid_mask'] = _valid_mask(labels, s_logits.shape[2:],
-                                                       ignore_index)
-                values.append(loss(s_logits, t_logits, **kwargs))
+                    kwargs['valid_mask'] = valid_mask(size)
+                values.append(loss(s_logits, resized(t_logits, size), **kwargs))
             losses[f'distill.loss_{name}'] = torch.stack(values).mean()
+        if filtered:
+            size = student_logits['decode'][0].shape[2:]
+            counted = _valid_mask(labels, size, ignore_index)[:num_augmented]
+            kept = valid_mask(size)[:num_augmented]
+            losses['distill.dropped_aug'] = 1.0 - kept.sum() / counted.sum().clamp(min=1)
         return losses
 
     # ------------------------------------------------------------------ search
