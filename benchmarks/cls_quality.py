@@ -1,31 +1,50 @@
 """Does TST beat KD? Classification quality on Fashion-MNIST, several seeds per method.
 
-    python benchmarks/cls_quality.py [--seeds 0 1 2 3 4] [--jobs 2] [--epochs 4]
+    python benchmarks/cls_quality.py --preset patient [--seeds 0 1 2] [--jobs 2]
+    python benchmarks/cls_quality.py [--preset short] [--seeds 0 1 2 3 4] [--epochs 4]
 
-One teacher (the demo teacher: ``configs/demo/resnet18-tiny_fashion-mnist.py``, 2 epochs on the
-60k training images; trained here unless ``--teacher-ckpt`` exists) and the demo's 1/16-width
-student, trained on a fixed 10k-image subset and tested on the full 10k test set, on the same
-schedule and seeds by each method:
+Two regimes (``--preset``), each with one teacher, trained here unless its checkpoint exists:
+
+``patient`` (the study that can answer whether TST pays where its premises hold):
+    teacher ``configs/demo/resnet18-tiny_fashion-mnist_crop-flip_15e.py`` (1/4-width ResNet-18,
+    15 epochs on the 60k images with crop + flip); student and schedule of
+    ``configs/demo/tst_fashion-mnist_patient.py``: 1/8 width (4x fewer parameters), a fixed
+    5,000-image subset, crop + flip for every method, 40 epochs of SGD 0.1 Nesterov (lr x0.1 at
+    25/30/35), search phases of 10 passes before 12.5% and 37.5% of training with the authors'
+    search optimisation. ``--epochs`` / ``--subset`` change the regime (milestones and search
+    phases keep their share of training).
+``short`` (the first study): the 2-epoch demo teacher, the demo's 1/16-width student,
+    4 epochs on a fixed 10k subset, no base augmentation, one search pass per phase.
+
+Methods, the same seeds for each (paired):
 
 - ``alone``: the student's plain mmpretrain config (cross-entropy only, no teacher);
-- ``kd``, ``dkd``, ``dist``: distillation losses, no augmentation;
+- ``kd``, ``dkd``, ``dist``: distillation losses, no augmenter;
+- ``kd_2view`` (patient): KD on two crop/flip views of each image per step
+  (``tst_mm.RepeatedViewsSampler``, batch x2): as many images per step as TST's ``[x'; x]``,
+  the compute-matched control;
 - ``kd_random``: KD on ``[x'; x]`` with the augmenter's *initial* policy over the same op pool,
-  never searched (every probability and magnitude 0.5): the control that separates a learned
-  policy from "more augmentation";
-- ``tst``: TST with the exact ops, search passes before a quarter and three quarters of training;
-- ``tst_learned``: the same with the colour ops as pretrained op-imitation networks
+  never searched (every probability and magnitude 0.5): separates a learned policy from "more
+  augmented images";
+- ``tst``: TST with the exact ops, search phases as above;
+- ``tst_filter``, ``kd_random_filter`` (patient): the same with ``teacher_correct_only`` (KD
+  leaves out the augmented samples the teacher gets wrong);
+- ``tst_positive`` (patient): TST with ``signs='positive'`` (the authors' op directions);
+- ``tst_learned`` (short): the colour ops as pretrained op-imitation networks
   (``tools/pretrain_ops.py``, grey, trained here once and cached);
-- ``tst_online``: no search phases; one search step after every ``--online-interval``
+- ``tst_online`` (short): no search phases; one search step after every ``--online-interval``
   distillation iterations (with the default 2, as many search steps as ``tst``).
 
 Every run goes through ``tools/train.py`` with a config written to its work dir, one process per
-run (``--jobs`` at a time, ``--threads`` each). Finished runs are cached (``result.json`` in the
-run dir), so an interrupted study continues where it stopped. Writes
-``benchmarks/results/<name>.{json,md}`` (``--name``, default ``cls_quality``) after every run, and
-at the end the policy study figures ``<name>_policy.png`` (one TST run over training) and
-``<name>_final_policy.png`` (the final policy over seeds). ``--augment-ratio`` changes the share
-of each batch that ``kd_random`` and the TST methods augment (use its own ``--work-dir`` and
-``--name``).
+run (``--jobs`` at a time, ``--threads`` each). Runs are cached per run dir and reused only when
+their config is the one the study would run now; interrupted runs resume from their last
+checkpoint (``study_runs.run_cached``), so a study can be run in several sittings. Writes
+``benchmarks/results/<name>.{json,md}`` after every run (``--name``, default the preset's), and
+at the end the policy figures ``<name>_policy.png`` (one TST run over training) and
+``<name>_final_policy.png`` (the final policy over seeds). The patient report adds the paired
+differences per seed, the diagnostics of every run (teacher and student on ``x'``, the share
+``teacher_correct_only`` leaves out, train-subset accuracy, search-loss pass means, augmenter lr,
+how far the policy moved in each phase) and the pilot's go / no-go checks.
 """
 import argparse
 import json
@@ -43,34 +62,69 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
-from study_runs import ROOT, run_cached, run_tool, summarise, summary_table
+from study_runs import (
+    ROOT,
+    cached_result,
+    paired_differences,
+    paired_table,
+    run_cached,
+    run_tool,
+    summarise,
+    summary_table,
+)
 
 from tst_mm.engine import POLICY_HISTORY_FILE
-from tst_mm.utils import last_logged_scalar, student_config
+from tst_mm.utils import last_logged_scalar, logged_records, student_config
 
-TEACHER_CONFIG = 'configs/demo/resnet18-tiny_fashion-mnist.py'
-TST_CONFIG = 'configs/demo/tst_fashion-mnist.py'
-METHODS = ('alone', 'kd', 'dkd', 'dist', 'kd_random', 'tst', 'tst_learned', 'tst_online')
+PRESETS = {
+    'short': dict(
+        teacher_config='configs/demo/resnet18-tiny_fashion-mnist.py',
+        tst_config='configs/demo/tst_fashion-mnist.py',
+        teacher_ckpt='work_dirs/demo/teacher/epoch_2.pth', epochs=4, subset=10000,
+        seeds=[0, 1, 2, 3, 4], work_dir='work_dirs/bench/cls_quality', name='cls_quality',
+        methods=['alone', 'kd', 'dkd', 'dist', 'kd_random', 'tst', 'tst_learned',
+                 'tst_online']),
+    'patient': dict(
+        teacher_config='configs/demo/resnet18-tiny_fashion-mnist_crop-flip_15e.py',
+        tst_config='configs/demo/tst_fashion-mnist_patient.py',
+        teacher_ckpt='work_dirs/bench/teacher_crop-flip_15e/epoch_15.pth', epochs=None,
+        subset=None, seeds=[0, 1, 2], work_dir='work_dirs/bench/cls_quality_patient',
+        name='cls_quality_patient',
+        methods=['kd', 'kd_2view', 'kd_random', 'tst', 'tst_filter', 'alone', 'tst_positive',
+                 'kd_random_filter']),
+}
+METHODS = ('alone', 'kd', 'dkd', 'dist', 'kd_2view', 'kd_random', 'kd_random_filter', 'tst',
+           'tst_filter', 'tst_positive', 'tst_learned', 'tst_online')
 DESCRIPTIONS = {
     'alone': 'student alone (plain mmpretrain config)',
     'kd': 'KD (T=4)',
     'dkd': 'DKD (alpha 1, beta 8, T=4)',
     'dist': 'DIST (beta 1, gamma 1, T=1)',
+    'kd_2view': 'KD on two crop/flip views per image (as many images per step as TST)',
     'kd_random': 'KD + untrained policy (same op pool, p = m = 0.5)',
+    'kd_random_filter': 'KD + untrained policy, teacher-correct x\' only',
     'tst': 'TST, exact ops',
+    'tst_filter': 'TST, teacher-correct x\' only',
+    'tst_positive': 'TST, positive op directions (the authors\')',
     'tst_learned': 'TST, learned colour ops',
     'tst_online': 'TST, online search',
 }
+#: Paired differences the patient report tabulates: (method, baseline).
+PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter', 'kd'),
+         ('tst_filter', 'kd_2view'), ('tst_filter', 'tst'), ('kd_random_filter', 'kd_random'),
+         ('tst_positive', 'tst'), ('kd_2view', 'kd'), ('kd', 'alone')]
 TOP1 = 'accuracy/top1'
+DIAGNOSTICS_HOOK = dict(type='tst_mm.TSTDiagnosticsHook', eval_train_subset=True)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    """Parse the command line."""
+    """Parse the command line; unset options take the preset's values."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
-    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
-    parser.add_argument('--epochs', type=int, default=4, help='student epochs')
-    parser.add_argument('--subset', type=int, default=10000, help='student training images')
+    parser.add_argument('--preset', choices=sorted(PRESETS), default='short')
+    parser.add_argument('--seeds', type=int, nargs='+')
+    parser.add_argument('--methods', nargs='+', choices=METHODS)
+    parser.add_argument('--epochs', type=int, help='student epochs')
+    parser.add_argument('--subset', type=int, help='student training images')
     parser.add_argument('--val-subset', type=int, default=None,
                         help='test on this many test images (default: all 10k)')
     parser.add_argument('--online-interval', type=int, default=2,
@@ -78,20 +132,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--jobs', type=int, default=2, help='runs at a time')
     parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
     parser.add_argument('--data-root', default='data/fashion-mnist')
-    parser.add_argument('--teacher-ckpt', default='work_dirs/demo/teacher/epoch_2.pth',
-                        help='the teacher; trained (2 epochs on 60k) if the file is missing')
+    parser.add_argument('--teacher-ckpt',
+                        help='the teacher; trained with the preset\'s config if missing')
     parser.add_argument('--learned-ops-ckpt', default='work_dirs/bench/learned_ops_gray.pth',
                         help='grey op-imitation networks; trained if the file is missing')
     parser.add_argument('--learned-ops-iters', type=int, default=400)
-    parser.add_argument('--work-dir', default='work_dirs/bench/cls_quality')
+    parser.add_argument('--work-dir')
     parser.add_argument('--cached-only', action='store_true',
                         help='train nothing: tabulate the finished runs, list the missing ones')
     parser.add_argument('--out', default='benchmarks/results',
                         help='folder of <name>.{json,md} and the policy figures')
-    parser.add_argument('--name', default='cls_quality', help='file name stem of the outputs')
+    parser.add_argument('--name', help='file name stem of the outputs')
     parser.add_argument('--augment-ratio', type=float, default=None,
                         help="kd_random and TST: share of the batch augmented (config's 1.0)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    for key in ('seeds', 'methods', 'epochs', 'subset', 'teacher_ckpt', 'work_dir', 'name'):
+        if getattr(args, key) is None:
+            setattr(args, key, preset[key])
+    args.teacher_config, args.tst_config = preset['teacher_config'], preset['tst_config']
+    unknown = [m for m in args.methods if m not in method_names(args.preset)]
+    if unknown:
+        parser.error(f'methods {unknown} are not part of the {args.preset} preset')
+    return args
+
+
+def method_names(preset: str) -> List[str]:
+    """The methods a preset can run."""
+    if preset == 'patient':
+        return [m for m in METHODS if m not in ('dkd', 'dist', 'tst_learned', 'tst_online')]
+    return [m for m in METHODS if not m.endswith(('_filter', '_2view', '_positive'))]
 
 
 def ensure_teacher(args) -> Tuple[str, float]:
@@ -100,10 +170,11 @@ def ensure_teacher(args) -> Tuple[str, float]:
     teacher_dir = osp.dirname(ckpt)
     if not osp.isfile(ckpt):
         epochs = int(re.search(r'epoch_(\d+)\.pth$', ckpt).group(1))
-        print(f'teacher: training {TEACHER_CONFIG}, {epochs} epochs on 60k images', flush=True)
+        print(f'teacher: training {args.teacher_config}, {epochs} epochs on 60k images',
+              flush=True)
         os.makedirs(teacher_dir, exist_ok=True)
-        run_tool(['tools/train.py', TEACHER_CONFIG, '--work-dir', teacher_dir, '--cfg-options',
-                  *data_options(args), f'train_cfg.max_epochs={epochs}',
+        run_tool(['tools/train.py', args.teacher_config, '--work-dir', teacher_dir,
+                  '--cfg-options', *data_options(args), f'train_cfg.max_epochs={epochs}',
                   f'param_scheduler.end={epochs}'],
                  osp.join(teacher_dir, 'train.log'), threads=os.cpu_count() or 1)
     top1 = last_logged_scalar(teacher_dir, TOP1)
@@ -131,10 +202,9 @@ def data_options(args) -> List[str]:
             for split in ('train', 'val', 'test')]
 
 
-def method_config(method: str, seed: int, args, teacher_ckpt: str,
-                  learned_ops_ckpt: Optional[str]) -> Config:
-    """The full config of one run."""
-    cfg = Config.fromfile(osp.join(ROOT, TST_CONFIG))
+def base_config(args, seed: int, teacher_ckpt: str) -> Config:
+    """The preset's TST config with this study's data, teacher and seed."""
+    cfg = Config.fromfile(osp.join(ROOT, args.tst_config))
     cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
     cfg.model.teacher_ckpt = teacher_ckpt
     data_root = osp.abspath(args.data_root)
@@ -142,13 +212,63 @@ def method_config(method: str, seed: int, args, teacher_ckpt: str,
         cfg[f'{split}_dataloader'].dataset.data_root = data_root
         if split != 'train' and args.val_subset:
             cfg[f'{split}_dataloader'].dataset.indices = args.val_subset
-    cfg.train_dataloader.dataset.indices = args.subset
+    if args.subset:
+        cfg.train_dataloader.dataset.indices = args.subset
+    cfg.randomness = dict(seed=seed)
+    return cfg
+
+
+def rescale_schedule(cfg: Config, epochs: int) -> None:
+    """Give the patient config ``epochs`` epochs; milestones and search phases keep their share."""
+    length = cfg.train_cfg.max_epochs
+    if epochs == length:
+        return
+    scale = epochs / length
+    cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = epochs
+    cfg.train_cfg.search_epochs = sorted({round(e * scale) for e in cfg.train_cfg.search_epochs})
+    for scheduler in cfg.param_scheduler.student:
+        scheduler.milestones = [round(m * scale) for m in scheduler.milestones]
+    cfg.default_hooks.checkpoint.interval = max(1, round(cfg.default_hooks.checkpoint.interval *
+                                                         scale))
+
+
+def patient_config(method: str, seed: int, args, teacher_ckpt: str) -> Config:
+    """The full config of one run of the patient study."""
+    cfg = base_config(args, seed, teacher_ckpt)
+    if args.epochs:
+        rescale_schedule(cfg, args.epochs)
+    if method == 'alone':
+        cfg = student_config(cfg)
+        cfg.custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+        cfg.custom_hooks = [DIAGNOSTICS_HOOK]
+        return cfg
+    if args.augment_ratio is not None:
+        cfg.model.augment_ratio = args.augment_ratio
+    if method.startswith('kd'):
+        cfg.train_cfg.search_epochs = []
+        cfg.custom_hooks = [DIAGNOSTICS_HOOK]
+    if method in ('kd', 'kd_2view'):
+        cfg.model.augment_ratio = 0.0
+    if method == 'kd_2view':
+        cfg.train_dataloader.batch_size *= 2
+        cfg.train_dataloader.sampler = dict(type='tst_mm.RepeatedViewsSampler', num_views=2,
+                                            shuffle=True)
+    if method.endswith('_filter'):
+        cfg.model.teacher_correct_only = True
+    if method == 'tst_positive':
+        cfg.model.augmenter.signs = 'positive'
+    return cfg
+
+
+def short_config(method: str, seed: int, args, teacher_ckpt: str,
+                 learned_ops_ckpt: Optional[str]) -> Config:
+    """The full config of one run of the short-schedule study."""
+    cfg = base_config(args, seed, teacher_ckpt)
     cfg.train_cfg.max_epochs = args.epochs
     cfg.train_cfg.val_interval = args.epochs  # test once, at the end
     cfg.param_scheduler.student[0].end = args.epochs
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=args.epochs,
                                         max_keep_ckpts=1)
-    cfg.randomness = dict(seed=seed)
     # search a quarter and three quarters into training, as the demo
     search_epochs = sorted({args.epochs // 4, min(args.epochs - 1, 3 * args.epochs // 4)})
     cfg.custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook')]
@@ -181,30 +301,211 @@ def method_config(method: str, seed: int, args, teacher_ckpt: str,
     return cfg
 
 
+def method_config(method: str, seed: int, args, teacher_ckpt: str,
+                  learned_ops_ckpt: Optional[str]) -> Config:
+    """The full config of one run."""
+    if args.preset == 'patient':
+        return patient_config(method, seed, args, teacher_ckpt)
+    return short_config(method, seed, args, teacher_ckpt, learned_ops_ckpt)
+
+
+def run_dir_of(method: str, seed: int, args) -> str:
+    """The work dir of one (method, seed)."""
+    return osp.abspath(osp.join(args.work_dir, f'{method}_seed{seed}'))
+
+
 def run_one(method: str, seed: int, args, teacher_ckpt: str,
             learned_ops_ckpt: Optional[str]) -> Dict:
     """Train and test one (method, seed), or return its cached result."""
-    run_dir = osp.abspath(osp.join(args.work_dir, f'{method}_seed{seed}'))
     return run_cached(
-        run_dir, lambda: method_config(method, seed, args, teacher_ckpt, learned_ops_ckpt),
+        run_dir_of(method, seed, args),
+        lambda: method_config(method, seed, args, teacher_ckpt, learned_ops_ckpt),
         method, seed, TOP1, 'top1', args.threads)
 
 
+# ---------------------------------------------------------------------- diagnostics
+def _values(run_dir: str, key: str) -> List[float]:
+    return [float(record[key]) for record in logged_records(run_dir, key)]
+
+
+def policy_movement(run_dir: str) -> List[Dict]:
+    """How far the policy moved in each search phase (sum of |change| of p and m over ops)."""
+    path = osp.join(run_dir, POLICY_HISTORY_FILE)
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    phases: Dict[int, List[dict]] = {}
+    for record in records[1:]:  # the first is the initial policy, before training
+        phases.setdefault(record['epoch'], []).append(record['policy'])
+    out, previous = [], records[0]['policy'] if records else None
+    for epoch, policies in sorted(phases.items()):
+        moved = sum(abs((policies[-1][op][key] or 0.0) - (previous[op][key] or 0.0))
+                    for op in previous for key in ('probability', 'magnitude'))
+        out.append({'epoch': epoch, 'moved': moved})
+        previous = policies[-1]
+    return out
+
+
+def run_diagnostics(run_dir: str) -> Dict:
+    """What a finished run logged that explains its result (see TSTDiagnosticsHook)."""
+    out: Dict = {'train_top1': last_logged_scalar(run_dir, 'train_subset/' + TOP1)}
+    for name in ('teacher_top1_aug', 'student_top1_aug', 'teacher_py_aug', 'student_py_aug'):
+        values = _values(run_dir, f'epoch/diag.{name}')
+        if values:
+            out[name] = {'first_epoch': values[0], 'last_epoch': values[-1]}
+    dropped = _values(run_dir, 'epoch/distill.dropped_aug')
+    if dropped:
+        out['dropped_aug'] = {'first_epoch': dropped[0], 'last_epoch': dropped[-1]}
+    passes = logged_records(run_dir, 'search_pass/loss')
+    phases: Dict[int, List[dict]] = {}
+    for record in passes:
+        phases.setdefault(int(record['search_pass/position']), []).append(record)
+    out['search_phases'] = [{
+        'epoch': epoch,
+        'loss_teacher': [r['search_pass/augment.loss_teacher'] for r in records],
+        'loss_weakness': [r['search_pass/augment.loss_weakness'] for r in records],
+        'lr': [r['search_pass/lr'] for r in records],
+    } for epoch, records in sorted(phases.items())]
+    out['policy_moved'] = policy_movement(run_dir)
+    return out
+
+
+def _mean(values: List[float]) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return statistics.mean(values) if values else None
+
+
+def _fmt(value: Optional[float], scale: float = 100.0, digits: int = 1) -> str:
+    return '-' if value is None else f'{value * scale:.{digits}f}'
+
+
+def _first_last(runs: List[Dict], name: str, scale: float = 100.0, digits: int = 1) -> str:
+    """``first / last`` epoch means of a diagnostic over runs."""
+    first = _mean([r[name]['first_epoch'] for r in runs if name in r])
+    last = _mean([r[name]['last_epoch'] for r in runs if name in r])
+    if first is None:
+        return '-'
+    return f'{_fmt(first, scale, digits)} / {_fmt(last, scale, digits)}'
+
+
+def _phase_losses(runs: List[Dict], idx: int) -> str:
+    """Search-loss terms of phase ``idx``, first -> last pass, means over runs."""
+    rows = [r['search_phases'][idx] for r in runs if len(r['search_phases']) > idx]
+    if not rows:
+        return '-'
+    teacher = [_mean([row['loss_teacher'][i] for row in rows]) for i in (0, -1)]
+    weakness = [_mean([row['loss_weakness'][i] for row in rows]) for i in (0, -1)]
+    return f'{teacher[0]:.3f} -> {teacher[1]:.3f} / {weakness[0]:.3f} -> {weakness[1]:.3f}'
+
+
+def _policy_moved(runs: List[Dict]) -> str:
+    moved = [[m['moved'] for m in r['policy_moved']] for r in runs if r['policy_moved']]
+    if not moved:
+        return '-'
+    phases = max(map(len, moved))
+    return ' / '.join(f'{_mean([m[i] for m in moved if len(m) > i]):.2f}' for i in range(phases))
+
+
+def diagnostics_table(results: List[Dict], diagnostics: Dict[str, Dict]) -> List[str]:
+    """Markdown lines: per method, the diagnostics' means over seeds."""
+    lines = ['| method | train-subset top-1 | teacher top-1 on x\' (first / last epoch) | '
+             'student top-1 on x\' | teacher p_y on x\' | student p_y on x\' | '
+             'x\' left out by the filter | search loss teacher / weakness, phase 1 (first -> '
+             'last pass) | phase 2 | augmenter lr after the last phase | policy moved '
+             '(per phase) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
+    by_method: Dict[str, List[Dict]] = {}
+    for result in results:
+        key = f'{result["method"]}_seed{result["seed"]}'
+        if key in diagnostics:
+            by_method.setdefault(result['method'], []).append(diagnostics[key])
+    for method in METHODS:
+        runs = by_method.get(method)
+        if not runs:
+            continue
+        lrs = [r['search_phases'][-1]['lr'][-1] for r in runs if r['search_phases']]
+        lines.append(
+            f'| {DESCRIPTIONS[method]} | {_fmt(_mean([r["train_top1"] for r in runs]), 1.0, 2)}'
+            f' | {_first_last(runs, "teacher_top1_aug")} | '
+            f'{_first_last(runs, "student_top1_aug")} | '
+            f'{_first_last(runs, "teacher_py_aug", 1.0, 3)} | '
+            f'{_first_last(runs, "student_py_aug", 1.0, 3)} | '
+            f'{_first_last(runs, "dropped_aug")} | {_phase_losses(runs, 0)} | '
+            f'{_phase_losses(runs, 1)} | {"-" if not lrs else f"{_mean(lrs):.5f}"} | '
+            f'{_policy_moved(runs)} |')
+    return lines
+
+
+def pilot_checks(summary: Dict[str, Dict], diagnostics: Dict[str, Dict]) -> List[str]:
+    """The regime's go / no-go checks (on the first seed that has the runs they need)."""
+    lines = []
+    kd, alone = summary.get('kd'), summary.get('alone')
+    if kd:
+        seed = kd['seeds'][0]
+        train = (diagnostics.get(f'kd_seed{seed}') or {}).get('train_top1')
+        if train is not None:
+            gap = train - kd['top1'][0]
+            lines.append(f'- KD train-subset top-1 {train:.2f} vs test {kd["top1"][0]:.2f} '
+                         f'(seed {seed}): {gap:+.2f} points; needs >= +5: '
+                         f'{"pass" if gap >= 5 else "FAIL"}.')
+    if kd and alone:
+        shared = sorted(set(kd['seeds']) & set(alone['seeds']))
+        if shared:
+            diff = statistics.mean(dict(zip(kd['seeds'], kd['top1']))[s] -
+                                   dict(zip(alone['seeds'], alone['top1']))[s] for s in shared)
+            lines.append(f'- KD - alone: {diff:+.2f} points over seeds {shared}; needs >= +1: '
+                         f'{"pass" if diff >= 1 else "FAIL"}.')
+    random_runs = [d for key, d in sorted(diagnostics.items()) if key.startswith('kd_random_s')]
+    first = [d['teacher_top1_aug']['first_epoch'] for d in random_runs
+             if 'teacher_top1_aug' in d]
+    if first:
+        value = 100 * statistics.mean(first)
+        lines.append(f'- Teacher top-1 on x\' under the initial policy (kd_random, first epoch): '
+                     f'{value:.1f}%; needs >= 75%: {"pass" if value >= 75 else "FAIL"}.')
+    return lines
+
+
+# ---------------------------------------------------------------------- report
 def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
                  missing: List[str] = ()) -> None:
-    """Write the raw results and the Markdown table (``missing``: runs not done, named)."""
+    """Write the raw results and the Markdown tables (``missing``: runs not done, named)."""
     summary = summarise(results, teacher_top1, METHODS, 'top1')
     os.makedirs(args.out, exist_ok=True)
-    header = (f'Fashion-MNIST classification quality, {os.cpu_count()} CPU cores, torch '
-              f'{torch.__version__}, {platform.machine()}, {date.today()}.\n'
+    if args.preset == 'patient':
+        cfg = Config.fromfile(osp.join(ROOT, args.tst_config))
+        epochs = args.epochs or cfg.train_cfg.max_epochs
+        subset = args.subset or cfg.train_dataloader.dataset.indices
+        regime = (f'Teacher: `{args.teacher_config}` (15 epochs on 60k, crop + flip), top-1 '
+                  f'{teacher_top1:.2f}. Student: `{args.tst_config}` (1/8-width ResNet-18, '
+                  f'crop + flip for every method), {epochs} epochs on a fixed {subset}-image '
+                  'subset')
+    else:
+        regime = (f'Teacher: `{args.teacher_config}` (2 epochs on 60k), top-1 '
+                  f'{teacher_top1:.2f}. Student: `{args.tst_config}`\'s 1/16-width ResNet-18, '
+                  f'{args.epochs} epochs on a fixed {args.subset}-image subset')
+    header = (f'Fashion-MNIST classification quality ({args.preset} regime), {os.cpu_count()} '
+              f'CPU cores, torch {torch.__version__}, {platform.machine()}, {date.today()}.\n'
               f'Command: `{command}`.\n'
-              f'Teacher: `{TEACHER_CONFIG}` (2 epochs on 60k), top-1 {teacher_top1:.2f}. '
-              f'Student: `{TST_CONFIG}`\'s 1/16-width ResNet-18, {args.epochs} epochs on a fixed '
-              f'{args.subset}-image subset, tested on '
-              f'{args.val_subset or 10000} test images. Mean and sample standard deviation over '
-              f'seeds; gap closed = (method - alone) / (teacher - alone); wall = mean time of one '
-              f'run ({args.jobs} runs at a time, {args.threads} thread each).')
+              f'{regime}, tested on {args.val_subset or 10000} test images. Mean and sample '
+              'standard deviation over seeds; gap closed = (method - alone) / (teacher - '
+              f'alone); wall = mean time of one run ({args.jobs} runs at a time, {args.threads} '
+              'thread each, on a machine shared with other work).')
     lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'top1', 'top-1')]
+    diagnostics, pairs = {}, []
+    if args.preset == 'patient':
+        diagnostics = {f'{r["method"]}_seed{r["seed"]}':
+                       run_diagnostics(run_dir_of(r['method'], r['seed'], args))
+                       for r in results}
+        pairs = paired_differences(summary, PAIRS, 'top1')
+        lines += ['', 'Paired differences (top-1 points, same seeds):', '',
+                  *paired_table(pairs, DESCRIPTIONS)]
+        lines += ['', 'Diagnostics (means over seeds; x\' figures are epoch means of the '
+                  'distillation steps, in %, p_y in [0, 1]; search losses are pass means):',
+                  '', *diagnostics_table(results, diagnostics)]
+        checks = pilot_checks(summary, diagnostics)
+        if checks:
+            lines += ['', 'Regime checks (the pilot\'s go / no-go):', '', *checks]
     if missing:
         lines += ['', f'Not run (yet): {", ".join(missing)}.']
     with open(osp.join(args.out, f'{args.name}.md'), 'w') as f:
@@ -212,12 +513,13 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
     with open(osp.join(args.out, f'{args.name}.json'), 'w') as f:
         json.dump(dict(command=command, date=str(date.today()), cores=os.cpu_count(),
                        torch=torch.__version__, teacher_top1=teacher_top1,
-                       settings=dict(epochs=args.epochs, subset=args.subset,
-                                     val_subset=args.val_subset, jobs=args.jobs,
-                                     threads=args.threads,
+                       settings=dict(preset=args.preset, epochs=args.epochs,
+                                     subset=args.subset, val_subset=args.val_subset,
+                                     jobs=args.jobs, threads=args.threads,
                                      online_interval=args.online_interval,
                                      augment_ratio=args.augment_ratio),
-                       summary=summary, runs=results, missing=list(missing)), f, indent=1)
+                       summary=summary, paired=pairs, diagnostics=diagnostics, runs=results,
+                       missing=list(missing)), f, indent=1)
 
 
 def plot_final_policies(run_dirs: List[str], out: str) -> None:
@@ -266,8 +568,10 @@ def main(argv=None) -> None:
     jobs = [(method, seed) for seed in args.seeds for method in args.methods]
     missing = []
     if args.cached_only:
-        missing = [f'{method} seed {seed}' for method, seed in jobs if not osp.isfile(
-            osp.join(args.work_dir, f'{method}_seed{seed}', 'result.json'))]
+        missing = [f'{method} seed {seed}' for method, seed in jobs if cached_result(
+            run_dir_of(method, seed, args),
+            lambda m=method, s=seed: method_config(m, s, args, teacher_ckpt, learned_ops_ckpt)
+        ) is None]
         jobs = [(m, s) for m, s in jobs if f'{m} seed {s}' not in missing]
     results: List[Dict] = []
     lock = threading.Lock()

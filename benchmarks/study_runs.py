@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -21,15 +21,24 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tst_mm.utils import last_logged_scalar  # noqa: E402
 
-__all__ = ['ROOT', 'run_tool', 'run_cached', 'summarise', 'summary_table', 'comparison_notes']
+__all__ = [
+    'ROOT', 'run_tool', 'run_cached', 'cached_result', 'summarise', 'summary_table',
+    'comparison_notes', 'paired_differences', 'paired_table'
+]
 
 #: mmengine's ``Config.fromfile`` resolves ``pkg::`` bases through pkg_resources, which is not
 #: thread-safe: studies that run several jobs at once build their configs one at a time.
 _CONFIG_LOCK = threading.Lock()
 
 
-def run_tool(args: List[str], log_path: str, threads: int) -> float:
+def run_tool(args: List[str], log_path: str, threads: int, append: bool = False) -> float:
     """Run a repo tool to completion, its output in ``log_path``; return the wall time.
+
+    Args:
+        args: The tool and its arguments.
+        log_path: Where its output goes.
+        threads: Torch (OpenMP / MKL) threads of the process.
+        append: Add to an existing log instead of replacing it.
 
     Raises:
         RuntimeError: If the tool fails (the message points at the log).
@@ -38,7 +47,7 @@ def run_tool(args: List[str], log_path: str, threads: int) -> float:
                MKL_NUM_THREADS=str(threads),
                PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     start = time.time()
-    with open(log_path, 'w') as log:
+    with open(log_path, 'a' if append else 'w') as log:
         status = subprocess.call([sys.executable, *args], cwd=ROOT, env=env, stdout=log,
                                  stderr=subprocess.STDOUT)
     if status != 0:
@@ -46,14 +55,54 @@ def run_tool(args: List[str], log_path: str, threads: int) -> float:
     return time.time() - start
 
 
+def _read(path: str) -> Optional[str]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return f.read()
+
+
+def _set_aside(run_dir: str) -> str:
+    """Rename a run dir whose config is not the wanted one; return the new name."""
+    n = 1
+    while osp.exists(f'{run_dir}.stale{n}'):
+        n += 1
+    os.rename(run_dir, f'{run_dir}.stale{n}')
+    return f'{run_dir}.stale{n}'
+
+
+def _wanted_config(make_config: Callable[[], Config]) -> str:
+    with _CONFIG_LOCK:
+        return make_config().pretty_text
+
+
+#: The config a study asked for, as written before training (the runner rewrites config.py).
+WANTED_CONFIG = 'config.wanted.py'
+
+
+def cached_result(run_dir: str, make_config: Callable[[], Config]) -> Optional[Dict]:
+    """The finished run's result if its config is exactly ``make_config()``, else ``None``."""
+    result_path = osp.join(run_dir, 'result.json')
+    if not osp.isfile(result_path) or _read(osp.join(run_dir, WANTED_CONFIG)) != _wanted_config(
+            make_config):
+        return None
+    with open(result_path) as f:
+        return json.load(f)
+
+
 def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, seed: int,
                metric: str, result_key: str, threads: int, scale: float = 1.0) -> Dict:
     """Train and test one (method, seed) in ``run_dir``, or return its cached result.
 
+    The run's full config is dumped to ``<run_dir>/config.py`` (trained; the runner rewrites
+    it with its own additions) and ``config.wanted.py`` (kept as written). What is there
+    already counts only if that config is exactly the one asked for now: a finished run (``result.json``) is
+    reused, an interrupted one (a checkpoint written) continues with ``--resume``; a run dir
+    with another config (or none) is renamed ``<run_dir>.staleN`` and the run starts afresh.
+
     Args:
         run_dir: The run's work dir (absolute).
-        make_config: Builds the run's full config (only when the run is not cached); it is
-            dumped to ``<run_dir>/config.py`` and trained.
+        make_config: Builds the run's full config.
         method: Method name, recorded in the result.
         seed: Seed, recorded in the result.
         metric: The logged scalar to read at the end, e.g. ``'accuracy/top1'`` or ``'mIoU'``.
@@ -62,24 +111,35 @@ def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, see
         scale: Factor applied to the logged value, e.g. 100 for a COCO mAP logged in [0, 1].
 
     Returns:
-        ``{'method', 'seed', result_key, 'wall_s'}``.
+        ``{'method', 'seed', result_key, 'wall_s'}`` (plus ``'resumed': True`` when the run
+        continued an interrupted one; ``wall_s`` is then the last launch's).
     """
-    result_path = osp.join(run_dir, 'result.json')
-    if osp.isfile(result_path):
-        with open(result_path) as f:
-            return json.load(f)
-    os.makedirs(run_dir, exist_ok=True)
     config_path = osp.join(run_dir, 'config.py')
-    with _CONFIG_LOCK:
-        make_config().dump(config_path)
-    wall = run_tool(['tools/train.py', config_path, '--work-dir', run_dir],
-                    osp.join(run_dir, 'train.log'), threads=threads)
+    wanted = _wanted_config(make_config)
+    resume = False
+    if osp.isdir(run_dir):
+        if _read(osp.join(run_dir, WANTED_CONFIG)) != wanted:
+            print(f'{run_dir} holds another config than this study asks for now: moved to '
+                  f'{_set_aside(run_dir)}', flush=True)
+        elif osp.isfile(osp.join(run_dir, 'result.json')):
+            return cached_result(run_dir, make_config)
+        else:
+            resume = osp.isfile(osp.join(run_dir, 'last_checkpoint'))
+    os.makedirs(run_dir, exist_ok=True)
+    for path in (config_path, osp.join(run_dir, WANTED_CONFIG)):
+        with open(path, 'w') as f:
+            f.write(wanted)
+    wall = run_tool(['tools/train.py', config_path, '--work-dir', run_dir,
+                     *(['--resume'] if resume else [])],
+                    osp.join(run_dir, 'train.log'), threads=threads, append=resume)
     value = last_logged_scalar(run_dir, metric)
     if value is None:
         raise RuntimeError(f'{run_dir}: no {metric} logged; see {run_dir}/train.log')
     result = {'method': method, 'seed': seed, result_key: value * scale,
               'wall_s': round(wall, 1)}
-    with open(result_path, 'w') as f:
+    if resume:
+        result['resumed'] = True
+    with open(osp.join(run_dir, 'result.json'), 'w') as f:
         json.dump(result, f)
     return result
 
@@ -168,3 +228,47 @@ def comparison_notes(summary: Dict[str, Dict], descriptions: Dict[str, str],
                    f'{diff:+.2f} {unit} on average over the {len(seeds)} shared seeds, higher '
                    f'on {wins} of them.')
     return out
+
+
+def paired_differences(summary: Dict[str, Dict], pairs: Sequence[Tuple[str, str]],
+                       result_key: str) -> List[Dict]:
+    """Per-seed differences of methods against baselines, on the seeds both have.
+
+    Args:
+        summary: What :func:`summarise` returned.
+        pairs: ``(method, baseline)`` pairs; pairs with a missing method or no shared seed
+            are left out.
+        result_key: The key of the per-seed values.
+
+    Returns:
+        One dict per pair: ``method``, ``baseline``, ``seeds``, ``diffs`` (per seed),
+        ``mean``, ``std`` (sample std of the differences, 0 for one seed) and ``wins`` (seeds
+        on which the method is higher).
+    """
+    out = []
+    for method, base in pairs:
+        if method not in summary or base not in summary:
+            continue
+        mine = dict(zip(summary[method]['seeds'], summary[method][result_key]))
+        theirs = dict(zip(summary[base]['seeds'], summary[base][result_key]))
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
+            continue
+        diffs = [mine[seed] - theirs[seed] for seed in seeds]
+        out.append({'method': method, 'baseline': base, 'seeds': seeds, 'diffs': diffs,
+                    'mean': statistics.mean(diffs),
+                    'std': statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
+                    'wins': sum(d > 0 for d in diffs)})
+    return out
+
+
+def paired_table(pairs: List[Dict], descriptions: Dict[str, str]) -> List[str]:
+    """Markdown lines of :func:`paired_differences`, one row per pair."""
+    lines = ['| method | baseline | seeds | mean difference | std | higher on | per seed |',
+             '|---|---|---|---|---|---|---|']
+    for row in pairs:
+        per_seed = ', '.join(f'{d:+.2f}' for d in row['diffs'])
+        lines.append(f'| {descriptions[row["method"]]} | {descriptions[row["baseline"]]} | '
+                     f'{len(row["seeds"])} | {row["mean"]:+.2f} | {row["std"]:.2f} | '
+                     f'{row["wins"]} of {len(row["seeds"])} | {per_seed} |')
+    return lines

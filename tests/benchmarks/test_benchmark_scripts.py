@@ -43,6 +43,54 @@ def test_cls_quality_study_writes_tables_and_caches_runs(tmp_path, fashion_mnist
 
 
 @pytest.mark.slow
+def test_cls_quality_patient_preset_pairs_seeds_logs_diagnostics_and_reruns_stale_runs(
+        tmp_path, fashion_mnist_root, fashion_teacher_ckpt):
+    work_dir, out = tmp_path / 'runs', tmp_path / 'results'
+    common = ['benchmarks/cls_quality.py', '--preset', 'patient', '--seeds', '0',
+              '--subset', '128', '--val-subset', '64', '--jobs', '2',
+              '--data-root', fashion_mnist_root, '--teacher-ckpt', fashion_teacher_ckpt,
+              '--work-dir', str(work_dir), '--out', str(out)]
+    args = [*common, '--epochs', '2', '--methods', 'alone', 'kd', 'kd_2view', 'tst_filter']
+    run_tool(*args)
+    with open(out / 'cls_quality_patient.json') as f:
+        report = json.load(f)
+    assert list(report['summary']) == ['alone', 'kd', 'kd_2view', 'tst_filter']
+    pairs = {(p['method'], p['baseline']): p for p in report['paired']}
+    assert set(pairs) == {('tst_filter', 'kd'), ('tst_filter', 'kd_2view'),
+                          ('kd_2view', 'kd'), ('kd', 'alone')}
+    top1 = {m: row['top1'][0] for m, row in report['summary'].items()}
+    assert pairs[('tst_filter', 'kd')]['diffs'] == [pytest.approx(top1['tst_filter']
+                                                                  - top1['kd'])]
+    diag = report['diagnostics']
+    assert all(0.0 <= d['train_top1'] <= 100.0 for d in diag.values())
+    tst = diag['tst_filter_seed0']
+    # 10-pass phases before 12.5% and 37.5% of the 2 epochs: epochs 0 and 1
+    assert [phase['epoch'] for phase in tst['search_phases']] == [0, 1]
+    assert all(len(phase['lr']) == 10 for phase in tst['search_phases'])
+    assert all(phase['lr'][0] == pytest.approx(0.01) for phase in tst['search_phases'])
+    assert 0.0 <= tst['dropped_aug']['first_epoch'] <= 1.0
+    assert tst['dropped_aug']['first_epoch'] == pytest.approx(
+        1.0 - tst['teacher_top1_aug']['first_epoch'], abs=1e-6)
+    assert len(tst['policy_moved']) == 2 and tst['policy_moved'][0]['moved'] > 0
+    two_view = (work_dir / 'kd_2view_seed0' / 'config.py').read_text()
+    assert 'RepeatedViewsSampler' in two_view and 'batch_size=256' in two_view
+    table = (out / 'cls_quality_patient.md').read_text()
+    assert 'Paired differences' in table and 'Regime checks' in table
+
+    # the same study again: every run is reused as it is
+    result_file = work_dir / 'kd_seed0' / 'result.json'
+    stamp = os.stat(result_file).st_mtime_ns
+    run_tool(*args)
+    assert os.stat(result_file).st_mtime_ns == stamp
+    # another regime: the kd run's config differs, so it is set aside and run again
+    run_tool(*common, '--epochs', '1', '--methods', 'kd')
+    assert (work_dir / 'kd_seed0.stale1' / 'result.json').is_file()
+    assert 'max_epochs=1' in (work_dir / 'kd_seed0' / 'config.py').read_text()
+    with open(out / 'cls_quality_patient.json') as f:
+        assert json.load(f)['settings']['epochs'] == 1
+
+
+@pytest.mark.slow
 def test_step_cost_writes_ratios_and_search_shares(tmp_path, fashion_mnist_root):
     run_tool('benchmarks/step_cost.py', '--batch-sizes', '4', '--image-sizes', '28', '32',
              '--rounds', '1', '--data-root', fashion_mnist_root, '--device', 'cpu',
