@@ -69,8 +69,9 @@ def test_two_ranks_end_with_identical_student_and_policy(
         'configs/demo/resnet18-tiny_fashion-mnist.py',
         'train_dataloader.dataset.indices=256', 'train_dataloader.batch_size=32',
         'val_dataloader.dataset.indices=64', 'test_dataloader.dataset.indices=64',
-        'train_cfg.max_epochs=2', 'train_cfg.search_epochs=[1]', 'train_cfg.search_passes=1',
+        'train_cfg.max_epochs=2', 'train_cfg.search_epochs=[1]', 'train_cfg.search_passes=3',
         'param_scheduler.student.0.end=2']
+    # 3 passes: the plateau rule decides on pass means, which the ranks must share
     _train_two_ranks(TST_CONFIG, options, tmp_path)
     _assert_ranks_learned_the_same(tmp_path)
 

@@ -6,7 +6,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import is_main_process
+from mmengine.dist import all_reduce, is_main_process
 from mmengine.model import is_model_wrapper
 
 from .search_optim import SearchOptimController
@@ -136,12 +136,21 @@ class TSTSearchMixin:
         self.distiller.set_phase('distill')
         runner.call_hook('after_search_phase', **{self.unit: position})
 
+    def _pass_means(self) -> Dict[str, float]:
+        """Means of the pass's finite search-step outputs, over all ranks (so every rank
+        applies the plateau rule to the same number)."""
+        keys = sorted(self._pass_outputs[0]) if self._pass_outputs else []
+        totals = torch.zeros(len(keys), 2, dtype=torch.float64)
+        for i, key in enumerate(keys):
+            finite = [out[key] for out in self._pass_outputs if math.isfinite(out[key])]
+            totals[i] = torch.tensor([sum(finite), len(finite)], dtype=torch.float64)
+        all_reduce(totals)  # in place (on the backend's device and back); a no-op in one process
+        return {key: float(total / count) if count else float('nan')
+                for key, (total, count) in zip(keys, totals.tolist())}
+
     def _end_pass(self, position: int, pass_idx: int) -> None:
         """Pass means of the search losses, the plateau rule, and their log line."""
-        means = {}
-        for key in (self._pass_outputs[0] if self._pass_outputs else {}):
-            finite = [out[key] for out in self._pass_outputs if math.isfinite(out[key])]
-            means[key] = sum(finite) / len(finite) if finite else float('nan')
+        means = self._pass_means()
         optimizer = self._augmenter_optimizer
         lr = optimizer.param_groups[0]['lr']  # the lr this pass ran with
         decayed = self.search_optim.end_pass(optimizer, means.get('loss', float('nan')))
