@@ -8,7 +8,7 @@ import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-__all__ = ['ROOT', 'run_tool', 'run_tool_expecting_failure']
+__all__ = ['ROOT', 'run_tool', 'run_tool_expecting_failure', 'fashion_runner_cfg']
 
 
 def _env() -> dict:
@@ -31,3 +31,30 @@ def run_tool_expecting_failure(*args: str, timeout: int = 300) -> str:
                           text=True, timeout=timeout)
     assert proc.returncode != 0, f'{args} succeeded but should have failed'
     return proc.stderr.strip().splitlines()[-1]
+
+
+def fashion_runner_cfg(config: str, teacher_ckpt: str, data_root: str, work_dir, name: str):
+    """A Fashion-MNIST TST config at toy size for a real Runner: 192 training images in
+    batches of 64, 64 validation images, its teacher path absolute, a unique experiment name.
+
+    Args:
+        config: The TST config, relative to the repo.
+        teacher_ckpt: The teacher checkpoint.
+        data_root: The prepared Fashion-MNIST folder.
+        work_dir: The Runner's work dir.
+        name: Prefix of the experiment name.
+    """
+    import uuid
+
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
+    cfg.model.teacher_ckpt = teacher_ckpt
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f'{name}_{uuid.uuid4().hex[:8]}'
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    cfg.train_dataloader.dataset.indices = 192
+    cfg.train_dataloader.batch_size = 64
+    cfg.val_dataloader.dataset.indices = 64
+    return cfg

@@ -32,21 +32,23 @@ def _model_cfg(path, **overrides):
     return cfg
 
 
-def _preprocessed(path, model, data_root, num=2):
+def _doubled_batch(path, model, data_root, num=2):
+    """``([x; x], samples, num)``: two preprocessed images, the first copy standing for x'."""
     cfg = Config.fromfile(path).train_dataloader.dataset
     cfg.data_root = data_root
     dataset = DATASETS.build(cfg)
-    return model.data_preprocessor(pseudo_collate([dataset[i] for i in range(num)]), True)
+    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(num)]), True)
+    inputs = torch.cat([data['inputs'], data['inputs']])
+    samples = copy.deepcopy(list(data['data_samples'])) + list(data['data_samples'])
+    return inputs, samples, num
 
 
 def test_segmentation_kd_leaves_out_the_pixels_the_teacher_gets_wrong(scenes_root):
     _scope('mmseg')
     model = MODELS.build(_model_cfg(SEG_CONFIG, teacher_correct_only=True))
     model.eval()
-    data = _preprocessed(SEG_CONFIG, model, osp.join(scenes_root, 'cityscapes') + '/')
-    num = data['inputs'].shape[0]
-    inputs = torch.cat([data['inputs'], data['inputs']])
-    samples = copy.deepcopy(list(data['data_samples'])) + list(data['data_samples'])
+    inputs, samples, num = _doubled_batch(SEG_CONFIG, model,
+                                          osp.join(scenes_root, 'cityscapes') + '/')
     with torch.no_grad():
         student = model.student.decode_head(model.student.extract_feat(inputs))
         teacher = model.teacher.decode_head(model.teacher.extract_feat(inputs))
@@ -106,10 +108,7 @@ def test_detection_two_stage_filter_runs_on_the_rois_it_classified(scenes_root):
     _scope('mmdet')
     model = MODELS.build(_model_cfg(DET_CONFIG, teacher_correct_only=True))
     model.train()
-    data = _preprocessed(DET_CONFIG, model, osp.join(scenes_root, 'coco') + '/')
-    num = data['inputs'].shape[0]
-    inputs = torch.cat([data['inputs'], data['inputs']])
-    samples = copy.deepcopy(list(data['data_samples'])) + list(data['data_samples'])
+    inputs, samples, num = _doubled_batch(DET_CONFIG, model, osp.join(scenes_root, 'coco') + '/')
     with _Capture(model.student, 'two_stage') as capture:
         model.student.loss(inputs, samples)
     assert capture.roi_labels.shape[0] == capture.cls_score.shape[0] == capture.rois.shape[0]

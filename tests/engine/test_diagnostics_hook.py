@@ -1,14 +1,13 @@
 """TSTDiagnosticsHook and RepeatedViewsSampler through real Runners on Fashion-MNIST."""
 import json
 import os.path as osp
-import uuid
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner import Runner
-from tst_testing import ROOT
+from tst_testing import ROOT, fashion_runner_cfg
 
 import tst_mm  # noqa: F401
 from tst_mm.registry import DATASETS
@@ -24,17 +23,9 @@ def mmpretrain_scope():
 
 
 def _cfg(teacher_ckpt, data_root, work_dir):
-    """The patient study's config at toy size: 2 epochs, 128 images, batches of 64."""
-    cfg = Config.fromfile(PATIENT_CONFIG)
-    cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
-    cfg.model.teacher_ckpt = teacher_ckpt
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = f'diag_{uuid.uuid4().hex[:8]}'
-    for split in ('train', 'val', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = data_root
-    cfg.train_dataloader.dataset.indices = 128
-    cfg.train_dataloader.batch_size = 64
-    cfg.val_dataloader.dataset.indices = 64
+    """The patient study's config at toy size: 2 epochs of 192 images."""
+    cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist_patient.py', teacher_ckpt,
+                             data_root, work_dir, 'diag')
     cfg.train_cfg.update(max_epochs=2, search_epochs=[1], search_passes=2, val_interval=2)
     cfg.param_scheduler.student[0].milestones = [1]
     return cfg
@@ -61,11 +52,11 @@ def test_epoch_diagnostics_and_train_subset_accuracy(fashion_teacher_ckpt, fashi
         assert record['epoch/distill.dropped_aug'] == pytest.approx(
             1.0 - record['epoch/diag.teacher_top1_aug'], abs=1e-6)
 
-    # the train-subset accuracy is the student's on those 128 images with the test pipeline
+    # the train-subset accuracy is the student's on those 192 images with the test pipeline
     (logged, ) = [r['train_subset/accuracy/top1'] for r in scalars
                   if 'train_subset/accuracy/top1' in r]
     dataset = DATASETS.build(dict(type='FashionMNIST', data_root=fashion_mnist_root,
-                                  split='train', download=False, indices=128,
+                                  split='train', download=False, indices=192,
                                   pipeline=[dict(type='PackInputs')]))
     student = runner.model.student
     student.eval()

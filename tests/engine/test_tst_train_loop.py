@@ -1,21 +1,17 @@
 """The TST loop through real Runners: schedule, online mode, exact resume mid search phase."""
 import json
 import os.path as osp
-import uuid
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner import Runner
-from tst_testing import ROOT
+from tst_testing import fashion_runner_cfg
 from tst_testing_hooks import InterruptAfterIter, Interrupted
 
 import tst_mm  # noqa: F401
 from tst_mm.engine import tst_train_loop
-
-TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 
 
 class InterruptAfterPass(Hook):
@@ -52,16 +48,8 @@ def teacher_ckpt(fashion_teacher_ckpt) -> str:
 
 
 def _cfg(teacher_ckpt, data_root, work_dir, **train_cfg):
-    cfg = Config.fromfile(TST_CONFIG)
-    cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
-    cfg.model.teacher_ckpt = teacher_ckpt
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = f'loop_{uuid.uuid4().hex[:8]}'
-    for split in ('train', 'val', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = data_root
-    cfg.train_dataloader.dataset.indices = 192
-    cfg.train_dataloader.batch_size = 64
-    cfg.val_dataloader.dataset.indices = 64
+    cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist.py', teacher_ckpt, data_root,
+                             work_dir, 'loop')
     cfg.train_cfg.update(dict(max_epochs=2, search_epochs=[1], search_passes=2,
                               val_interval=10), **train_cfg)
     cfg.param_scheduler.student[0].end = 2
