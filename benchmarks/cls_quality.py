@@ -11,8 +11,9 @@ Two regimes (``--preset``), each with one teacher, trained here unless its check
     ``configs/demo/tst_fashion-mnist_patient.py``: 1/8 width (4x fewer parameters), a fixed
     2,500-image subset, crop + flip for every method, 80 epochs of SGD 0.1 Nesterov (lr x0.1 at
     50/60/70), search phases of 10 passes before 12.5% and 37.5% of training with the authors'
-    search optimisation (the config says why 2.5k x 80 rather than the 5k x 40 first tried). ``--epochs`` / ``--subset`` change the regime (milestones and search
-    phases keep their share of training).
+    search optimisation (the config says why 2.5k x 80 rather than the 5k x 40 first tried).
+    ``--epochs`` / ``--subset`` change the regime (milestones and search phases keep their
+    share of training).
 ``short`` (the first study): the 2-epoch demo teacher, the demo's 1/16-width student,
     4 epochs on a fixed 10k subset, no base augmentation, one search pass per phase.
 
@@ -64,6 +65,7 @@ import torch
 from mmengine.config import Config
 from study_runs import (
     ROOT,
+    RunInProgress,
     cached_result,
     paired_differences,
     paired_table,
@@ -582,7 +584,11 @@ def main(argv=None) -> None:
 
     def one(job):
         method, seed = job
-        result = run_one(method, seed, args, teacher_ckpt, learned_ops_ckpt)
+        try:
+            result = run_one(method, seed, args, teacher_ckpt, learned_ops_ckpt)
+        except RunInProgress as err:
+            print(f'skipped: {err}', flush=True)
+            return
         with lock:
             results.append(result)
             write_tables(args, results, teacher_top1, command, missing)

@@ -22,8 +22,8 @@ sys.path.insert(0, ROOT)
 from tst_mm.utils import last_logged_scalar  # noqa: E402
 
 __all__ = [
-    'ROOT', 'run_tool', 'run_cached', 'cached_result', 'summarise', 'summary_table',
-    'comparison_notes', 'paired_differences', 'paired_table'
+    'ROOT', 'run_tool', 'run_cached', 'cached_result', 'RunInProgress', 'summarise',
+    'summary_table',    'comparison_notes', 'paired_differences', 'paired_table'
 ]
 
 #: mmengine's ``Config.fromfile`` resolves ``pkg::`` bases through pkg_resources, which is not
@@ -90,15 +90,44 @@ def cached_result(run_dir: str, make_config: Callable[[], Config]) -> Optional[D
         return json.load(f)
 
 
+class RunInProgress(RuntimeError):
+    """Another live study process is training this run (its lock file names the process)."""
+
+
+def _claim(run_dir: str) -> str:
+    """Take ``<run_dir>.lock`` for this process; a lock left by a dead process is taken over.
+
+    Raises:
+        RunInProgress: If a live process holds it.
+    """
+    lock = run_dir.rstrip('/') + '.lock'
+    os.makedirs(osp.dirname(lock), exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = int(_read(lock) or 0)
+            try:
+                os.kill(owner, 0)
+            except (OSError, ValueError):  # the owner died: a stale lock
+                os.remove(lock)
+                continue
+            raise RunInProgress(f'{run_dir} is being trained by process {owner}') from None
+        with os.fdopen(fd, 'w') as f:
+            f.write(str(os.getpid()))
+        return lock
+
+
 def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, seed: int,
                metric: str, result_key: str, threads: int, scale: float = 1.0) -> Dict:
     """Train and test one (method, seed) in ``run_dir``, or return its cached result.
 
     The run's full config is dumped to ``<run_dir>/config.py`` (trained; the runner rewrites
     it with its own additions) and ``config.wanted.py`` (kept as written). What is there
-    already counts only if that config is exactly the one asked for now: a finished run (``result.json``) is
-    reused, an interrupted one (a checkpoint written) continues with ``--resume``; a run dir
-    with another config (or none) is renamed ``<run_dir>.staleN`` and the run starts afresh.
+    already counts only if that config is exactly the one asked for now: a finished run
+    (``result.json``) is reused, an interrupted one (a checkpoint written) continues with
+    ``--resume``; a run dir with another config (or none) is renamed ``<run_dir>.staleN`` and
+    the run starts afresh.
 
     Args:
         run_dir: The run's work dir (absolute).
@@ -113,7 +142,22 @@ def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, see
     Returns:
         ``{'method', 'seed', result_key, 'wall_s'}`` (plus ``'resumed': True`` when the run
         continued an interrupted one; ``wall_s`` is then the last launch's).
+
+    Raises:
+        RunInProgress: If another live process is training the run (studies can be run
+            from several processes at once; each run is trained by one).
     """
+    lock = _claim(run_dir)
+    try:
+        return _run_claimed(run_dir, make_config, method, seed, metric, result_key, threads,
+                            scale)
+    finally:
+        os.remove(lock)
+
+
+def _run_claimed(run_dir: str, make_config: Callable[[], Config], method: str, seed: int,
+                 metric: str, result_key: str, threads: int, scale: float) -> Dict:
+    """:func:`run_cached` once this process holds the run's lock."""
     config_path = osp.join(run_dir, 'config.py')
     wanted = _wanted_config(make_config)
     resume = False

@@ -56,7 +56,7 @@ class TSTDiagnosticsHook(Hook):
             return
         runner.visualizer.add_scalars({f'epoch/{key}': value for key, value in means.items()},
                                       step=runner.iter)
-        runner.logger.info(f'TST diagnostics, epoch {runner.epoch} means: ' + ', '.join(
+        runner.logger.info(f'TST diagnostics, epoch {runner.epoch + 1} means: ' + ', '.join(
             f'{key}: {value:.4f}' for key, value in means.items()))
 
     def after_train(self, runner) -> None:
