@@ -1,6 +1,7 @@
 # The two commands of the README. Both set up the environment first (idempotent; the first run
-# builds mmcv, about 30 minutes on 2 cores; later runs take seconds).
-#   make demo   TST distillation demo on Fashion-MNIST (CPU, about 10 minutes)
+# builds mmcv: 14.5 minutes on a fresh 2-core machine, up to 30 when the cores are shared;
+# later runs take seconds). Measured times: docs/get_started.md.
+#   make demo   TST distillation demo on Fashion-MNIST (CPU; 7.6 minutes on a fresh 2-core machine)
 #   make test   the whole test suite (unit + end-to-end)
 PYTHON := .venv/bin/python
 
