@@ -59,8 +59,9 @@ def test_full_size_config_runs_a_distillation_and_a_search_step(path, scenes_roo
     cfg.model.teacher_ckpt = None
     if scope == 'mmseg':  # the Cityscapes preprocessor pads every image to a 512x1024 crop
         cfg.model.student.data_preprocessor.size = (96, 96)
-    if 'rcnn' in cfg.model.student.get('train_cfg', {}):  # RoIAlign on 512 RoIs: slow on CPU
-        cfg.model.student.train_cfg.rcnn.sampler.num = 16
+    student = cfg.model.student  # a model dict, or a config file (the in1k configs)
+    if isinstance(student, dict) and 'rcnn' in student.get('train_cfg', {}):
+        student.train_cfg.rcnn.sampler.num = 16  # RoIAlign on 512 RoIs is slow on CPU
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.train()
