@@ -12,6 +12,7 @@
 The checks return the problems they find, so that ``test_the_check_finds_broken_docs`` can
 show each one failing on a broken page.
 """
+import copy
 import glob
 import inspect
 import itertools
@@ -20,14 +21,16 @@ import re
 from typing import Dict, List, Tuple
 
 import pytest
+import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope, init_default_scope
 from tst_testing import ROOT
 
 import tst_mm  # noqa: F401
 from tst_mm.augment import LearnableAugmenter
-from tst_mm.registry import LOOPS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.registry import DATASETS, LOOPS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 DOCS = sorted({osp.relpath(path, ROOT) for path in [
     osp.join(ROOT, 'README.md'),
@@ -268,6 +271,32 @@ def test_user_guide_keeps_the_optimizer_settings(name, max_norm, extra, in_tmp_d
         assert cfg.param_scheduler.student.milestones == [30, 60, 90]
     else:
         assert cfg.param_scheduler.student[-1].milestones == [8, 11]
+
+
+@pytest.mark.slow
+def test_user_guide_policy_moves_boxes_in_a_plain_mmdet_config(scenes_root, in_tmp_dir):
+    """The guide's saved policy in a plain mmdet preprocessor shifts images and boxes in
+    training only."""
+    write_blocks(config_blocks(read('docs/user_guide.md'))[0], in_tmp_dir)
+    shift = LearnableAugmenter(ops=['translate_x'], num_ops=None)
+    shift.load_policy({'translate_x': {'magnitude': 1.0, 'probability': 1.0}})
+    shift.save_policy('policy.json')
+    _, model, _ = build('my_fcos_with_policy.py', in_tmp_dir)
+    _, plain, _ = build('my_fcos.py', in_tmp_dir)
+    dataset = Config.fromfile(osp.join(ROOT, 'configs/demo/faster-rcnn_r18-tiny_scenes.py'))
+    dataset = dataset.train_dataloader.dataset
+    dataset.data_root = osp.join(scenes_root, 'coco') + '/'
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(dataset)
+        batch = pseudo_collate([dataset[i] for i in range(2)])
+        expected = plain.data_preprocessor(copy.deepcopy(batch), True)
+        got = model.data_preprocessor(copy.deepcopy(batch), True)
+        tested = model.data_preprocessor(copy.deepcopy(batch), False)
+    assert not torch.allclose(got['inputs'], expected['inputs'])
+    torch.testing.assert_close(tested['inputs'], expected['inputs'])
+    for before, after in zip(expected['data_samples'], got['data_samples']):
+        old, new = before.gt_instances.bboxes, after.gt_instances.bboxes
+        assert len(new) <= len(old) and not torch.equal(new, old)
 
 
 BROKEN_PAGE = '''# A broken page
