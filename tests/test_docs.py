@@ -23,14 +23,13 @@ from typing import Dict, List, Tuple
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope, init_default_scope
-from tst_testing import ROOT
+from tst_testing import ROOT, scenes_batch
 
 import tst_mm  # noqa: F401
 from tst_mm.augment import LearnableAugmenter
-from tst_mm.registry import DATASETS, LOOPS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.registry import LOOPS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 DOCS = sorted({osp.relpath(path, ROOT) for path in [
     osp.join(ROOT, 'README.md'),
@@ -283,12 +282,8 @@ def test_user_guide_policy_moves_boxes_in_a_plain_mmdet_config(scenes_root, in_t
     shift.save_policy('policy.json')
     _, model, _ = build('my_fcos_with_policy.py', in_tmp_dir)
     _, plain, _ = build('my_fcos.py', in_tmp_dir)
-    dataset = Config.fromfile(osp.join(ROOT, 'configs/demo/faster-rcnn_r18-tiny_scenes.py'))
-    dataset = dataset.train_dataloader.dataset
-    dataset.data_root = osp.join(scenes_root, 'coco') + '/'
+    batch = scenes_batch('configs/demo/faster-rcnn_r18-tiny_scenes.py', scenes_root, 2)
     with DefaultScope.overwrite_default_scope('mmdet'):
-        dataset = DATASETS.build(dataset)
-        batch = pseudo_collate([dataset[i] for i in range(2)])
         expected = plain.data_preprocessor(copy.deepcopy(batch), True)
         got = model.data_preprocessor(copy.deepcopy(batch), True)
         tested = model.data_preprocessor(copy.deepcopy(batch), False)

@@ -8,7 +8,7 @@ import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-__all__ = ['ROOT', 'run_tool', 'run_tool_expecting_failure', 'fashion_runner_cfg']
+__all__ = ['ROOT', 'run_tool', 'run_tool_expecting_failure', 'fashion_runner_cfg', 'scenes_batch']
 
 
 def _env() -> dict:
@@ -58,3 +58,32 @@ def fashion_runner_cfg(config: str, teacher_ckpt: str, data_root: str, work_dir,
     cfg.train_dataloader.batch_size = 64
     cfg.val_dataloader.dataset.indices = 64
     return cfg
+
+
+def scenes_batch(demo_config: str, scenes_root: str, num: int, image_size=None) -> dict:
+    """The first ``num`` training samples of a scenes demo config's dataset, collated.
+
+    Args:
+        demo_config: A ``configs/demo/*_scenes.py`` config, relative to the repo: its
+            ``default_scope`` and train dataset (pipeline included) are used.
+        scenes_root: The folder written by ``tools/data/make_scenes.py`` (``coco/`` and
+            ``cityscapes/`` inside): the dataset's folder of that name is taken from it.
+        num: Samples in the batch.
+        image_size: ``(w, h)`` replacing the scale of the pipeline's resize steps, if given.
+    """
+    import copy
+
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+
+    from tst_mm.registry import DATASETS
+    cfg = Config.fromfile(osp.join(ROOT, demo_config))
+    dataset = copy.deepcopy(cfg.train_dataloader.dataset)
+    dataset.data_root = osp.join(scenes_root, osp.basename(dataset.data_root.rstrip('/'))) + '/'
+    for transform in dataset.pipeline if image_size else []:
+        if transform.type in ('Resize', 'RandomResize'):
+            transform.scale = image_size
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        dataset = DATASETS.build(dataset)
+        return pseudo_collate([dataset[i] for i in range(num)])

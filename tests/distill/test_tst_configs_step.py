@@ -10,41 +10,34 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope, init_default_scope
-from tst_testing import ROOT
+from tst_testing import ROOT, scenes_batch
 
 import tst_mm  # noqa: F401
-from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/tst/*.py')))
-#: The demo config whose scenes dataset (pipeline included) feeds each task's configs.
+#: The scenes demo config whose dataset feeds each task's configs (classification takes the
+#: segmentation scenes' photos, each with a class label).
 SCENES = {'mmdet': 'configs/demo/tst_{name}_scenes.py',
           'mmseg': 'configs/demo/tst_pspnet_scenes.py',
           'mmpretrain': 'configs/demo/tst_pspnet_scenes.py'}
-#: Images per batch and their side in pixels: small, since the models are full size.
+#: Images per batch, and the detection images' side in pixels: small, as the models are full size.
 IMAGES = 1
 SIZE = 64
 
 
-def scenes_batch(scope: str, name: str, scenes_root: str) -> dict:
+def config_batch(scope: str, name: str, scenes_root: str) -> dict:
     """A batch of the generated scenes as the config's task sees them."""
-    demo = SCENES[scope].format(name=name)
-    dataset = copy.deepcopy(Config.fromfile(osp.join(ROOT, demo)).train_dataloader.dataset)
-    dataset.data_root = osp.join(scenes_root, 'coco' if scope == 'mmdet' else 'cityscapes') + '/'
-    for transform in dataset.pipeline:
-        if transform.type in ('Resize', 'RandomResize'):
-            transform.scale = (SIZE, SIZE)
-    with DefaultScope.overwrite_default_scope('mmdet' if scope == 'mmdet' else 'mmseg'):
-        dataset = DATASETS.build(dataset)
-        batch = pseudo_collate([dataset[i] for i in range(IMAGES)])
-    if scope == 'mmpretrain':  # the scene photos, each with a class label
+    batch = scenes_batch(SCENES[scope].format(name=name), scenes_root, IMAGES, (SIZE, SIZE))
+    if scope == 'mmpretrain':
         from mmpretrain.structures import DataSample
         batch['data_samples'] = [DataSample().set_gt_label(label) for label in range(IMAGES)]
     return batch
 
 
 def changed(before: dict, module: torch.nn.Module) -> bool:
+    """Whether any floating-point tensor of ``module`` differs from the ``before`` copy."""
     return any(not torch.equal(before[key], value)
                for key, value in module.state_dict().items() if value.is_floating_point())
 
@@ -69,7 +62,7 @@ def test_full_size_config_runs_a_distillation_and_a_search_step(path, scenes_roo
         type=cfg.optim_wrapper.constructor,
         optim_wrapper_cfg={k: v for k, v in cfg.optim_wrapper.items() if k != 'constructor'}))(
             model)
-    batch = scenes_batch(scope, osp.basename(path).split('_')[0], scenes_root)
+    batch = config_batch(scope, osp.basename(path).split('_')[0], scenes_root)
 
     student, teacher, augmenter = (copy.deepcopy(part.state_dict()) for part in (
         model.student, model.teacher, model.augmenter))
