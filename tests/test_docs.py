@@ -52,6 +52,7 @@ CONFIG_NAME = re.compile(r'#\s*([\w.-]+\.py)\s*$')
 
 
 def read(doc: str) -> str:
+    """The text of a file of the repository."""
     with open(osp.join(ROOT, doc), encoding='utf-8') as f:
         return f.read()
 
@@ -101,6 +102,7 @@ def command_lines(text: str) -> List[str]:
 
 
 def make_targets() -> set:
+    """The targets the Makefile defines."""
     return set(re.findall(r'^([\w-]+):', read('Makefile'), re.MULTILINE))
 
 
