@@ -217,6 +217,7 @@ def base_config(args, seed: int, teacher_ckpt: str) -> Config:
     if args.subset:
         cfg.train_dataloader.dataset.indices = args.subset
     cfg.randomness = dict(seed=seed)
+    cfg.pop('model_wrapper_cfg', None)  # one process per run: no DDP wrapper to configure
     return cfg
 
 
