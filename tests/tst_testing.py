@@ -1,14 +1,17 @@
 """Helpers shared by the test modules (on sys.path through ``pythonpath = tests``)."""
+import importlib.util
 import os
 import os.path as osp
 import subprocess
 import sys
+from types import ModuleType
 
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-__all__ = ['ROOT', 'run_tool', 'run_tool_expecting_failure', 'fashion_runner_cfg', 'scenes_batch']
+__all__ = ['ROOT', 'load_script', 'run_tool', 'run_tool_expecting_failure', 'fashion_runner_cfg',
+           'scenes_batch']
 
 
 def _env() -> dict:
@@ -87,3 +90,12 @@ def scenes_batch(demo_config: str, scenes_root: str, num: int, image_size=None) 
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         dataset = DATASETS.build(dataset)
         return pseudo_collate([dataset[i] for i in range(num)])
+
+
+def load_script(path: str) -> ModuleType:
+    """Import a script of the repo that is not in a package (``tools/x.py``) as a module."""
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

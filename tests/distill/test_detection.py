@@ -13,9 +13,9 @@ import pytest
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
-from mmengine.logging import MMLogger
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.registry import DefaultScope, init_default_scope
-from tst_testing import ROOT
+from tst_testing import ROOT, load_script
 
 import tst_mm  # noqa: F401
 from tst_mm.distill.task_adapters import DetectionAdapter, InvertedDetectionLosses, adapter_for
@@ -133,10 +133,9 @@ def test_unsupported_student_loss_is_named():
         MODELS.build(cfg)
 
 
-def test_badly_named_distill_loss(scenes_root):
-    model = build('faster-rcnn', distill_losses=dict(kd=dict(type='tst_mm.KDLoss')))
+def test_badly_named_distill_loss_is_refused_at_build():
     with pytest.raises(ValueError, match="'kd'.*\"cls\""):
-        model.train_step(scene_batch(scenes_root), optim(model))
+        build('faster-rcnn', distill_losses=dict(kd=dict(type='tst_mm.KDLoss')))
 
 
 def test_blend_mode_augmenter_is_refused_with_the_fix(scenes_root):
@@ -320,3 +319,73 @@ def test_zero_size_and_outside_annotations(scenes_root, tmp_path):
 
 def test_adapter_for_a_detector():
     assert isinstance(adapter_for(MODELS.build(model_cfg('retinanet'))), DetectionAdapter)
+
+
+# ---------------------------------------------------------------------------- stock models
+def stock(name):
+    """A shrunk stock model config of the compatibility matrix (tools/compat_matrix.py)."""
+    compat = load_script('tools/compat_matrix.py')
+    return compat.model_config(next(e for e in compat.ENTRIES if e.name == name))
+
+
+def stock_distiller(name, **overrides):
+    return build('faster-rcnn', student=stock(name), teacher=stock(name), **overrides)
+
+
+def test_cascade_rcnn_distils_every_stage(scenes_root):
+    """KD compares each stage's logits on that stage's RoIs: zero for an identical teacher,
+    positive when only the first or only the last stage of the teacher differs."""
+    model = stock_distiller('Cascade R-CNN', distill_losses=dict(
+        cls=dict(type='tst_mm.KDLoss', tau=1.0)))
+    model.student.eval()
+    data = model.data_preprocessor(scene_batch(scenes_root), True)
+
+    def kd(teacher_state) -> float:
+        model.teacher.load_state_dict(teacher_state)
+        return float(model.adapter.distill_losses(
+            model.student, model.teacher, data['inputs'], data['data_samples'],
+            model.distill_losses)['distill.loss_cls'])
+
+    assert kd(model.student.state_dict()) < 1e-6
+    for stage in (0, 2):
+        teacher_state = copy.deepcopy(model.student.state_dict())
+        weight = teacher_state[f'roi_head.bbox_head.{stage}.fc_cls.weight']
+        weight += torch.randn(weight.shape, generator=torch.Generator().manual_seed(stage))
+        assert kd(teacher_state) > 1e-4, stage
+
+
+def test_detr_class_kd_is_refused_at_build():
+    with pytest.raises(ValueError, match='DETR family') as err:
+        stock_distiller('DINO')  # the default cls + neck_mse losses
+    assert '\n' not in str(err.value)
+    model = stock_distiller('DINO', distill_losses=dict(
+        neck_mse=dict(type='tst_mm.FeatureMSELoss')))
+    assert set(model.distill_losses) == {'neck_mse'}
+
+
+def test_a_loss_that_needs_labels_is_refused_at_build():
+    with pytest.raises(ValueError, match='needs class labels'):
+        build('retinanet', distill_losses=dict(cls=dict(type='tst_mm.DKDLoss')))
+
+
+@pytest.mark.parametrize('name', ['TOOD', 'RTMDet-Ins-Tiny'])
+def test_probability_maps_and_in_place_heads(name, scenes_root):
+    """TOOD's class maps are probabilities (turned back into logits for KD: zero for an
+    identical teacher); RTMDet-Ins rewrites its samples' masks during its loss, which must not
+    reach the next model of the step."""
+    MessageHub.get_current_instance().update_info('epoch', 0)  # TOOD reads it in its loss
+    model = stock_distiller(name)
+    model.teacher.load_state_dict(model.student.state_dict())
+    model.student.eval()
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+                dict(type='Resize', scale=(64, 64), keep_ratio=True), dict(type='PackDetInputs')]
+    data = model.data_preprocessor(scene_batch(scenes_root, pipeline=pipeline), True)
+    losses = model.adapter.distill_losses(model.student, model.teacher, data['inputs'],
+                                          data['data_samples'], model.distill_losses)
+    assert float(losses['distill.loss_cls']) < 1e-5
+    search = model.adapter.search_losses(model.student, model.teacher, data['inputs'],
+                                         data['data_samples'], model.weakness_loss)
+    assert all(torch.isfinite(value) for value in search.values())
+    assert all(type(sample.gt_instances.masks).__name__ == 'BitmapMasks'
+               for sample in data['data_samples'])

@@ -27,8 +27,8 @@ class Head(nn.Module):
         self.loss_cls = loss
 
 
-def inverted(loss, **kwargs):
-    head = Head(loss)
+def inverted(loss, num_classes=3, **kwargs):
+    head = Head(loss, num_classes)
     ctx = InvertedDetectionLosses(**kwargs).swapped(head)
     ctx.__enter__()
     return head.loss_cls, ctx
@@ -143,3 +143,155 @@ def test_bad_options():
         InvertedDetectionLosses(targets='some')
     with pytest.raises(ValueError, match='regression'):
         InvertedDetectionLosses(regression='square')
+
+
+# ---------------------------------------------------------------------------- flagship losses
+def qfl_entries(logits, target, beta, activated=False):
+    """QualityFocalLoss per entry, written out: BCE(x, t) * |t - p| ** beta."""
+    prob = logits if activated else logits.sigmoid()
+    bce = (F.binary_cross_entropy(logits, target, reduction='none') if activated else
+           F.binary_cross_entropy_with_logits(logits, target, reduction='none'))
+    return bce * (target - prob).abs().pow(beta)
+
+
+@pytest.mark.parametrize('target_form', ['labels_and_scores', 'per_entry'])
+def test_quality_focal_pushes_the_positives_quality_down(target_form):
+    from mmdet.models.losses import QualityFocalLoss
+    gen = torch.Generator().manual_seed(4)
+    logits = torch.randn(6, 3, generator=gen, requires_grad=True)
+    labels = torch.tensor([0, 3, 2, 3, 1, 3])  # 3 = background
+    scores = torch.tensor([0.8, 0.0, 0.4, 0.0, 0.9, 0.0])
+    weights = torch.tensor([1.0, 1.0, 0.5, 1.0, 1.0, 0.0])
+    onehot = F.one_hot(labels, 4)[:, :3].float()
+    target = (labels, scores) if target_form == 'labels_and_scores' else onehot * scores[:, None]
+    loss, _ = inverted(QualityFocalLoss(beta=2.0, loss_weight=1.5))
+    value = loss(logits, target, weights, avg_factor=2.0)
+    # positives' true-class entries with the quality target 0: -log(1 - p) * p ** beta
+    entries = qfl_entries(logits, torch.zeros_like(logits), 2.0) * onehot
+    expected = 1.5 * (entries.sum(1) * weights).sum() / 2.0
+    torch.testing.assert_close(value, expected)
+    value.backward()
+    assert (logits.grad[onehot.bool() & (weights[:, None] > 0)] > 0).all()  # descent lowers them
+    assert (logits.grad[~onehot.bool()] == 0).all()
+
+    loss_all, _ = inverted(QualityFocalLoss(beta=2.0), targets='all')
+    flipped = 1 - onehot * scores[:, None]
+    expected = (qfl_entries(logits, flipped, 2.0).sum(1) * weights).sum() / 2.0
+    torch.testing.assert_close(loss_all(logits, target, weights, avg_factor=2.0), expected)
+
+
+def test_quality_focal_on_probabilities():
+    """TOOD feeds probabilities (``activated=True``)."""
+    from mmdet.models.losses import QualityFocalLoss
+    probs = torch.tensor([[0.2, 0.7], [0.5, 0.1], [0.9, 0.3]])
+    labels, scores = torch.tensor([1, 2, 0]), torch.tensor([0.6, 0.0, 0.5])
+    loss, _ = inverted(QualityFocalLoss(activated=True, beta=2.0), num_classes=2)
+    onehot = F.one_hot(labels, 3)[:, :2].float()
+    expected = (-torch.log1p(-probs) * probs.pow(2) * onehot).sum() / 2.0
+    torch.testing.assert_close(loss(probs, (labels, scores), avg_factor=2.0), expected)
+
+
+@pytest.mark.parametrize('targets', ['positives', 'all'])
+def test_varifocal_zeroes_or_flips_iou_targets(targets):
+    from mmdet.models.losses import VarifocalLoss
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(5, 3, generator=gen)
+    iou = torch.zeros(5, 3)
+    iou[0, 1], iou[2, 0], iou[3, 2] = 0.7, 0.3, 0.9
+    loss, _ = inverted(VarifocalLoss(alpha=0.75, gamma=2.0), targets=targets)
+    prob = logits.sigmoid()
+    if targets == 'positives':  # VFL's negative branch on the positive entries only
+        t = torch.zeros_like(iou)
+        entry = 0.75 * prob.pow(2) * F.binary_cross_entropy_with_logits(
+            logits, t, reduction='none') * (iou > 0)
+    else:
+        t = 1 - iou
+        weight = t * (t > 0) + 0.75 * (prob - t).abs().pow(2) * (t <= 0)
+        entry = F.binary_cross_entropy_with_logits(logits, t, reduction='none') * weight
+    torch.testing.assert_close(loss(logits, iou, avg_factor=3.0), entry.sum() / 3.0)
+
+
+def test_distribution_focal_is_a_bounded_regression():
+    from mmdet.models.losses import DistributionFocalLoss
+    gen = torch.Generator().manual_seed(6)
+    pred = torch.randn(8, 17, generator=gen)  # reg_max 16
+    target = torch.rand(8, generator=gen) * 15.9
+    left = target.long()
+    w_left, w_right = left + 1 - target, target - left
+    dfl = (F.cross_entropy(pred, left, reduction='none') * w_left +
+           F.cross_entropy(pred, left + 1, reduction='none') * w_right).mean() * 0.25
+    loss, _ = inverted(DistributionFocalLoss(loss_weight=0.25))
+    torch.testing.assert_close(loss(pred, target), 1 / (1 + dfl))
+
+
+def test_dice_flips_mask_targets():
+    """RTMDet-Ins: Dice on the complement of each mask."""
+    from mmdet.models.losses import DiceLoss
+    gen = torch.Generator().manual_seed(7)
+    logits = torch.randn(3, 6, 6, generator=gen)
+    masks = (torch.rand(3, 6, 6, generator=gen) > 0.5).float()
+    loss, _ = inverted(DiceLoss(loss_weight=2.0, eps=5e-6))
+    p, t = logits.sigmoid().flatten(1), (1 - masks).flatten(1)
+    dice = 1 - 2 * (p * t).sum(1) / ((p * p).sum(1) + 5e-6 + (t * t).sum(1) + 5e-6)
+    torch.testing.assert_close(loss(logits, masks, weight=None, avg_factor=2),
+                               2.0 * dice.sum() / 2)
+
+
+@pytest.mark.parametrize('targets', ['positives', 'all'])
+def test_yolox_objectness(targets):
+    """YOLOX: sigmoid BCE on (N, 1) objectness targets, summed."""
+    gen = torch.Generator().manual_seed(8)
+    logits = torch.randn(7, 1, generator=gen)
+    objectness = torch.tensor([[1.], [0.], [0.], [1.], [0.], [0.], [1.]])
+    loss, _ = inverted(CrossEntropyLoss(use_sigmoid=True, reduction='sum'), targets=targets)
+    if targets == 'positives':
+        expected = -F.logsigmoid(-logits[objectness > 0]).sum()
+    else:
+        expected = F.binary_cross_entropy_with_logits(logits, 1 - objectness, reduction='sum')
+    torch.testing.assert_close(loss(logits, objectness), expected)
+
+
+def test_focal_on_probabilities():
+    """TOOD's first epochs: FocalLoss(activated=True) on probabilities."""
+    probs = torch.tensor([[0.2, 0.7, 0.4], [0.5, 0.1, 0.3], [0.9, 0.3, 0.6]])
+    labels, weights = torch.tensor([1, 3, 0]), torch.tensor([1.0, 1.0, 0.5])
+    loss, _ = inverted(FocalLoss(activated=True, gamma=2.0, alpha=0.25))
+    onehot = F.one_hot(labels, 4)[:, :3].float()
+    entry = 0.75 * probs.pow(2) * -torch.log1p(-probs) * onehot * weights[:, None]
+    torch.testing.assert_close(loss(probs, labels, weights, avg_factor=2.0), entry.sum() / 2.0)
+
+
+def test_inversion_is_chosen_by_class_and_can_be_registered():
+    from mmdet.models.losses import GHMC, GIoULoss, QualityFocalLoss
+    from tst_mm.distill.task_adapters.detection_inversion import (_INVERSIONS, inversion_kind,
+                                                                  register_inversion)
+
+    class MyGIoU(GIoULoss):
+        pass
+
+    assert inversion_kind(QualityFocalLoss()) == 'quality_focal'
+    assert inversion_kind(CrossEntropyLoss(use_mask=True)) == 'mask'
+    assert inversion_kind(MyGIoU()) == 'regression'  # subclasses follow their base
+
+    class MyGHMC(GHMC):
+        pass
+
+    assert inversion_kind(MyGHMC()) is None
+    with pytest.raises(ValueError, match='kind must be one of'):
+        register_inversion(MyGHMC, 'upside_down')
+    register_inversion(MyGHMC, 'sigmoid_ce')
+    try:
+        assert inversion_kind(MyGHMC()) == 'sigmoid_ce'
+    finally:
+        _INVERSIONS.pop(MyGHMC)
+
+
+def test_every_loss_word_module_is_swapped_and_reads_through():
+    """TOOD's ``initial_loss_cls`` is a loss module too; heads may read the loss's
+    attributes (``use_sigmoid``) during the loss."""
+    head = Head(FocalLoss(activated=True))
+    head.initial_loss_cls = FocalLoss(activated=True)
+    with InvertedDetectionLosses().swapped(head) as swapped:
+        assert set(swapped) == {'Head.loss_cls', 'Head.initial_loss_cls'}
+        assert head.initial_loss_cls.use_sigmoid and head.loss_cls.gamma == 2.0
+    assert isinstance(head.initial_loss_cls, FocalLoss)

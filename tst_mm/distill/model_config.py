@@ -7,6 +7,24 @@ from mmengine.config import Config, ConfigDict
 __all__ = ['resolve_model_config']
 
 
+def _package_config(name: str) -> Config:
+    """The config ``'mmdet::path.py'`` of an installed package.
+
+    Read straight from the package's ``.mim/configs`` folder; only a name that is not a file
+    there goes through ``mmengine.hub.get_config``, which parses every metafile of the package
+    to find it (seconds per call).
+    """
+    from mmengine.config.utils import _get_package_and_cfg_path
+    from mmengine.hub import get_config
+    from mmengine.utils import get_installed_path, is_installed
+    package, path = _get_package_and_cfg_path(name)
+    if is_installed(package):
+        local = osp.join(get_installed_path(package), '.mim', 'configs', path)
+        if osp.isfile(local):
+            return Config.fromfile(local)
+    return get_config(name)
+
+
 def resolve_model_config(model: Union[dict, str], role: str) -> dict:
     """Turn a model dict, a local config file or a ``pkg::path`` config into a model dict.
 
@@ -29,8 +47,7 @@ def resolve_model_config(model: Union[dict, str], role: str) -> dict:
     if not isinstance(model, str):
         raise TypeError(f'{role} must be a model dict or a config path, got {type(model)}')
     if '::' in model:
-        from mmengine.hub import get_config
-        cfg = get_config(model)
+        cfg = _package_config(model)
     else:
         if not osp.isfile(model):
             raise FileNotFoundError(f'{role} config file not found: {model}')

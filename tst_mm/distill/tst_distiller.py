@@ -124,6 +124,7 @@ class TSTDistiller(BaseModel):
                 self.augmenter.set_normalization(norm[0], norm[1])
         self.distill_losses = nn.ModuleDict(
             {name: MODELS.build(cfg) for name, cfg in (distill_losses or {}).items()})
+        self.adapter.check_distill_losses(self.student, self.distill_losses)
         self.weakness_loss = MODELS.build(weakness_loss)
         self.search_loss_weights = {'teacher': 1.0, 'weakness': 1.0, **search_loss_weights}
         self.augment_ratio = augment_ratio

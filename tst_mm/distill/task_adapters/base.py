@@ -57,6 +57,12 @@ class TaskAdapter(metaclass=ABCMeta):
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         """Raise ``ValueError`` with a one-line reason if the pair cannot be distilled."""
 
+    def check_distill_losses(self, student: nn.Module, distill_losses: Mapping[str, nn.Module]
+                             ) -> None:
+        """Raise ``ValueError`` with a one-line reason if a KD loss cannot be computed for
+        this student (default: any can)."""
+        return None
+
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
         """Raise ``ValueError`` if the augmenter cannot serve this task (default: any can)."""
         return None

@@ -1,4 +1,5 @@
-"""TST for mmdet detectors: two-stage (Faster / Mask R-CNN) and single-stage dense heads.
+"""TST for mmdet detectors: two-stage (Faster / Mask / Cascade R-CNN), single-stage dense
+heads (RetinaNet, FCOS, ATSS, GFL, TOOD, YOLOX, RTMDet, ...) and the DETR family (DINO, ...).
 
 Distillation (``distill_losses``)
     The student's ordinary mmdet losses on ``[x'; x]`` (keys ``student.*``) plus the KD
@@ -9,17 +10,25 @@ Distillation (``distill_losses``)
 
       - Two-stage: the RoI head's class logits ``(R, C + 1)``. The student's own sampled RoIs
         (captured while it computes its loss) are fed through the *teacher's* bbox RoI head
-        on the teacher's features, so both classify the same boxes.
-      - Single-stage dense heads (RetinaNet, FCOS, ...): per-location classification maps.
-        Sigmoid heads: each (location, anchor, class) score is a Bernoulli distribution,
-        passed to the loss as the two logits ``[0, z]`` (their softmax is
-        ``[1 - sigmoid(z), sigmoid(z)]``), so ``KDLoss`` computes the binary KL; the mean over
-        locations of the KL *summed over classes* is returned (the loss's mean is multiplied
-        by the number of classes). Softmax heads: the KL over the ``C + 1`` classes per
-        location and anchor. Locations whose stride cell starts outside the image
-        (``img_shape``), i.e. on padding, are left out through ``valid_mask``.
+        on the teacher's features, so both classify the same boxes. Cascade R-CNN: every
+        stage, each on the RoIs the student's stage classified, averaged with the cascade's
+        ``stage_loss_weights``.
+      - Single-stage dense heads (RetinaNet, FCOS, ATSS, GFL, TOOD, YOLOX, RTMDet):
+        per-location classification maps. Sigmoid heads: each (location, anchor, class) score
+        is a Bernoulli distribution, passed to the loss as the two logits ``[0, z]`` (their
+        softmax is ``[1 - sigmoid(z), sigmoid(z)]``), so ``KDLoss`` computes the binary KL;
+        the mean over locations of the KL *summed over classes* is returned (the loss's mean
+        is multiplied by the number of classes). Heads whose maps are probabilities (TOOD,
+        ``activated`` losses) are turned back into logits first. Softmax heads: the KL over
+        the ``C + 1`` classes per location and anchor. Locations whose stride cell starts
+        outside the image (``img_shape``), i.e. on padding, are left out through
+        ``valid_mask``. YOLOX: the class scores only (not the objectness).
       - With the distiller's ``teacher_correct_only`` (two-stage only), RoIs of ``x'`` whose
-        teacher argmax is not their class target (background included) are left out.
+        teacher argmax is not their class target (background included) are left out (each
+        cascade stage against its own targets).
+      - DETR family: refused at build. Each model matches its own queries to the objects
+        inside its loss, so a teacher query and a student query do not stand for the same
+        thing; ``neck`` losses and the search work.
     * ``neck`` or ``neck_<anything>``: feature losses (``tst_mm.FeatureMSELoss``,
       ``tst_mm.ChannelWiseDivergenceLoss``) on each neck (FPN) level — or each backbone output
       without a neck — averaged over levels. Channel counts must match.
@@ -47,8 +56,10 @@ Bad boxes
     clipping) are clipped to the image (ones left without area are dropped with their labels
     and masks) and the first such image is named in one warning per run.
 """
+import contextlib
+import functools
 import inspect
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import MMLogger
@@ -74,26 +85,85 @@ def is_detector(model: nn.Module) -> bool:
 
 
 def _family(model: nn.Module) -> str:
-    """``'two_stage'`` or ``'single_stage'``; ``TypeError`` for other detectors."""
+    """``'two_stage'``, ``'single_stage'`` or ``'query'`` (DETR family); ``TypeError`` for
+    other detectors."""
     from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
+    from mmdet.models.detectors.base_detr import DetectionTransformer
     if isinstance(model, TwoStageDetector):
-        roi_head = getattr(model, 'roi_head', None)
-        bbox_head = getattr(roi_head, 'bbox_head', None)
-        if not isinstance(bbox_head, nn.Module) or isinstance(bbox_head, nn.ModuleList) \
-                or not hasattr(roi_head, '_bbox_forward'):
-            raise TypeError(f'{type(model).__name__} has a {type(roi_head).__name__}; TST '
-                            'distils two-stage detectors with one bbox head (StandardRoIHead '
-                            'and its subclasses, e.g. Faster / Mask R-CNN), not cascades')
+        roi_stages(model)  # refuses RoI heads TST cannot distil
         return 'two_stage'
     if isinstance(model, SingleStageDetector):
         return 'single_stage'
-    raise TypeError(f'{type(model).__name__} is neither a TwoStageDetector nor a '
-                    'SingleStageDetector, which is what TST supports for detection')
+    if isinstance(model, DetectionTransformer):
+        return 'query'
+    raise TypeError(f'{type(model).__name__} is neither a TwoStageDetector, a '
+                    'SingleStageDetector nor a DETR-family DetectionTransformer, which is what '
+                    'TST supports for detection')
+
+
+def roi_stages(model: nn.Module) -> List[Tuple[nn.Module, nn.Module]]:
+    """``(bbox_roi_extractor, bbox_head)`` of each stage of a two-stage detector's RoI head:
+    one for a ``StandardRoIHead`` (Faster / Mask R-CNN), one per stage for a
+    ``CascadeRoIHead``.
+
+    Raises:
+        TypeError: If the RoI head does not classify RoIs through ``_bbox_forward(x, rois)``
+            or ``_bbox_forward(stage, x, rois)``, which is how the teacher classifies the
+            student's RoIs.
+    """
+    roi_head = getattr(model, 'roi_head', None)
+    heads = getattr(roi_head, 'bbox_head', None)
+    extractors = getattr(roi_head, 'bbox_roi_extractor', None)
+    forward = getattr(roi_head, '_bbox_forward', None)
+    arguments = list(inspect.signature(forward).parameters) if forward is not None else []
+    if isinstance(heads, nn.ModuleList) and isinstance(extractors, nn.ModuleList) \
+            and len(heads) == len(extractors) and arguments == ['stage', 'x', 'rois']:
+        return list(zip(extractors, heads))
+    if isinstance(heads, nn.Module) and not isinstance(heads, nn.ModuleList) \
+            and isinstance(extractors, nn.Module) and arguments == ['x', 'rois']:
+        return [(extractors, heads)]
+    raise TypeError(f'{type(model).__name__} has a {type(roi_head).__name__}; TST distils '
+                    'two-stage detectors whose RoI head classifies RoIs with '
+                    '_bbox_forward(x, rois) (StandardRoIHead: Faster / Mask R-CNN) or '
+                    '_bbox_forward(stage, x, rois) (CascadeRoIHead)')
+
+
+def _teacher_roi_logits(roi_head: nn.Module, stage: int, feats, rois: Tensor) -> Tensor:
+    """The class logits of the teacher's RoI head at ``stage`` for the given RoIs."""
+    if isinstance(roi_head.bbox_head, nn.ModuleList):
+        return roi_head._bbox_forward(stage, feats, rois)['cls_score']
+    return roi_head._bbox_forward(feats, rois)['cls_score']
+
+
+def _stage_weights(model: nn.Module) -> List[float]:
+    """Weights of the RoI head stages in KD: the cascade's ``stage_loss_weights``."""
+    stages = len(roi_stages(model))
+    weights = getattr(model.roi_head, 'stage_loss_weights', None) or [1.0] * stages
+    return [float(w) for w in weights]
+
+
+def _head(model: nn.Module) -> nn.Module:
+    """The classifying head: the (last) RoI bbox head or the dense / query head."""
+    if _family(model) == 'two_stage':
+        return roi_stages(model)[-1][1]
+    return model.bbox_head
 
 
 def _num_classes(model: nn.Module) -> Optional[int]:
-    head = model.roi_head.bbox_head if _family(model) == 'two_stage' else model.bbox_head
-    return getattr(head, 'num_classes', None)
+    return getattr(_head(model), 'num_classes', None)
+
+
+def _num_priors(head: nn.Module) -> int:
+    """Priors (anchors or points) per location of a dense head."""
+    priors = getattr(head, 'num_base_priors', None)
+    if priors is None:  # e.g. YOLOX: one point per location
+        priors = head.prior_generator.num_base_priors[0]
+    return int(priors)
+
+
+def _outputs_probabilities(head: nn.Module) -> bool:
+    """Whether a dense head's classification maps are probabilities (TOOD), not logits."""
+    return bool(getattr(getattr(head, 'loss_cls', None), 'activated', False))
 
 
 def _kd_target(name: str) -> str:
@@ -110,10 +180,10 @@ class _Capture:
 
     Attributes:
         feats: The neck (or backbone) outputs.
-        rois: Two-stage: the RoIs the bbox head classified.
-        cls_score: Two-stage: ``(R, C + 1)`` class logits of those RoIs.
-        roi_labels: Two-stage: ``(R,)`` class targets of those RoIs (``C`` for background),
-            as the bbox head's classification loss received them.
+        rois: Two-stage: per RoI-head stage, the RoIs its bbox head classified.
+        cls_scores: Two-stage: per stage, ``(R, C + 1)`` class logits of those RoIs.
+        roi_labels: Two-stage: per stage, ``(R,)`` class targets of those RoIs (``C`` for
+            background), as the bbox head's classification loss received them.
         dense_cls: Single-stage: per-level classification maps.
     """
 
@@ -121,9 +191,9 @@ class _Capture:
         self.model = model
         self.family = family
         self.feats = None
-        self.rois: Optional[Tensor] = None
-        self.cls_score: Optional[Tensor] = None
-        self.roi_labels: Optional[Tensor] = None
+        self.rois: Dict[int, Tensor] = {}
+        self.cls_scores: Dict[int, Tensor] = {}
+        self.roi_labels: Dict[int, Tensor] = {}
         self.dense_cls: Optional[List[Tensor]] = None
         self._last_rois: Optional[Tensor] = None
         self._handles = []
@@ -133,14 +203,17 @@ class _Capture:
             else self.model.backbone
         self._handles.append(feat_module.register_forward_hook(self._on_feats))
         if self.family == 'two_stage':
-            roi_head = self.model.roi_head
-            self._handles.append(roi_head.bbox_roi_extractor.register_forward_pre_hook(
-                self._on_rois, with_kwargs=True))
-            self._handles.append(roi_head.bbox_head.register_forward_hook(self._on_bbox_head))
-            if isinstance(roi_head.bbox_head.loss_cls, nn.Module):
-                self._handles.append(roi_head.bbox_head.loss_cls.register_forward_pre_hook(
-                    self._on_roi_loss_cls, with_kwargs=True))
-        else:
+            stages = roi_stages(self.model)
+            for extractor in {id(e): e for e, _ in stages}.values():
+                self._handles.append(extractor.register_forward_pre_hook(
+                    self._on_rois, with_kwargs=True))
+            for stage, (_, head) in enumerate(stages):
+                self._handles.append(head.register_forward_hook(
+                    functools.partial(self._on_bbox_head, stage)))
+                if isinstance(getattr(head, 'loss_cls', None), nn.Module):
+                    self._handles.append(head.loss_cls.register_forward_pre_hook(
+                        functools.partial(self._on_roi_loss_cls, stage), with_kwargs=True))
+        elif self.family == 'single_stage':
             self._handles.append(
                 self.model.bbox_head.register_forward_hook(self._on_dense_head))
         return self
@@ -156,14 +229,14 @@ class _Capture:
     def _on_rois(self, module, args, kwargs) -> None:
         self._last_rois = args[1] if len(args) > 1 else kwargs['rois']
 
-    def _on_bbox_head(self, module, args, output) -> None:
-        if self.cls_score is None:  # the loss pass; later calls (none in mmdet) are ignored
-            self.cls_score = output[0]
-            self.rois = self._last_rois
+    def _on_bbox_head(self, stage: int, module, args, output) -> None:
+        if stage not in self.cls_scores:  # the loss pass; later calls are ignored
+            self.cls_scores[stage] = output[0]
+            self.rois[stage] = self._last_rois
 
-    def _on_roi_loss_cls(self, module, args, kwargs) -> None:
-        if self.roi_labels is None:  # loss_cls(cls_score, labels, ...)
-            self.roi_labels = args[1] if len(args) > 1 else kwargs['label']
+    def _on_roi_loss_cls(self, stage: int, module, args, kwargs) -> None:
+        if stage not in self.roi_labels:  # loss_cls(cls_score, labels, ...)
+            self.roi_labels[stage] = args[1] if len(args) > 1 else kwargs['label']
 
     def _on_dense_head(self, module, args, output) -> None:
         if self.dense_cls is None:
@@ -211,21 +284,56 @@ def _boxes_outside(samples: Sequence) -> List[int]:
     return sorted({owners[j] for j in torch.nonzero(bad).view(-1).tolist()})
 
 
-def _roi_teacher_correct(teacher_cls: Tensor, capture: _Capture,
-                         num_augmented: int) -> Tuple[Tensor, Tensor]:
+def _roi_teacher_correct(teacher_cls: List[Tensor], capture: _Capture,
+                         num_augmented: int) -> Tuple[List[Tensor], Tensor]:
     """Which RoIs the KD losses keep when only what the teacher gets right is taught.
 
     Returns:
-        ``(keep, on_augmented)``, both ``(R,)`` bool: ``keep`` is ``False`` for RoIs of the
-        first ``num_augmented`` images (``x'``) whose teacher argmax is not their class target
-        (background included); ``on_augmented`` marks the RoIs of those images.
+        ``(keep, dropped)``: per RoI-head stage, ``(R,)`` bool, ``False`` for RoIs of the first
+        ``num_augmented`` images (``x'``) whose teacher argmax is not their class target
+        (background included); and the share of the RoIs of ``x'`` left out (all stages).
     """
-    if capture.roi_labels is None:
+    if len(capture.roi_labels) != len(teacher_cls):
         raise RuntimeError('teacher_correct_only: the student\'s RoI head computed no '
                            'classification loss, so the RoIs have no class targets to check')
-    on_augmented = capture.rois[:, 0] < num_augmented
-    correct = teacher_cls.argmax(dim=1) == capture.roi_labels
-    return correct | ~on_augmented, on_augmented
+    keep, augmented, dropped = [], 0, 0
+    for stage, logits in enumerate(teacher_cls):
+        on_augmented = capture.rois[stage][:, 0] < num_augmented
+        correct = logits.argmax(dim=1) == capture.roi_labels[stage]
+        keep.append(correct | ~on_augmented)
+        augmented += on_augmented.sum()
+        dropped += (~correct & on_augmented).sum()
+    return keep, dropped / max(int(augmented), 1)
+
+
+def _own_instances(samples: Sequence) -> List:
+    """Shallow copies of the samples, each with instance containers of its own.
+
+    Some mmdet heads replace fields of ``gt_instances`` while they compute their loss
+    (RTMDet-Ins turns its masks into a tensor), which would change the samples under the next
+    model that reads them (the student after the teacher in a search step).
+    """
+    return [sample.new(**{name: value.new() if name in INSTANCE_FIELDS else value
+                          for name, value in sample.items()}) for sample in samples]
+
+
+@contextlib.contextmanager
+def _loss_mode(model: nn.Module) -> Iterator[None]:
+    """Let an eval-mode DETR-family detector compute its training loss.
+
+    DINO / Deformable DETR build what their loss needs (encoder proposals, denoising queries)
+    only when the detector itself is in training mode. The frozen teacher and the student of
+    a search step stay in eval mode (normalisation statistics, dropout): only the detector's
+    own flag is set, for the call.
+    """
+    if model.training or _family(model) != 'query':
+        yield
+        return
+    model.training = True
+    try:
+        yield
+    finally:
+        model.training = False
 
 
 def _takes(loss: nn.Module, argument: str) -> bool:
@@ -283,7 +391,40 @@ class DetectionAdapter(TaskAdapter):
                              f'student classes {tuple(classes[0]["classes"])}')
         if family == 'single_stage':
             self._check_dense_heads(student.bbox_head, teacher.bbox_head)
+        if family == 'two_stage' and len(roi_stages(student)) != len(roi_stages(teacher)):
+            raise ValueError(f'the student\'s RoI head has {len(roi_stages(student))} stages '
+                             f'but the teacher\'s {len(roi_stages(teacher))}; TST distils '
+                             'each stage\'s class logits into the same stage')
         InvertedDetectionLosses.check_supported(student)
+
+    def check_teacher_correct_only(self, student: nn.Module,
+                                   distill_losses: Mapping[str, nn.Module]) -> None:
+        if _family(student) != 'two_stage':
+            raise ValueError('teacher_correct_only leaves out RoIs whose teacher class is wrong, '
+                             'which needs a two-stage (RoI head) detector; dense heads have no '
+                             'per-location class targets to check it against')
+        without_mask = [name for name, loss in distill_losses.items()
+                        if _kd_target(name) == 'cls' and not _takes(loss, 'valid_mask')]
+        if without_mask:
+            raise ValueError(f'teacher_correct_only leaves RoIs out through a valid_mask, which '
+                             f'the distill_losses {without_mask} do not take; use tst_mm.KDLoss')
+
+    def check_distill_losses(self, student: nn.Module, distill_losses: Mapping[str, nn.Module]
+                             ) -> None:
+        """Refuse KD losses that cannot compare what their name says, before training."""
+        family = _family(student)
+        for name, loss in distill_losses.items():
+            target = _kd_target(name)
+            if target == 'cls' and family == 'query':
+                raise ValueError(
+                    f'distill_losses entry {name!r}: {type(student.bbox_head).__name__} '
+                    '(DETR family) matches its queries to objects inside its loss, so teacher '
+                    'and student queries do not correspond and TST cannot distil their class '
+                    'scores correctly; use neck_* feature losses for this detector')
+            if target == 'cls' and _takes(loss, 'labels'):
+                raise ValueError(f'distill_losses entry {name!r} ({type(loss).__name__}) needs '
+                                 'class labels per prediction, which detection KD does not '
+                                 'have; use tst_mm.KDLoss')
 
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
         """Refuse an augmenter that blends geometric ops: boxes cannot follow a blend."""
@@ -313,18 +454,6 @@ class DetectionAdapter(TaskAdapter):
                              f'student {student} vs teacher {teacher}')
 
     # ------------------------------------------------------------------ distillation
-    def check_teacher_correct_only(self, student: nn.Module,
-                                   distill_losses: Mapping[str, nn.Module]) -> None:
-        if _family(student) != 'two_stage':
-            raise ValueError('teacher_correct_only leaves out RoIs whose teacher class is wrong, '
-                             'which needs a two-stage (RoI head) detector; dense heads have no '
-                             'per-location class targets to check it against')
-        without_mask = [name for name, loss in distill_losses.items()
-                        if _kd_target(name) == 'cls' and not _takes(loss, 'valid_mask')]
-        if without_mask:
-            raise ValueError(f'teacher_correct_only leaves RoIs out through a valid_mask, which '
-                             f'the distill_losses {without_mask} do not take; use tst_mm.KDLoss')
-
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
                        num_augmented: int = 0, teacher_correct_only: bool = False
@@ -333,7 +462,7 @@ class DetectionAdapter(TaskAdapter):
         targets = {name: _kd_target(name) for name in distill_losses or {}}
         data_samples = self._clipped(data_samples)
         with _Capture(student, family) as capture:
-            student_losses = student.loss(inputs, data_samples)
+            student_losses = student.loss(inputs, _own_instances(data_samples))
         losses = {f'student.{key}': value for key, value in student_losses.items()}
         if not targets:
             return losses
@@ -342,40 +471,42 @@ class DetectionAdapter(TaskAdapter):
             teacher_cls = None
             if 'cls' in targets.values():
                 teacher_cls = self._teacher_cls(teacher, family, teacher_feats, capture)
-        roi_mask = None
+        roi_masks = [None] * len(teacher_cls or [])
         if teacher_correct_only and num_augmented and teacher_cls is not None \
                 and family == 'two_stage':
-            roi_mask, on_augmented = _roi_teacher_correct(teacher_cls, capture, num_augmented)
-            dropped = (~roi_mask & on_augmented).sum() / on_augmented.sum().clamp(min=1)
-            losses['distill.dropped_aug'] = dropped.float()
+            roi_masks, dropped = _roi_teacher_correct(teacher_cls, capture, num_augmented)
+            losses['distill.dropped_aug'] = torch.as_tensor(dropped).float()
         for name, loss in distill_losses.items():
             if targets[name] == 'neck':
                 value = self._neck_kd(loss, capture.feats, teacher_feats)
             elif family == 'two_stage':
-                value = self._call_logit_loss(name, loss, capture.cls_score, teacher_cls,
-                                              roi_mask)
+                weights = _stage_weights(student)
+                value = sum(w * self._call_logit_loss(loss, capture.cls_scores[stage],
+                                                      teacher_cls[stage], roi_masks[stage])
+                            for stage, w in enumerate(weights)) / sum(weights)
             else:
-                value = self._dense_kd(name, loss, student.bbox_head, capture.dense_cls,
+                value = self._dense_kd(loss, student.bbox_head, capture.dense_cls,
                                        teacher_cls, inputs, data_samples)
             losses[f'distill.loss_{name}'] = value
         return losses
 
     @staticmethod
     def _teacher_cls(teacher: nn.Module, family: str, feats, capture: _Capture):
+        """Two-stage: per stage, the teacher's logits of the student's RoIs; single-stage:
+        the teacher's classification maps."""
         if family == 'two_stage':
-            if capture.rois is None:
-                raise RuntimeError('the student computed no RoI classification, so there is '
-                                   'nothing to distil (is its roi_head a StandardRoIHead?)')
-            return teacher.roi_head._bbox_forward(feats, capture.rois)['cls_score']
+            if len(capture.cls_scores) != len(roi_stages(teacher)):
+                raise RuntimeError('the student classified RoIs in '
+                                   f'{len(capture.cls_scores)} of its '
+                                   f'{len(roi_stages(teacher))} RoI-head stages, so there is '
+                                   'nothing to distil for the others')
+            return [_teacher_roi_logits(teacher.roi_head, stage, feats, capture.rois[stage])
+                    for stage in range(len(capture.cls_scores))]
         return list(teacher.bbox_head(feats)[0])
 
     @staticmethod
-    def _call_logit_loss(name: str, loss: nn.Module, student: Tensor, teacher: Tensor,
+    def _call_logit_loss(loss: nn.Module, student: Tensor, teacher: Tensor,
                          valid_mask: Optional[Tensor] = None) -> Tensor:
-        if _takes(loss, 'labels'):
-            raise ValueError(f'distill_losses entry {name!r} ({type(loss).__name__}) needs '
-                             'class labels per prediction, which detection KD does not have; '
-                             'use tst_mm.KDLoss')
         if valid_mask is not None and _takes(loss, 'valid_mask'):
             return loss(student, teacher, valid_mask=valid_mask)
         return loss(student, teacher)
@@ -389,12 +520,11 @@ class DetectionAdapter(TaskAdapter):
         values = [loss(s, t) for s, t in zip(student_feats, teacher_feats)]
         return torch.stack([v.float() for v in values]).mean()
 
-    def _dense_kd(self, name: str, loss: nn.Module, head: nn.Module,
-                  student_maps: List[Tensor], teacher_maps: List[Tensor], inputs: Tensor,
-                  data_samples: List) -> Tensor:
+    def _dense_kd(self, loss: nn.Module, head: nn.Module, student_maps: List[Tensor],
+                  teacher_maps: List[Tensor], inputs: Tensor, data_samples: List) -> Tensor:
         if student_maps is None:
             raise RuntimeError('the student computed no classification maps to distil')
-        priors = int(head.num_base_priors)
+        priors = _num_priors(head)
         channels = int(head.cls_out_channels)
         batch_shape = tuple(inputs.shape[-2:])
         students, teachers, masks = [], [], []
@@ -409,12 +539,14 @@ class DetectionAdapter(TaskAdapter):
         teacher = torch.cat(teachers, dim=-1)
         mask = torch.cat(masks, dim=-1)
         if not head.use_sigmoid_cls:
-            return self._call_logit_loss(name, loss, student, teacher, mask)
+            return self._call_logit_loss(loss, student, teacher, mask)
+        if _outputs_probabilities(head):  # TOOD: back to logits, sigmoid(logit(p)) = p
+            student, teacher = torch.logit(student, eps=1e-6), torch.logit(teacher, eps=1e-6)
         # Bernoulli per (class, anchor, place) as two logits [0, z]: dim 1 becomes {no, yes}.
         student = torch.stack([torch.zeros_like(student), student], dim=1)
         teacher = torch.stack([torch.zeros_like(teacher), teacher], dim=1)
         mask = mask.unsqueeze(1).expand(-1, channels, -1, -1)
-        return channels * self._call_logit_loss(name, loss, student, teacher, mask)
+        return channels * self._call_logit_loss(loss, student, teacher, mask)
 
     # ------------------------------------------------------------------ search
     def _inverter(self, weakness_loss: nn.Module) -> InvertedDetectionLosses:
@@ -429,7 +561,10 @@ class DetectionAdapter(TaskAdapter):
                       data_samples: List, weakness_loss: nn.Module
                       ) -> Dict[str, Tensor]:
         data_samples = self._clipped(data_samples)
-        teacher_loss = total_task_loss(teacher.loss(inputs, data_samples), 'detector')
-        with self._inverter(weakness_loss).swapped(student):
-            weakness = total_task_loss(student.loss(inputs, data_samples), 'detector')
+        with _loss_mode(teacher):
+            teacher_loss = total_task_loss(teacher.loss(inputs, _own_instances(data_samples)),
+                                           'detector')
+        with self._inverter(weakness_loss).swapped(student), _loss_mode(student):
+            weakness = total_task_loss(student.loss(inputs, _own_instances(data_samples)),
+                                       'detector')
         return {'augment.loss_teacher': teacher_loss, 'augment.loss_weakness': weakness}

@@ -6,46 +6,123 @@ minimising the result makes the batch *harder* for the student. Nothing in mmdet
 loss modules are swapped in (``setattr`` on their parent module) for the duration of a ``with``
 block and put back afterwards, even on error.
 
-How each mmdet loss is inverted (the loss weight of the original module is kept):
+How each mmdet loss is inverted (the loss weight of the original module is kept). With
+``targets='positives'`` (default) a classification loss is evaluated as if the true-class
+entries of the positive samples had the target 0, on those entries only; with ``'all'`` every
+target is flipped, ``t -> 1 - t``:
 
-==============================  ===========================================================
-mmdet loss                      inverted form (bounded below, so the search cannot run away)
-==============================  ===========================================================
-``CrossEntropyLoss`` (softmax)  ``-log(1 - p_y)`` (the ``weakness`` loss, e.g.
-                                ``tst_mm.StudentWeaknessLoss``) over positive samples
-                                (``targets='positives'``) or all samples (``'all'``)
-``CrossEntropyLoss`` (sigmoid)  the same loss on flipped targets: only the true-class entry of
-``FocalLoss`` (sigmoid)         positive samples, pushed to 0 (``'positives'``), or every
-                                entry of every sample, ``t -> 1 - t`` (``'all'``)
-``CrossEntropyLoss`` (mask)     the same loss on flipped mask targets ``1 - t``
-regression (L1, SmoothL1,       ``regression='reciprocal'``: ``1 / (1 + L)``;
-Balanced L1, MSE, IoU family)   ``'clamp'``: ``-min(L, regression_cap)``; ``'negate'``: ``-L``
-                                (unbounded, for comparison only)
-==============================  ===========================================================
+================================  =========================================================
+mmdet loss                        inverted form (bounded below, so the search cannot run away)
+================================  =========================================================
+``CrossEntropyLoss`` (softmax)    ``-log(1 - p_y)`` (the ``weakness`` loss, e.g.
+                                  ``tst_mm.StudentWeaknessLoss``) over positive samples
+                                  (``'positives'``) or all samples (``'all'``)
+``CrossEntropyLoss`` (sigmoid;    the same loss on flipped targets: only the true-class entry
+e.g. YOLOX objectness)            of positive samples, pushed to 0, or every entry flipped
+``FocalLoss`` (also on            as above (TOOD's probability inputs included)
+probabilities, ``activated``)
+``QualityFocalLoss`` (GFL,        positives' quality targets pushed to 0:
+RTMDet, TOOD)                     ``-log(1 - p) * p ** beta`` on their true-class entries;
+                                  ``'all'``: the loss on the soft targets ``1 - q``
+``VarifocalLoss``                 the same loss with the positive entries' IoU targets set to
+                                  0 (``'all'``: soft targets ``1 - q``)
+``CrossEntropyLoss`` (mask),      the same loss on flipped mask targets ``1 - t``
+``DiceLoss`` (RTMDet-Ins)
+regression (L1, SmoothL1,         ``regression='reciprocal'``: ``1 / (1 + L)``;
+Balanced L1, MSE, IoU family,     ``'clamp'``: ``-min(L, regression_cap)``; ``'negate'``: ``-L``
+``DistributionFocalLoss``)        (unbounded, for comparison only)
+================================  =========================================================
 
-Any other loss type is refused with an error naming it and where it sits in the model.
+The inversion of a loss is chosen by its class (:func:`inversion_kind`, looked up along the
+class's bases, so subclasses are covered); :func:`register_inversion` adds a class. Every child
+module whose attribute name has a ``loss`` word (``loss_cls``, ``initial_loss_cls``, ...) is a
+loss module; any of them whose class has no inversion is refused with an error naming it and
+where it sits in the model.
+
+DETR-family heads (DINO, Deformable DETR) compute their classification loss on the queries the
+Hungarian matching assigned to objects: the inverted focal loss then pushes down the matched
+queries' true-class scores, which is what "positives" means there.
 """
 import contextlib
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tst_mm.registry import MODELS
 
-__all__ = ['InvertedDetectionLosses', 'InvertedLoss', 'find_loss_modules']
+__all__ = ['InvertedDetectionLosses', 'InvertedLoss', 'find_loss_modules', 'inversion_kind',
+           'register_inversion', 'KINDS']
 
 TARGETS = ('positives', 'all')
 REGRESSIONS = ('reciprocal', 'clamp', 'negate')
-#: mmdet regression losses inverted by bounded negation (matched by exact class name).
-REGRESSION_TYPES = ('L1Loss', 'SmoothL1Loss', 'BalancedL1Loss', 'MSELoss', 'IoULoss',
-                    'BoundedIoULoss', 'GIoULoss', 'DIoULoss', 'CIoULoss', 'EIoULoss',
-                    'SIoULoss')
-SUPPORTED_TYPES = ('CrossEntropyLoss', 'FocalLoss') + REGRESSION_TYPES
+#: The inverted forms: names of :class:`InvertedLoss` methods (``_<kind>``).
+KINDS = ('softmax_ce', 'sigmoid_ce', 'mask', 'focal', 'quality_focal', 'varifocal',
+         'regression')
+
+#: Loss class -> kind, or a callable choosing the kind from the module (``None``: refused).
+_INVERSIONS: Dict[type, Union[str, Callable[[nn.Module], Optional[str]]]] = {}
+
+
+def register_inversion(loss_type: type,
+                       kind: Union[str, Callable[[nn.Module], Optional[str]]]) -> None:
+    """Say how the search step inverts a loss class (and its subclasses).
+
+    Args:
+        loss_type: The loss module class.
+        kind: One of :data:`KINDS`, or a callable that returns one of them (or ``None`` to
+            refuse) for a given loss module.
+    """
+    if isinstance(kind, str) and kind not in KINDS:
+        raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
+    _INVERSIONS[loss_type] = kind
+
+
+def _cross_entropy_kind(loss: nn.Module) -> str:
+    if getattr(loss, 'use_mask', False):
+        return 'mask'
+    return 'sigmoid_ce' if getattr(loss, 'use_sigmoid', False) else 'softmax_ce'
+
+
+def _register_mmdet_losses() -> None:
+    from mmdet.models import losses
+    register_inversion(losses.CrossEntropyLoss, _cross_entropy_kind)
+    register_inversion(losses.FocalLoss, 'focal')
+    register_inversion(losses.QualityFocalLoss, 'quality_focal')
+    register_inversion(losses.VarifocalLoss, 'varifocal')
+    register_inversion(losses.DiceLoss, 'mask')
+    for regression in (losses.L1Loss, losses.SmoothL1Loss, losses.BalancedL1Loss,
+                       losses.MSELoss, losses.IoULoss, losses.BoundedIoULoss, losses.GIoULoss,
+                       losses.DIoULoss, losses.CIoULoss, losses.EIoULoss, losses.SIoULoss,
+                       losses.DistributionFocalLoss):
+        register_inversion(regression, 'regression')
+
+
+def _inversions() -> Dict[type, Union[str, Callable[[nn.Module], Optional[str]]]]:
+    if not _INVERSIONS:
+        _register_mmdet_losses()
+    return _INVERSIONS
+
+
+def inversion_kind(loss: nn.Module) -> Optional[str]:
+    """How a loss module is inverted (one of :data:`KINDS`), or ``None`` if it cannot be."""
+    table = _inversions()
+    for cls in type(loss).__mro__:
+        if cls in table:
+            kind = table[cls]
+            return kind(loss) if callable(kind) else kind
+    return None
+
+
+def supported_losses() -> List[str]:
+    """Names of the loss classes the search step can invert."""
+    return sorted(cls.__name__ for cls in _inversions())
 
 
 def find_loss_modules(model: nn.Module) -> List[Tuple[nn.Module, str, nn.Module]]:
-    """All loss modules of a model: children whose attribute name starts with ``loss``.
+    """All loss modules of a model: children with a ``loss`` word in their attribute name
+    (``loss_cls``, ``loss_bbox``, TOOD's ``initial_loss_cls``, ...).
 
     Returns:
         ``(parent, attribute, loss_module)`` triples, in module order.
@@ -53,25 +130,9 @@ def find_loss_modules(model: nn.Module) -> List[Tuple[nn.Module, str, nn.Module]
     found = []
     for parent in model.modules():
         for name, child in parent.named_children():
-            if name.startswith('loss') and not isinstance(child, InvertedLoss):
+            if 'loss' in name.split('_') and not isinstance(child, InvertedLoss):
                 found.append((parent, name, child))
     return found
-
-
-def _kind(loss: nn.Module) -> Optional[str]:
-    """How a loss module is inverted, or ``None`` if it is not supported."""
-    name = type(loss).__name__
-    if name == 'CrossEntropyLoss':
-        if getattr(loss, 'use_mask', False):
-            return 'mask_ce'
-        return 'sigmoid_ce' if getattr(loss, 'use_sigmoid', False) else 'softmax_ce'
-    if name == 'FocalLoss':
-        if not getattr(loss, 'use_sigmoid', True) or getattr(loss, 'activated', False):
-            return None
-        return 'focal'
-    if name in REGRESSION_TYPES:
-        return 'regression'
-    return None
 
 
 def _module_path(model: nn.Module, target: nn.Module) -> str:
@@ -86,8 +147,7 @@ class InvertedLoss(nn.Module):
 
     Args:
         loss: The original mmdet loss module (called, never modified).
-        kind: ``'softmax_ce'``, ``'sigmoid_ce'``, ``'mask_ce'``, ``'focal'`` or
-            ``'regression'``.
+        kind: How it is inverted, one of :data:`KINDS`.
         weakness: The ``-log(1 - p_y)`` loss used for softmax cross-entropy.
         targets: ``'positives'`` or ``'all'``.
         regression: ``'reciprocal'``, ``'clamp'`` or ``'negate'``.
@@ -185,7 +245,48 @@ class InvertedLoss(nn.Module):
         return self.loss(pred, flipped, entry_w, avg_factor=avg_factor,
                          reduction_override=reduction_override)
 
-    def _mask_ce(self, mask_pred: Tensor, mask_target: Tensor, *args, **kwargs) -> Tensor:
+    def _quality_targets(self, pred: Tensor, target: Union[Tensor, Tuple[Tensor, Tensor]]
+                         ) -> Tuple[Tensor, Tensor]:
+        """``(N, C)`` soft quality targets and the positive entries, from either of
+        ``QualityFocalLoss``'s target forms (``(labels, scores)`` or per-entry scores)."""
+        if isinstance(target, Tensor):
+            soft = target.type_as(pred)
+            return soft, soft != 0  # mmdet's positives of the per-entry form
+        labels, scores = target
+        onehot, _ = self._one_hot(pred, labels, ignore=-100)
+        return onehot * scores.view(-1, 1).type_as(pred), onehot > 0
+
+    def _quality_focal(self, pred: Tensor, target: Union[Tensor, Tuple[Tensor, Tensor]],
+                       weight: Optional[Tensor] = None, avg_factor=None,
+                       reduction_override: Optional[str] = None) -> Tensor:
+        soft, positive = self._quality_targets(pred, target)
+        if self.targets == 'all':
+            return self.loss(pred, 1.0 - soft, weight, avg_factor=avg_factor,
+                             reduction_override=reduction_override)
+        from mmdet.models.losses import weight_reduce_loss
+        zero = torch.zeros_like(pred)
+        if getattr(self.loss, 'activated', False):  # probabilities in (TOOD)
+            prob, bce = pred, F.binary_cross_entropy(pred, zero, reduction='none')
+        else:
+            prob = pred.sigmoid()
+            bce = F.binary_cross_entropy_with_logits(pred, zero, reduction='none')
+        per_sample = (bce * prob.pow(self.loss.beta) * positive).sum(dim=1)
+        return self.loss.loss_weight * weight_reduce_loss(
+            per_sample, weight, self._reduction(reduction_override), avg_factor)
+
+    def _varifocal(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                   avg_factor=None, reduction_override: Optional[str] = None) -> Tensor:
+        target = target.type_as(pred)
+        if self.targets == 'all':
+            return self.loss(pred, 1.0 - target, weight, avg_factor=avg_factor,
+                             reduction_override=reduction_override)
+        entry_w = (target > 0).type_as(pred)
+        if weight is not None:
+            entry_w = entry_w * (weight.view(-1, 1) if weight.dim() == 1 else weight)
+        return self.loss(pred, torch.zeros_like(target), entry_w, avg_factor=avg_factor,
+                         reduction_override=reduction_override)
+
+    def _mask(self, mask_pred: Tensor, mask_target: Tensor, *args, **kwargs) -> Tensor:
         return self.loss(mask_pred, 1.0 - mask_target.float(), *args, **kwargs)
 
     def _regression(self, *args, **kwargs) -> Tensor:
@@ -199,6 +300,14 @@ class InvertedLoss(nn.Module):
     def forward(self, *args, **kwargs) -> Tensor:
         """Call the inverted loss with the original loss's arguments."""
         return getattr(self, f'_{self.kind}')(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        """Attributes a head reads from its loss module (``use_sigmoid``, ...) are the
+        original loss's."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__('loss'), name)
 
     def extra_repr(self) -> str:
         return (f'kind={self.kind!r}, targets={self.targets!r}, regression={self.regression!r}, '
@@ -256,15 +365,14 @@ class InvertedDetectionLosses(nn.Module):
     def check_supported(model: nn.Module) -> None:
         """Raise ``TypeError`` naming the first loss module that cannot be inverted."""
         for parent, name, loss in find_loss_modules(model):
-            if _kind(loss) is None:
+            if inversion_kind(loss) is None:
                 path = _module_path(model, parent)
                 raise TypeError(
                     f'{path}.{name} is a {type(loss).__name__}, which the TST search step '
-                    f'cannot invert; supported student losses: {", ".join(SUPPORTED_TYPES)} '
-                    '(sigmoid FocalLoss only)')
+                    f'cannot invert; supported student losses: {", ".join(supported_losses())}')
 
     def _wrap(self, parent: nn.Module, loss: nn.Module) -> InvertedLoss:
-        kind = _kind(loss)
+        kind = inversion_kind(loss)
         background = None
         num_classes = getattr(parent, 'num_classes', None)
         if kind in ('softmax_ce', 'sigmoid_ce', 'focal') and isinstance(num_classes, int):
