@@ -91,17 +91,17 @@ def test_segmentation_refuses_a_loss_without_a_pixel_mask():
 def test_roi_rule_drops_wrong_rois_of_augmented_images_only():
     capture = _Capture(torch.nn.Module(), 'two_stage')
     # RoIs of images 0 and 1 (x', num_augmented=2) and 2 (x); 3 classes + background (3)
-    capture.rois = torch.tensor([[0.] + [0.] * 4, [0.] + [0.] * 4, [1.] + [0.] * 4,
-                                 [2.] + [0.] * 4, [2.] + [0.] * 4])
-    capture.roi_labels = torch.tensor([1, 3, 2, 0, 1])
+    capture.rois = {0: torch.tensor([[0.] + [0.] * 4, [0.] + [0.] * 4, [1.] + [0.] * 4,
+                                     [2.] + [0.] * 4, [2.] + [0.] * 4])}  # stage 0
+    capture.roi_labels = {0: torch.tensor([1, 3, 2, 0, 1])}
     teacher_cls = torch.tensor([[0., 5., 0., 0.],    # predicts 1, label 1: kept
                                 [0., 0., 0., 5.],    # background, label background: kept
                                 [5., 0., 0., 0.],    # predicts 0, label 2: dropped
                                 [0., 5., 0., 0.],    # wrong, but on x: kept
                                 [0., 5., 0., 0.]])
-    keep, on_augmented = _roi_teacher_correct(teacher_cls, capture, num_augmented=2)
-    assert keep.tolist() == [True, True, False, True, True]
-    assert on_augmented.tolist() == [True, True, True, False, False]
+    keep, dropped = _roi_teacher_correct([teacher_cls], capture, num_augmented=2)
+    assert keep[0].tolist() == [True, True, False, True, True]
+    assert float(dropped) == pytest.approx(1 / 3)  # one of the three RoIs of x'
 
 
 def test_detection_two_stage_filter_runs_on_the_rois_it_classified(scenes_root):
@@ -111,9 +111,10 @@ def test_detection_two_stage_filter_runs_on_the_rois_it_classified(scenes_root):
     inputs, samples, num = _doubled_batch(DET_CONFIG, model, osp.join(scenes_root, 'coco') + '/')
     with _Capture(model.student, 'two_stage') as capture:
         model.student.loss(inputs, samples)
-    assert capture.roi_labels.shape[0] == capture.cls_score.shape[0] == capture.rois.shape[0]
+    labels = capture.roi_labels[0]
+    assert labels.shape[0] == capture.cls_scores[0].shape[0] == capture.rois[0].shape[0]
     num_classes = model.student.roi_head.bbox_head.num_classes
-    assert 0 <= int(capture.roi_labels.min()) and int(capture.roi_labels.max()) <= num_classes
+    assert 0 <= int(labels.min()) and int(labels.max()) <= num_classes
     losses = model.adapter.distill_losses(model.student, model.teacher, inputs, samples,
                                           model.distill_losses, num_augmented=num,
                                           teacher_correct_only=True)
