@@ -382,16 +382,18 @@ class Result:
         else:
             status = 'supported' + ''.join(f'; `{name}` KD refused: {line}'
                                            for name, line in self.refused_kd.items())
-        ratio = (lambda a, b: f'{self.seconds[a] / self.seconds[b]:.2f}'
-                 if self.seconds else '—')
         return {
             'model': entry.name, 'task': entry.task,
             'stock config': f'`{entry.config}`', 'status': status,
             'KD losses': ', '.join(f'`{key}` ({cls})' for key, cls in self.kd_losses.items())
             or '—',
             'search: inverted student losses': ', '.join(self.inverted) or '—',
-            'TST / KD step': ratio('tst', 'kd'), 'search / KD step': ratio('search', 'kd'),
+            'TST / KD step': self._ratio('tst'), 'search / KD step': self._ratio('search'),
         }
+
+    def _ratio(self, mode: str) -> str:
+        """Seconds of a ``mode`` step over those of the KD step, or a dash if not timed."""
+        return f'{self.seconds[mode] / self.seconds["kd"]:.2f}' if self.seconds else '—'
 
 
 def _refusal(err: Exception) -> str:

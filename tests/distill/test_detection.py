@@ -134,8 +134,19 @@ def test_unsupported_student_loss_is_named():
 
 
 def test_badly_named_distill_loss_is_refused_at_build():
-    with pytest.raises(ValueError, match="'kd'.*\"cls\""):
+    with pytest.raises(ValueError, match="'kd'.*compares=.*\"cls\""):
         build('faster-rcnn', distill_losses=dict(kd=dict(type='tst_mm.KDLoss')))
+    with pytest.raises(ValueError, match="compares='logits' is not a detection output"):
+        build('faster-rcnn', distill_losses=dict(kd=dict(type='tst_mm.KDLoss',
+                                                         compares='logits')))
+
+
+def test_compares_field_says_what_a_kd_loss_compares(scenes_root):
+    model = build('retinanet', distill_losses=dict(
+        kd=dict(type='tst_mm.KDLoss', tau=1.0, compares='cls'),
+        fpn=dict(type='tst_mm.FeatureMSELoss', compares='neck')))
+    log_vars = model.train_step(scene_batch(scenes_root, 'retinanet'), optim(model))
+    assert {'distill.loss_kd', 'distill.loss_fpn'} <= set(log_vars) and finite(log_vars)
 
 
 def test_blend_mode_augmenter_is_refused_with_the_fix(scenes_root):

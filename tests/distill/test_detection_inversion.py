@@ -2,12 +2,28 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from mmdet.models.losses import CrossEntropyLoss, FocalLoss, GIoULoss, L1Loss, SmoothL1Loss
+from mmdet.models.losses import (
+    GHMC,
+    CrossEntropyLoss,
+    DiceLoss,
+    DistributionFocalLoss,
+    FocalLoss,
+    GIoULoss,
+    L1Loss,
+    QualityFocalLoss,
+    SmoothL1Loss,
+    VarifocalLoss,
+)
 from mmengine.registry import DefaultScope, init_default_scope
 from torch import nn
 
 import tst_mm  # noqa: F401
 from tst_mm.distill.task_adapters import InvertedDetectionLosses
+from tst_mm.distill.task_adapters.detection_inversion import (
+    _INVERSIONS,
+    inversion_kind,
+    register_inversion,
+)
 from tst_mm.losses import StudentWeaknessLoss
 
 
@@ -124,7 +140,6 @@ def test_regression_is_negated_and_bounded(regression, loss_type):
 
 
 def test_unsupported_loss_is_named():
-    from mmdet.models.losses import GHMC
     head = Head(GHMC())
     with pytest.raises(TypeError, match=r'loss_cls is a GHMC'):
         with InvertedDetectionLosses().swapped(head):
@@ -156,7 +171,6 @@ def qfl_entries(logits, target, beta, activated=False):
 
 @pytest.mark.parametrize('target_form', ['labels_and_scores', 'per_entry'])
 def test_quality_focal_pushes_the_positives_quality_down(target_form):
-    from mmdet.models.losses import QualityFocalLoss
     gen = torch.Generator().manual_seed(4)
     logits = torch.randn(6, 3, generator=gen, requires_grad=True)
     labels = torch.tensor([0, 3, 2, 3, 1, 3])  # 3 = background
@@ -182,7 +196,6 @@ def test_quality_focal_pushes_the_positives_quality_down(target_form):
 
 def test_quality_focal_on_probabilities():
     """TOOD feeds probabilities (``activated=True``)."""
-    from mmdet.models.losses import QualityFocalLoss
     probs = torch.tensor([[0.2, 0.7], [0.5, 0.1], [0.9, 0.3]])
     labels, scores = torch.tensor([1, 2, 0]), torch.tensor([0.6, 0.0, 0.5])
     loss, _ = inverted(QualityFocalLoss(activated=True, beta=2.0), num_classes=2)
@@ -193,7 +206,6 @@ def test_quality_focal_on_probabilities():
 
 @pytest.mark.parametrize('targets', ['positives', 'all'])
 def test_varifocal_zeroes_or_flips_iou_targets(targets):
-    from mmdet.models.losses import VarifocalLoss
     gen = torch.Generator().manual_seed(5)
     logits = torch.randn(5, 3, generator=gen)
     iou = torch.zeros(5, 3)
@@ -212,7 +224,6 @@ def test_varifocal_zeroes_or_flips_iou_targets(targets):
 
 
 def test_distribution_focal_is_a_bounded_regression():
-    from mmdet.models.losses import DistributionFocalLoss
     gen = torch.Generator().manual_seed(6)
     pred = torch.randn(8, 17, generator=gen)  # reg_max 16
     target = torch.rand(8, generator=gen) * 15.9
@@ -226,7 +237,6 @@ def test_distribution_focal_is_a_bounded_regression():
 
 def test_dice_flips_mask_targets():
     """RTMDet-Ins: Dice on the complement of each mask."""
-    from mmdet.models.losses import DiceLoss
     gen = torch.Generator().manual_seed(7)
     logits = torch.randn(3, 6, 6, generator=gen)
     masks = (torch.rand(3, 6, 6, generator=gen) > 0.5).float()
@@ -262,9 +272,6 @@ def test_focal_on_probabilities():
 
 
 def test_inversion_is_chosen_by_class_and_can_be_registered():
-    from mmdet.models.losses import GHMC, GIoULoss, QualityFocalLoss
-    from tst_mm.distill.task_adapters.detection_inversion import (_INVERSIONS, inversion_kind,
-                                                                  register_inversion)
 
     class MyGIoU(GIoULoss):
         pass

@@ -241,11 +241,23 @@ def test_augmenter_ignore_index_must_match_the_head():
         MODELS.build(_model_cfg(augmenter=augmenter))
 
 
-def test_unknown_kd_head_name(scenes_root):
-    model = MODELS.build(_model_cfg(distill_losses=dict(logits=dict(type='tst_mm.KDLoss'))))
-    model.train()
+def test_unknown_kd_head_name_is_refused_at_build():
     with pytest.raises(ValueError, match="'logits'.*'decode', 'auxiliary'"):
-        model.train_step(_batch(scenes_root), _optim(model))
+        MODELS.build(_model_cfg(distill_losses=dict(logits=dict(type='tst_mm.KDLoss'))))
+    with pytest.raises(ValueError, match="compares='neck' is not a segmentation output"):
+        MODELS.build(_model_cfg(distill_losses=dict(
+            kd=dict(type='tst_mm.KDLoss', compares='neck'))))
+
+
+def test_compares_field_names_the_head(scenes_root):
+    """A KD loss under a name of one's own says which head it compares with ``compares``."""
+    model = MODELS.build(_model_cfg(distill_losses=dict(
+        kl=dict(type='tst_mm.KDLoss', compares='decode'),
+        decode_cwd=dict(type='tst_mm.ChannelWiseDivergenceLoss'))))
+    model.train()
+    log_vars = model.train_step(_batch(scenes_root), _optim(model))
+    assert {'distill.loss_kl', 'distill.loss_decode_cwd'} <= set(log_vars)
+    assert model.adapter.kd_output('kl') == model.adapter.kd_output('decode_cwd') == 'decode'
 
 
 def test_auxiliary_kd_needs_auxiliary_heads_on_both_sides(scenes_root):

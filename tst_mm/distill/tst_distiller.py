@@ -51,7 +51,9 @@ class TSTDistiller(BaseModel):
         augmenter: Config of the learnable augmenter (e.g. ``tst_mm.LearnableAugmenter``); its
             normalisation is copied from the student's data preprocessor.
         distill_losses: Named KD losses, e.g. ``dict(kd=dict(type='tst_mm.KDLoss', tau=4))``;
-            logged as ``distill.loss_<name>``.
+            logged as ``distill.loss_<name>``. An entry's ``compares`` field says which
+            output it compares (detection ``'cls'`` / ``'neck'``, segmentation ``'decode'`` /
+            ``'auxiliary'``); by default the word its name starts with.
         weakness_loss: The student-weakness loss of the search objective (default
             ``tst_mm.StudentWeaknessLoss``).
         search_loss_weights: Weights of ``teacher`` (teacher task loss) and ``weakness`` in the
@@ -122,8 +124,11 @@ class TSTDistiller(BaseModel):
             norm = _normalisation(self.student)
             if norm is not None:
                 self.augmenter.set_normalization(norm[0], norm[1])
+        distill_losses = {name: dict(cfg) for name, cfg in (distill_losses or {}).items()}
+        self.adapter.set_kd_outputs(
+            {name: cfg.pop('compares', None) for name, cfg in distill_losses.items()})
         self.distill_losses = nn.ModuleDict(
-            {name: MODELS.build(cfg) for name, cfg in (distill_losses or {}).items()})
+            {name: MODELS.build(cfg) for name, cfg in distill_losses.items()})
         self.adapter.check_distill_losses(self.student, self.distill_losses)
         self.weakness_loss = MODELS.build(weakness_loss)
         self.search_loss_weights = {'teacher': 1.0, 'weakness': 1.0, **search_loss_weights}

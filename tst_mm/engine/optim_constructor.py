@@ -1,9 +1,9 @@
 """Build the two optimizers of TST: one for the student, one for the augmenter."""
-from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from torch import nn
 
 from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
+from ..utils.unwrap import unwrap_model
 
 __all__ = ['TSTOptimWrapperConstructor']
 
@@ -50,8 +50,7 @@ class TSTOptimWrapperConstructor:
 
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
         """Build the wrappers for ``model.student`` and ``model.augmenter``."""
-        if is_model_wrapper(model):  # a DDP-wrapped distiller
-            model = model.module
+        model = unwrap_model(model)  # a DDP-wrapped distiller
         if getattr(model, 'augmenter', None) is None:
             raise ValueError('TSTOptimWrapperConstructor needs a model with an augmenter')
         return OptimWrapperDict(**{

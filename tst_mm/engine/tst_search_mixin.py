@@ -7,8 +7,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import numpy as np
 import torch
 from mmengine.dist import all_reduce, is_main_process
-from mmengine.model import is_model_wrapper
 
+from ..utils.unwrap import unwrap_model
 from .search_optim import SearchOptimController
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
@@ -69,7 +69,7 @@ class TSTSearchMixin:
     def distiller(self):
         """The TST distiller, whether or not the runner wrapped it for DDP."""
         model = self.runner.model
-        return model.module if is_model_wrapper(model) else model
+        return unwrap_model(model)
 
     def _reseed(self, *keys: int) -> None:
         """Seed python, numpy and torch from the run's seed and a position in the schedule."""

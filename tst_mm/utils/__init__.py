@@ -15,11 +15,12 @@ from .runner_setup import (
 )
 from .safe_checkpoint import register_checkpoint_safe_globals, restricted_getattr
 from .student_config import student_config
+from .unwrap import unwrap_model
 
 __all__ = [
     'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'configure_model_wrapper',
     'enable_amp', 'init_cpu_distributed', 'last_logged_scalar', 'logged_records',
     'register_checkpoint_safe_globals', 'restricted_getattr', 'load_tool_config',
     'prepare_launch', 'student_config',
-    'check_resume_checkpoint', 'resume_checkpoint_path', 'state_dict_mismatch'
+    'check_resume_checkpoint', 'resume_checkpoint_path', 'state_dict_mismatch', 'unwrap_model'
 ]

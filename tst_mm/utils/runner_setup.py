@@ -7,9 +7,10 @@ from typing import Mapping, Optional, Sequence
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
-from mmengine.model import is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
 from torch import nn
+
+from .unwrap import unwrap_model
 
 __all__ = ['ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
            'init_cpu_distributed', 'configure_model_wrapper', 'load_tool_config',
@@ -240,7 +241,7 @@ def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
     loaded = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
     loaded = {key[len('module.'):] if key.startswith('module.') else key: value
               for key, value in loaded.items()}
-    model = model.module if is_model_wrapper(model) else model
+    model = unwrap_model(model)
     mismatch = state_dict_mismatch(model.state_dict(), loaded)
     if mismatch is not None:
         raise ConfigError(f'cannot resume from {path}: it was saved from a different model '

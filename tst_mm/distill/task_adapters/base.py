@@ -1,18 +1,25 @@
 """What the distiller needs from a task: logits to distil, task losses, the search objective."""
 import inspect
 from abc import ABCMeta, abstractmethod
-from typing import Dict, List, Mapping, Sequence, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-__all__ = ['TaskAdapter', 'call_distill_loss', 'total_task_loss']
+__all__ = ['TaskAdapter', 'call_distill_loss', 'takes', 'total_task_loss']
+
+
+def takes(function: Union[nn.Module, Callable], argument: str) -> bool:
+    """Whether a callable (a module: its ``forward``) has a parameter named ``argument``."""
+    if isinstance(function, nn.Module):
+        function = function.forward
+    return argument in inspect.signature(function).parameters
 
 
 def call_distill_loss(loss: nn.Module, student_out: torch.Tensor, teacher_out: torch.Tensor,
                       labels: torch.Tensor) -> torch.Tensor:
     """Call a KD loss, passing the labels only to losses that take them (e.g. DKD)."""
-    if 'labels' in inspect.signature(loss.forward).parameters:
+    if takes(loss, 'labels'):
         return loss(student_out, teacher_out, labels)
     return loss(student_out, teacher_out)
 
@@ -47,11 +54,53 @@ class TaskAdapter(metaclass=ABCMeta):
     """Task-specific parts of TST, kept out of the task-agnostic distiller.
 
     An adapter holds no parameters; the distiller passes it the student, the teacher and the
-    loss modules on each call.
+    loss modules on each call. It holds one setting: which output each KD loss compares
+    (:meth:`set_kd_outputs`, from the ``compares`` field of each ``distill_losses`` entry).
     """
 
     #: Name of the task, used in messages.
     task: str = ''
+    #: The outputs a KD loss can compare (values of ``compares``); the first is the example.
+    kd_outputs: Tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._kd_outputs: Dict[str, str] = {}
+
+    def set_kd_outputs(self, compares: Mapping[str, Optional[str]]) -> None:
+        """Say which output each KD loss compares.
+
+        Args:
+            compares: ``distill_losses`` entry name -> its ``compares`` field, or ``None``
+                for the default: the only output of a task that has one, else the word the
+                name starts with (``'cls'`` for ``cls`` or ``cls_kl``).
+
+        Raises:
+            ValueError: If an output is not one of :attr:`kd_outputs`, or a name says none.
+        """
+        self._kd_outputs = {name: self._kd_output(name, output)
+                            for name, output in compares.items()}
+
+    def kd_output(self, name: str) -> str:
+        """The output the KD loss ``name`` compares (see :meth:`set_kd_outputs`)."""
+        if name not in self._kd_outputs:
+            self._kd_outputs[name] = self._kd_output(name, None)
+        return self._kd_outputs[name]
+
+    def _kd_output(self, name: str, output: Optional[str]) -> str:
+        if output is None and len(self.kd_outputs) == 1:
+            return self.kd_outputs[0]
+        if output is None:
+            output = name.split('_')[0]
+            if output not in self.kd_outputs:
+                raise ValueError(
+                    f'distill_losses entry {name!r}: say which {self.task} output it compares '
+                    f'with compares=<one of {self.kd_outputs}> in the entry, or start its name '
+                    f'with one of them (e.g. "{self.kd_outputs[0]}" or '
+                    f'"{self.kd_outputs[0]}_kl")')
+        elif output not in self.kd_outputs:
+            raise ValueError(f'distill_losses entry {name!r}: compares={output!r} is not a '
+                             f'{self.task} output; use one of {self.kd_outputs}')
+        return output
 
     @abstractmethod
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:

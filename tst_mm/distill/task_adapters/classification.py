@@ -44,6 +44,7 @@ class ClassificationAdapter(TaskAdapter):
     """
 
     task = 'classification'
+    kd_outputs = ('logits', )
 
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         num_student = getattr(student.head, 'num_classes', None)

@@ -3,10 +3,11 @@ heads (RetinaNet, FCOS, ATSS, GFL, TOOD, YOLOX, RTMDet, ...) and the DETR family
 
 Distillation (``distill_losses``)
     The student's ordinary mmdet losses on ``[x'; x]`` (keys ``student.*``) plus the KD
-    losses of the distiller's ``distill_losses``. Each entry's *name* says what it compares:
+    losses of the distiller's ``distill_losses``. Each entry's ``compares`` field says what it
+    compares (by default the word its name starts with):
 
-    * ``cls`` or ``cls_<anything>``: classification logits, for a logit loss such as
-      ``tst_mm.KDLoss`` (``tau`` 1 in TST for detection).
+    * ``compares='cls'`` (names ``cls``, ``cls_<anything>``): classification logits, for a
+      logit loss such as ``tst_mm.KDLoss`` (``tau`` 1 in TST for detection).
 
       - Two-stage: the RoI head's class logits ``(R, C + 1)``. The student's own sampled RoIs
         (captured while it computes its loss) are fed through the *teacher's* bbox RoI head
@@ -29,17 +30,18 @@ Distillation (``distill_losses``)
       - DETR family: refused at build. Each model matches its own queries to the objects
         inside its loss, so a teacher query and a student query do not stand for the same
         thing; ``neck`` losses and the search work.
-    * ``neck`` or ``neck_<anything>``: feature losses (``tst_mm.FeatureMSELoss``,
-      ``tst_mm.ChannelWiseDivergenceLoss``) on each neck (FPN) level — or each backbone output
-      without a neck — averaged over levels. Channel counts must match.
+    * ``compares='neck'`` (names ``neck``, ``neck_<anything>``): feature losses
+      (``tst_mm.FeatureMSELoss``, ``tst_mm.ChannelWiseDivergenceLoss``) on each neck (FPN)
+      level — or each backbone output without a neck — averaged over levels. Channel counts
+      must match.
 
     Example::
 
         distill_losses=dict(
             cls=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.0),
-            neck_mse=dict(type='tst_mm.FeatureMSELoss', normalize=True, loss_weight=1.0))
+            fpn=dict(type='tst_mm.FeatureMSELoss', normalize=True, compares='neck'))
 
-    logs ``distill.loss_cls`` and ``distill.loss_neck_mse``.
+    logs ``distill.loss_cls`` and ``distill.loss_fpn``.
 
 Search (``search_losses``)
     ``augment.loss_teacher``: the sum of the teacher's ordinary mmdet losses on ``x'``.
@@ -66,13 +68,11 @@ from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
 from ...augment.label_geometry import INSTANCE_FIELDS, clip_boxes_to_image
-from .base import TaskAdapter, total_task_loss
+from .base import TaskAdapter, takes, total_task_loss
 from .detection_inversion import InvertedDetectionLosses
 
-__all__ = ['DetectionAdapter', 'is_detector', 'KD_TARGETS']
+__all__ = ['DetectionAdapter', 'is_detector']
 
-#: Prefixes of ``distill_losses`` names and what they compare.
-KD_TARGETS = ('cls', 'neck')
 
 
 def is_detector(model: nn.Module) -> bool:
@@ -164,15 +164,6 @@ def _num_priors(head: nn.Module) -> int:
 def _outputs_probabilities(head: nn.Module) -> bool:
     """Whether a dense head's classification maps are probabilities (TOOD), not logits."""
     return bool(getattr(getattr(head, 'loss_cls', None), 'activated', False))
-
-
-def _kd_target(name: str) -> str:
-    target = name.split('_')[0]
-    if target not in KD_TARGETS:
-        raise ValueError(f'distill_losses entry {name!r}: a detection KD loss name must be '
-                         f'one of {KD_TARGETS} or start with "<one of them>_" (e.g. "cls", '
-                         '"neck_mse") to say what it compares')
-    return target
 
 
 class _Capture:
@@ -336,16 +327,14 @@ def _loss_mode(model: nn.Module) -> Iterator[None]:
         model.training = False
 
 
-def _takes(loss: nn.Module, argument: str) -> bool:
-    return argument in inspect.signature(loss.forward).parameters
-
-
 class DetectionAdapter(TaskAdapter):
-    """Adapter for mmdet ``TwoStageDetector`` and ``SingleStageDetector`` models."""
+    """Adapter for mmdet two-stage, single-stage and DETR-family detectors."""
 
     task = 'detection'
+    kd_outputs = ('cls', 'neck')
 
     def __init__(self) -> None:
+        super().__init__()
         self._inverters: Dict[int, InvertedDetectionLosses] = {}
         self._warned_boxes = False
 
@@ -404,7 +393,7 @@ class DetectionAdapter(TaskAdapter):
                              'which needs a two-stage (RoI head) detector; dense heads have no '
                              'per-location class targets to check it against')
         without_mask = [name for name, loss in distill_losses.items()
-                        if _kd_target(name) == 'cls' and not _takes(loss, 'valid_mask')]
+                        if self.kd_output(name) == 'cls' and not takes(loss, 'valid_mask')]
         if without_mask:
             raise ValueError(f'teacher_correct_only leaves RoIs out through a valid_mask, which '
                              f'the distill_losses {without_mask} do not take; use tst_mm.KDLoss')
@@ -414,14 +403,14 @@ class DetectionAdapter(TaskAdapter):
         """Refuse KD losses that cannot compare what their name says, before training."""
         family = _family(student)
         for name, loss in distill_losses.items():
-            target = _kd_target(name)
+            target = self.kd_output(name)
             if target == 'cls' and family == 'query':
                 raise ValueError(
                     f'distill_losses entry {name!r}: {type(student.bbox_head).__name__} '
                     '(DETR family) matches its queries to objects inside its loss, so teacher '
                     'and student queries do not correspond and TST cannot distil their class '
                     'scores correctly; use neck_* feature losses for this detector')
-            if target == 'cls' and _takes(loss, 'labels'):
+            if target == 'cls' and takes(loss, 'labels'):
                 raise ValueError(f'distill_losses entry {name!r} ({type(loss).__name__}) needs '
                                  'class labels per prediction, which detection KD does not '
                                  'have; use tst_mm.KDLoss')
@@ -459,7 +448,7 @@ class DetectionAdapter(TaskAdapter):
                        num_augmented: int = 0, teacher_correct_only: bool = False
                        ) -> Dict[str, Tensor]:
         family = _family(student)
-        targets = {name: _kd_target(name) for name in distill_losses or {}}
+        targets = {name: self.kd_output(name) for name in distill_losses or {}}
         data_samples = self._clipped(data_samples)
         with _Capture(student, family) as capture:
             student_losses = student.loss(inputs, _own_instances(data_samples))
@@ -507,7 +496,7 @@ class DetectionAdapter(TaskAdapter):
     @staticmethod
     def _call_logit_loss(loss: nn.Module, student: Tensor, teacher: Tensor,
                          valid_mask: Optional[Tensor] = None) -> Tensor:
-        if valid_mask is not None and _takes(loss, 'valid_mask'):
+        if valid_mask is not None and takes(loss, 'valid_mask'):
             return loss(student, teacher, valid_mask=valid_mask)
         return loss(student, teacher)
 

@@ -3,17 +3,18 @@
 Distillation (``distill_losses``)
     The student's ordinary mmseg losses on ``[x'; x]`` (``student.decode.loss_ce``,
     ``student.aux.loss_ce``, ...; accuracies are logged too) plus the KD losses of the
-    distiller's ``distill_losses``. Each entry's *name* names the head whose logits it
-    compares: ``decode`` (or ``decode_<anything>``) for the ``decode_head``, ``auxiliary`` (or
-    ``auxiliary_<anything>``) for the ``auxiliary_head`` (several auxiliary heads: paired in
-    order and averaged). Each loss has its own weight and temperature, e.g. TST's setting::
+    distiller's ``distill_losses``. Each entry's ``compares`` field names the head whose logits
+    it compares (by default the word its name starts with): ``'decode'`` for the
+    ``decode_head``, ``'auxiliary'`` for the ``auxiliary_head`` (several auxiliary heads: paired
+    in order and averaged). Each loss has its own weight and temperature, e.g. TST's setting::
 
         distill_losses=dict(
             decode=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.5),
             auxiliary=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=0.5))
 
     logs ``distill.loss_decode`` and ``distill.loss_auxiliary``. Channel-wise distillation
-    instead: ``decode=dict(type='tst_mm.ChannelWiseDivergenceLoss', tau=1.0, loss_weight=3.0)``.
+    instead: ``decode=dict(type='tst_mm.ChannelWiseDivergenceLoss', tau=1.0, loss_weight=3.0)``,
+    or both under names of one's own: ``cwd=dict(type=..., compares='decode')``.
 
     Logits are compared at the **student's** logit resolution: a teacher map of another size
     is resized to the student's with bilinear interpolation (the student head's
@@ -35,19 +36,15 @@ Search (``search_losses``)
 The augmenter must run in ``geometric_mode='compose'``: the label maps then move with the
 pixels (nearest sampling; pixels from outside the image become the ignore index).
 """
-import inspect
 from typing import Dict, List, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import TaskAdapter, total_task_loss
+from .base import TaskAdapter, takes, total_task_loss
 
-__all__ = ['SegmentationAdapter', 'is_segmentor', 'KD_HEADS']
-
-#: Names (or name prefixes) of ``distill_losses`` entries and the heads they compare.
-KD_HEADS = ('decode', 'auxiliary')
+__all__ = ['SegmentationAdapter', 'is_segmentor']
 
 
 def is_segmentor(model: nn.Module) -> bool:
@@ -107,15 +104,6 @@ def _check_losses_skip_ignored(model: nn.Module, role: str) -> None:
                     "imbalance use e.g. sampler=dict(type='OHEMPixelSampler'))") from err
 
 
-def _kd_head(name: str) -> str:
-    head = name.split('_')[0]
-    if head not in KD_HEADS:
-        raise ValueError(f'distill_losses entry {name!r}: a segmentation KD loss name must be '
-                         f'one of {KD_HEADS} or start with "<one of them>_" (e.g. "decode", '
-                         '"auxiliary", "decode_cwd") to name the head whose logits it compares')
-    return head
-
-
 def _head_logits(head: nn.Module, feats: Sequence[Tensor]) -> Tensor:
     logits = head(feats)
     if not isinstance(logits, Tensor) or logits.dim() != 4:
@@ -145,14 +133,11 @@ def _teacher_correct(teacher_logits: Tensor, labels: Tensor, num_augmented: int)
     return correct
 
 
-def _takes(loss: nn.Module, argument: str) -> bool:
-    return argument in inspect.signature(loss.forward).parameters
-
-
 class SegmentationAdapter(TaskAdapter):
     """Adapter for mmseg ``EncoderDecoder`` students and teachers."""
 
     task = 'segmentation'
+    kd_outputs = ('decode', 'auxiliary')
 
     # ------------------------------------------------------------------ checks
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
@@ -188,7 +173,7 @@ class SegmentationAdapter(TaskAdapter):
     def check_teacher_correct_only(self, student: nn.Module,
                                    distill_losses: Mapping[str, nn.Module]) -> None:
         without_mask = [name for name, loss in distill_losses.items()
-                        if not _takes(loss, 'valid_mask')]
+                        if not takes(loss, 'valid_mask')]
         if without_mask:
             raise ValueError(f'teacher_correct_only leaves pixels out through a valid_mask, which '
                              f'the distill_losses {without_mask} do not take (e.g. CWD compares '
@@ -214,7 +199,7 @@ class SegmentationAdapter(TaskAdapter):
         if not distill_losses:
             return losses
 
-        targets = {name: _kd_head(name) for name in distill_losses}
+        targets = {name: self.kd_output(name) for name in distill_losses}
         filtered = teacher_correct_only and num_augmented > 0
         teacher_logits = {}
         with torch.no_grad():
@@ -257,7 +242,7 @@ class SegmentationAdapter(TaskAdapter):
             for s_logits, t_logits in pairs:
                 size = s_logits.shape[2:]
                 kwargs = {}
-                if _takes(loss, 'valid_mask'):
+                if takes(loss, 'valid_mask'):
                     kwargs['valid_mask'] = valid_mask(size)
                 values.append(loss(s_logits, resized(t_logits, size), **kwargs))
             losses[f'distill.loss_{name}'] = torch.stack(values).mean()

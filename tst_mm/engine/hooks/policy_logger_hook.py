@@ -5,9 +5,9 @@ from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ...registry import HOOKS
+from ...utils.unwrap import unwrap_model
 from ..tst_train_loop import STATE_KEY
 
 __all__ = ['TSTPolicyLoggerHook', 'POLICY_HISTORY_FILE']
@@ -17,7 +17,7 @@ POLICY_HISTORY_FILE = 'tst_policy.jsonl'
 
 
 def _augmenter(runner):
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    model = unwrap_model(runner.model)
     return getattr(model, 'augmenter', None)
 
 

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from torchvision.utils import make_grid
 
 from ...registry import HOOKS
+from ...utils.unwrap import unwrap_model
 
 __all__ = ['TSTSampleGridHook']
 
@@ -56,7 +56,7 @@ class TSTSampleGridHook(Hook):
 
     @torch.no_grad()
     def _save(self, runner, name: str) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         augmenter = getattr(model, 'augmenter', None)
         if augmenter is None or not is_main_process():
             return

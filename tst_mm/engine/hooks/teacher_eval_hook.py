@@ -1,9 +1,9 @@
 """Score the frozen teacher once on the validation set, for reference in the logs."""
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ...registry import HOOKS
+from ...utils.unwrap import unwrap_model
 
 __all__ = ['TSTTeacherEvalHook']
 
@@ -26,7 +26,7 @@ class TSTTeacherEvalHook(Hook):
         loop = runner.val_loop
         if loop is None or runner.message_hub.get_info(TEACHER_METRICS_KEY) is not None:
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         teacher = getattr(model, 'teacher', None)
         if teacher is None:
             return
