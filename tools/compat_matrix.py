@@ -13,7 +13,9 @@ taken through ``mmdet::`` etc.), as a user would try it:
 2. build ``tst_mm.TSTDistiller`` with the same config as student and teacher. A model TST
    cannot handle is refused here, by a ``ValueError`` / ``TypeError`` of one line: that line
    is the matrix's status;
-3. save the (random) teacher to a checkpoint, so that the strict teacher loading is real, and
+3. save the teacher (randomly initialised, every weight jittered by N(0, 0.02^2) so that
+   heads initialised to zero do not make it constant) to a checkpoint, so that the strict
+   teacher loading is real, and
    run a real mmengine ``Runner``: one search step and three distillation steps on two
    images (the generated scenes at 64 x 64, or Fashion-MNIST), then ``runner.test()`` as
    ``tools/test.py`` does, on two images;
@@ -519,6 +521,9 @@ def run_entry(entry: Entry, scenes: str, fashion_mnist: str, work_dir: str,
         distiller.teacher.init_weights()
     finally:
         logger.setLevel(level)
+    with torch.no_grad():  # heads initialised to zero (ViT's) would make every output equal
+        for param in distiller.teacher.parameters():
+            param.add_(0.02 * torch.randn_like(param))
     torch.save({'state_dict': distiller.teacher.state_dict()}, teacher_ckpt)
     del distiller
 
