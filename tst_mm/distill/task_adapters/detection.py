@@ -74,7 +74,6 @@ from .detection_inversion import InvertedDetectionLosses
 __all__ = ['DetectionAdapter', 'is_detector']
 
 
-
 def is_detector(model: nn.Module) -> bool:
     """Whether ``model`` is an mmdet detector (``False`` when mmdet is not installed)."""
     try:
@@ -400,7 +399,7 @@ class DetectionAdapter(TaskAdapter):
 
     def check_distill_losses(self, student: nn.Module, distill_losses: Mapping[str, nn.Module]
                              ) -> None:
-        """Refuse KD losses that cannot compare what their name says, before training."""
+        """Refuse, before training, KD losses that cannot compare the output they name."""
         family = _family(student)
         for name, loss in distill_losses.items():
             target = self.kd_output(name)
@@ -409,7 +408,7 @@ class DetectionAdapter(TaskAdapter):
                     f'distill_losses entry {name!r}: {type(student.bbox_head).__name__} '
                     '(DETR family) matches its queries to objects inside its loss, so teacher '
                     'and student queries do not correspond and TST cannot distil their class '
-                    'scores correctly; use neck_* feature losses for this detector')
+                    "scores correctly; use feature losses (compares='neck') for this detector")
             if target == 'cls' and takes(loss, 'labels'):
                 raise ValueError(f'distill_losses entry {name!r} ({type(loss).__name__}) needs '
                                  'class labels per prediction, which detection KD does not '
