@@ -5,9 +5,10 @@
 # completed epochs): the paper's COCO phases (after 1/4 and 1/2 of a 24-epoch schedule) at the
 # same fractions of this one. 8 GPUs x 32 images, as the stock recipe:
 #   bash tools/dist_train.sh configs/tst/rtmdet_l_s_coco.py 8
-# Each distillation step sees [x'; x] (64 images per GPU) and runs the teacher on them, so it
-# needs about twice the stock recipe's memory; halve train_dataloader.batch_size (and base_lr)
-# on smaller GPUs. RTMDet's QualityFocalLoss / GIoULoss are inverted in the search step;
+# Each distillation step sees [x'; x] (64 images per GPU) and a search step backpropagates
+# through teacher and student: by the model zoo's memory figures (S 15.9 GB, L 43.2 GB at 32
+# images) about 59 GB per GPU (docs/full_scale.md); on smaller GPUs halve
+# train_dataloader.batch_size and base_lr. RTMDet's QualityFocalLoss / GIoULoss are inverted;
 # 'cls' is the per-location binary KL of the classification maps (same strides, one point per
 # location in both models).
 _base_ = 'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py'

@@ -28,8 +28,12 @@ SIZE = 64
 
 
 def config_batch(scope: str, name: str, scenes_root: str) -> dict:
-    """A batch of the generated scenes as the config's task sees them."""
-    batch = scenes_batch(SCENES[scope].format(name=name), scenes_root, IMAGES, (SIZE, SIZE))
+    """A batch of the generated scenes as the config's task sees them (detectors without a
+    scenes demo of their own, e.g. RTMDet, take Faster R-CNN's boxes)."""
+    demo = SCENES[scope].format(name=name)
+    if not osp.exists(osp.join(ROOT, demo)):
+        demo = SCENES[scope].format(name='faster-rcnn')
+    batch = scenes_batch(demo, scenes_root, IMAGES, (SIZE, SIZE))
     if scope == 'mmpretrain':
         from mmpretrain.structures import DataSample
         batch['data_samples'] = [DataSample().set_gt_label(label) for label in range(IMAGES)]
