@@ -18,12 +18,8 @@ from mmengine.registry import DefaultScope, init_default_scope
 from torch import nn
 
 import tst_mm  # noqa: F401
-from tst_mm.distill.task_adapters import InvertedDetectionLosses
-from tst_mm.distill.task_adapters.detection_inversion import (
-    _INVERSIONS,
-    inversion_kind,
-    register_inversion,
-)
+from tst_mm.distill.task_adapters import InvertedDetectionLosses, detection_inversion
+from tst_mm.distill.task_adapters.detection_inversion import inversion_kind, register_inversion
 from tst_mm.losses import StudentWeaknessLoss
 
 
@@ -271,26 +267,28 @@ def test_focal_on_probabilities():
     torch.testing.assert_close(loss(probs, labels, weights, avg_factor=2.0), entry.sum() / 2.0)
 
 
-def test_inversion_is_chosen_by_class_and_can_be_registered():
-
-    class MyGIoU(GIoULoss):
-        pass
-
-    assert inversion_kind(QualityFocalLoss()) == 'quality_focal'
-    assert inversion_kind(CrossEntropyLoss(use_mask=True)) == 'mask'
-    assert inversion_kind(MyGIoU()) == 'regression'  # subclasses follow their base
+def test_inversion_is_chosen_by_class_and_can_be_registered(monkeypatch):
+    # a fresh table, as in a process that registers its own loss before any search step
+    monkeypatch.setattr(detection_inversion, '_INVERSIONS', {})
+    monkeypatch.setattr(detection_inversion, '_MMDET_REGISTERED', False)
 
     class MyGHMC(GHMC):
         pass
 
-    assert inversion_kind(MyGHMC()) is None
     with pytest.raises(ValueError, match='kind must be one of'):
         register_inversion(MyGHMC, 'upside_down')
     register_inversion(MyGHMC, 'sigmoid_ce')
-    try:
-        assert inversion_kind(MyGHMC()) == 'sigmoid_ce'
-    finally:
-        _INVERSIONS.pop(MyGHMC)
+    register_inversion(SmoothL1Loss, 'sigmoid_ce')  # a registration beats mmdet's default
+
+    class MyGIoU(GIoULoss):
+        pass
+
+    assert inversion_kind(MyGHMC()) == 'sigmoid_ce'
+    assert inversion_kind(GHMC()) is None
+    assert inversion_kind(SmoothL1Loss()) == 'sigmoid_ce'
+    assert inversion_kind(QualityFocalLoss()) == 'quality_focal'  # the defaults came too
+    assert inversion_kind(CrossEntropyLoss(use_mask=True)) == 'mask'
+    assert inversion_kind(MyGIoU()) == 'regression'  # subclasses follow their base
 
 
 def test_every_loss_word_module_is_swapped_and_reads_through():

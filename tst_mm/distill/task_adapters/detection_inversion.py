@@ -53,7 +53,7 @@ from torch import Tensor, nn
 from tst_mm.registry import MODELS
 
 __all__ = ['InvertedDetectionLosses', 'InvertedLoss', 'find_loss_modules', 'inversion_kind',
-           'register_inversion', 'KINDS']
+           'register_inversion', 'supported_losses', 'KINDS']
 
 TARGETS = ('positives', 'all')
 REGRESSIONS = ('reciprocal', 'clamp', 'negate')
@@ -63,6 +63,7 @@ KINDS = ('softmax_ce', 'sigmoid_ce', 'mask', 'focal', 'quality_focal', 'varifoca
 
 #: Loss class -> kind, or a callable choosing the kind from the module (``None``: refused).
 _INVERSIONS: Dict[type, Union[str, Callable[[nn.Module], Optional[str]]]] = {}
+_MMDET_REGISTERED = False
 
 
 def register_inversion(loss_type: type,
@@ -85,23 +86,22 @@ def _cross_entropy_kind(loss: nn.Module) -> str:
     return 'sigmoid_ce' if getattr(loss, 'use_sigmoid', False) else 'softmax_ce'
 
 
-def _register_mmdet_losses() -> None:
-    from mmdet.models import losses
-    register_inversion(losses.CrossEntropyLoss, _cross_entropy_kind)
-    register_inversion(losses.FocalLoss, 'focal')
-    register_inversion(losses.QualityFocalLoss, 'quality_focal')
-    register_inversion(losses.VarifocalLoss, 'varifocal')
-    register_inversion(losses.DiceLoss, 'mask')
-    for regression in (losses.L1Loss, losses.SmoothL1Loss, losses.BalancedL1Loss,
-                       losses.MSELoss, losses.IoULoss, losses.BoundedIoULoss, losses.GIoULoss,
-                       losses.DIoULoss, losses.CIoULoss, losses.EIoULoss, losses.SIoULoss,
-                       losses.DistributionFocalLoss):
-        register_inversion(regression, 'regression')
-
-
 def _inversions() -> Dict[type, Union[str, Callable[[nn.Module], Optional[str]]]]:
-    if not _INVERSIONS:
-        _register_mmdet_losses()
+    """The table, with mmdet's losses added on first use (what was registered before wins)."""
+    global _MMDET_REGISTERED
+    if not _MMDET_REGISTERED:
+        from mmdet.models import losses
+        defaults = {losses.CrossEntropyLoss: _cross_entropy_kind, losses.FocalLoss: 'focal',
+                    losses.QualityFocalLoss: 'quality_focal',
+                    losses.VarifocalLoss: 'varifocal', losses.DiceLoss: 'mask'}
+        for regression in (losses.L1Loss, losses.SmoothL1Loss, losses.BalancedL1Loss,
+                           losses.MSELoss, losses.IoULoss, losses.BoundedIoULoss,
+                           losses.GIoULoss, losses.DIoULoss, losses.CIoULoss, losses.EIoULoss,
+                           losses.SIoULoss, losses.DistributionFocalLoss):
+            defaults[regression] = 'regression'
+        for loss_type, kind in defaults.items():
+            _INVERSIONS.setdefault(loss_type, kind)
+        _MMDET_REGISTERED = True
     return _INVERSIONS
 
 
