@@ -15,10 +15,9 @@ taken through ``mmdet::`` etc.), as a user would try it:
    is the matrix's status;
 3. save the teacher (randomly initialised, every weight jittered by N(0, 0.02^2) so that
    heads initialised to zero do not make it constant) to a checkpoint, so that the strict
-   teacher loading is real, and
-   run a real mmengine ``Runner``: one search step and three distillation steps on two
-   images (the generated scenes at 64 x 64, or Fashion-MNIST), then ``runner.test()`` as
-   ``tools/test.py`` does, on two images;
+   teacher loading is real, and run a real mmengine ``Runner``: one search step and three
+   distillation steps on two images (the generated scenes at 64 x 64, or Fashion-MNIST),
+   then ``runner.test()`` as ``tools/test.py`` does, on two images;
 4. time a TST distillation step on B = 2 images (``[x'; x]``: 4 images) against a plain KD
    step on 4 images and a search step on 2 (``benchmarks/step_cost.py``'s steps; median of 3
    interleaved rounds after a warm-up; one CPU thread in the test).
@@ -478,6 +477,26 @@ def _time_steps(model, optim_wrapper, dataset, rounds: int = 3) -> Dict[str, flo
     return {mode: statistics.median(values) for mode, values in times.items()}
 
 
+def _save_random_teacher(teacher: torch.nn.Module, path: str) -> None:
+    """Initialise the teacher, jitter every weight by N(0, 0.02^2) and save it as a checkpoint.
+
+    ``init_weights`` is needed: some parameters (DINO's level embeddings) stay uninitialised
+    until it runs. The jitter keeps heads that it sets to zero (ViT's) from making every
+    output equal, which would leave the search step without a gradient.
+    """
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
+    try:
+        teacher.init_weights()
+    finally:
+        logger.setLevel(level)
+    with torch.no_grad():
+        for param in teacher.parameters():
+            param.add_(0.02 * torch.randn_like(param))
+    torch.save({'state_dict': teacher.state_dict()}, path)
+
+
 def run_entry(entry: Entry, scenes: str, fashion_mnist: str, work_dir: str,
               timing: bool = True) -> Result:
     """Build, train, test and time one entry (see the module docstring).
@@ -514,17 +533,7 @@ def run_entry(entry: Entry, scenes: str, fashion_mnist: str, work_dir: str,
     result.kd_losses = {f'distill.loss_{name}': type(loss).__name__
                         for name, loss in distiller.distill_losses.items()}
     teacher_ckpt = osp.join(work_dir, 'teacher.pth')
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
-    try:  # (some parameters, e.g. DINO's level embeddings, are left uninitialised until now)
-        distiller.teacher.init_weights()
-    finally:
-        logger.setLevel(level)
-    with torch.no_grad():  # heads initialised to zero (ViT's) would make every output equal
-        for param in distiller.teacher.parameters():
-            param.add_(0.02 * torch.randn_like(param))
-    torch.save({'state_dict': distiller.teacher.state_dict()}, teacher_ckpt)
+    _save_random_teacher(distiller.teacher, teacher_ckpt)
     del distiller
 
     data = _data(entry, scenes, fashion_mnist)
