@@ -67,6 +67,7 @@ from study_runs import (
     ROOT,
     RunInProgress,
     cached_result,
+    load_config,
     paired_differences,
     paired_table,
     run_cached,
@@ -476,7 +477,7 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
     summary = summarise(results, teacher_top1, METHODS, 'top1')
     os.makedirs(args.out, exist_ok=True)
     if args.preset == 'patient':
-        cfg = Config.fromfile(osp.join(ROOT, args.tst_config))
+        cfg = load_config(osp.join(ROOT, args.tst_config))
         epochs = args.epochs or cfg.train_cfg.max_epochs
         subset = args.subset or cfg.train_dataloader.dataset.indices
         regime = (f'Teacher: `{args.teacher_config}` (15 epochs on 60k, crop + flip), top-1 '

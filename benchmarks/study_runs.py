@@ -22,8 +22,8 @@ sys.path.insert(0, ROOT)
 from tst_mm.utils import last_logged_scalar  # noqa: E402
 
 __all__ = [
-    'ROOT', 'run_tool', 'run_cached', 'cached_result', 'RunInProgress', 'summarise',
-    'summary_table',    'comparison_notes', 'paired_differences', 'paired_table'
+    'ROOT', 'run_tool', 'run_cached', 'cached_result', 'RunInProgress', 'load_config',
+    'summarise', 'summary_table', 'comparison_notes', 'paired_differences', 'paired_table'
 ]
 
 #: mmengine's ``Config.fromfile`` resolves ``pkg::`` bases through pkg_resources, which is not
@@ -69,6 +69,12 @@ def _set_aside(run_dir: str) -> str:
         n += 1
     os.rename(run_dir, f'{run_dir}.stale{n}')
     return f'{run_dir}.stale{n}'
+
+
+def load_config(path: str) -> Config:
+    """``Config.fromfile`` one thread at a time (see ``_CONFIG_LOCK``)."""
+    with _CONFIG_LOCK:
+        return Config.fromfile(path)
 
 
 def _wanted_config(make_config: Callable[[], Config]) -> str:

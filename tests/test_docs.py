@@ -37,9 +37,6 @@ DOCS = sorted({osp.relpath(path, ROOT) for path in [
     *glob.glob(osp.join(ROOT, 'configs', '**', '*.md'), recursive=True)]})
 #: Folders of the repository whose paths the docs name.
 REPO_DIRS = ('configs', 'tools', 'docs', 'benchmarks', 'tst_mm', 'tests')
-#: Pages the docs link to that another test writes and that may not be committed yet
-#: (docs/supported.md: the compatibility matrix of issue 14).
-GENERATED = {'docs/supported.md'}
 #: Scripts that hand their extra options to another one.
 FORWARDS = {'tools/dist_train.sh': 'tools/train.py', 'tools/slurm_train.sh': 'tools/train.py',
             'tools/dist_test.sh': 'tools/test.py', 'tools/slurm_test.sh': 'tools/test.py'}
@@ -75,14 +72,14 @@ def missing_paths(text: str, doc: str) -> List[str]:
     problems = []
     for match in PATH.finditer(text):
         for path in expand_braces(match.group(1).rstrip('.,:;')):
-            if path not in GENERATED and not exists(path):
+            if not exists(path):
                 problems.append(f'{doc}: {path} does not exist')
     for match in LINK.finditer(text):
         target = match.group(1).split('#')[0]
         if not target or re.match(r'[a-z]+:', target):
             continue
         path = osp.relpath(osp.normpath(osp.join(osp.dirname(doc), target)))
-        if path not in GENERATED and not osp.exists(osp.join(ROOT, path)):
+        if not osp.exists(osp.join(ROOT, path)):
             problems.append(f'{doc}: link {match.group(1)} ({path}) does not exist')
     return problems
 
