@@ -74,7 +74,7 @@ def task_options(task: str, args: argparse.Namespace) -> List[str]:
     return common + [f'{split}_dataloader.dataset.data_root={coco}'
                      for split in ('train', 'val', 'test')] + [
         f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
-        f'model.teacher_ckpt={teacher}',
+        f'model.teacher_ckpt={teacher}', f'model.allow_random_teacher={teacher is None}',
         f'train_dataloader.dataset.indices={args.scenes_images}',
         f'train_dataloader.batch_size={args.scenes_batch}']
 

@@ -86,6 +86,7 @@ def build(task: str, data_root: str, device: str, image_size: int, batch_size: i
     cfg = Config.fromfile(osp.join(ROOT, TASKS[task]['config']))
     cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
     cfg.model.teacher_ckpt = None
+    cfg.model.allow_random_teacher = True  # only the cost is measured
     model = MODELS.build(cfg.model).to(device)
     model.train()
     optim = OPTIM_WRAPPER_CONSTRUCTORS.build(

@@ -2,16 +2,18 @@
 import importlib.util
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 from types import ModuleType
+from typing import Callable, List
 
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 __all__ = ['ROOT', 'load_script', 'run_tool', 'run_tool_expecting_failure', 'fashion_runner_cfg',
-           'scenes_batch']
+           'scenes_batch', 'free_port', 'run_ranks']
 
 
 def _env() -> dict:
@@ -99,3 +101,37 @@ def load_script(path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def free_port() -> int:
+    """A TCP port free on this machine right now (for a gloo process group)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def run_ranks(command: Callable[[int], List[str]], env: Callable[[int], dict], cwd: str,
+              world_size: int = 2, timeout: int = 900) -> List[str]:
+    """Run one process per rank to the end; fail the test with the output of any that failed.
+
+    Args:
+        command: The argv of a rank.
+        env: The environment of a rank.
+        cwd: Working directory of all ranks.
+        world_size: Number of ranks.
+        timeout: Seconds before all are killed (a hang fails the test instead of blocking it).
+
+    Returns:
+        Each rank's output (stdout and stderr).
+    """
+    procs = [subprocess.Popen(command(rank), cwd=cwd, env=env(rank), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for rank in range(world_size)]
+    try:
+        outputs = [proc.communicate(timeout=timeout)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    for rank, (proc, out) in enumerate(zip(procs, outputs)):
+        assert proc.returncode == 0, f'rank {rank} failed:\n{out[-5000:]}'
+    return outputs

@@ -29,8 +29,11 @@ class InterruptAfterIter(Hook):
 
 @HOOKS.register_module()
 class SaveRankStateHook(Hook):
-    """After training, every rank saves its (unwrapped) model state to ``rank_<r>.pth``."""
+    """After training, every rank saves its (unwrapped) model state to ``rank_<r>.pth`` and
+    the class of the runner's model (the wrapper) to ``rank_<r>_wrapper.txt``."""
 
     def after_train(self, runner) -> None:
         model = unwrap_model(runner.model)
         torch.save(model.state_dict(), osp.join(runner.work_dir, f'rank_{get_rank()}.pth'))
+        with open(osp.join(runner.work_dir, f'rank_{get_rank()}_wrapper.txt'), 'w') as f:
+            f.write(type(runner.model).__name__)

@@ -60,10 +60,9 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         cfg = build_config(args)
+        Runner.from_cfg(cfg).test()
     except ConfigError as err:
         sys.exit(f'error: {err}')
-    runner = Runner.from_cfg(cfg)
-    runner.test()
 
 
 if __name__ == '__main__':

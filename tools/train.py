@@ -67,16 +67,16 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv=None) -> None:
     """Build the runner from the config and train."""
     args = parse_args(argv)
+    # Known refusals (bad config, teacher checkpoint, resume checkpoint, the TST preflight)
+    # are ConfigErrors: one line, no traceback.
     try:
         cfg = build_config(args)
-    except ConfigError as err:
-        sys.exit(f'error: {err}')
-    runner = Runner.from_cfg(cfg)
-    try:  # before any training: a checkpoint of another config is named, not half-loaded
+        runner = Runner.from_cfg(cfg)
+        # before any training: a checkpoint of another config is named, not half-loaded
         check_resume_checkpoint(cfg, runner.model)
+        runner.train()
     except ConfigError as err:
         sys.exit(f'error: {err}')
-    runner.train()
 
 
 if __name__ == '__main__':

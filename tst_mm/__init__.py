@@ -4,9 +4,15 @@ Importing this package registers every tst-mm module in the ``tst_mm`` registrie
 ``custom_imports = dict(imports=['tst_mm'])`` in any mm config is all a user needs.
 """
 from . import augment, datasets, distill, engine, losses  # noqa: F401  (registration)
+from .augment import LearnableAugmenter
+from .distill import TSTDistiller
+from .engine import TSTEpochBasedTrainLoop, TSTIterBasedTrainLoop, TSTOptimWrapperConstructor
 from .utils import register_checkpoint_safe_globals
 from .version import __version__
 
 register_checkpoint_safe_globals()
 
-__all__ = ['__version__']
+__all__ = [
+    '__version__', 'TSTDistiller', 'LearnableAugmenter', 'TSTEpochBasedTrainLoop',
+    'TSTIterBasedTrainLoop', 'TSTOptimWrapperConstructor'
+]

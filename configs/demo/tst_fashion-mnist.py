@@ -6,6 +6,8 @@
 _base_ = ['mmpretrain::_base_/default_runtime.py', '../_base_/datasets/fashion-mnist.py']
 
 custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+# Stock launchers (the toolboxes' tools/train.py, mim train) wrap TST with this under DDP.
+model_wrapper_cfg = dict(type='tst_mm.TSTDistributedWrapper')
 
 student = dict(
     type='ImageClassifier',
@@ -19,7 +21,7 @@ student = dict(
 model = dict(
     type='tst_mm.TSTDistiller',
     student=student,
-    teacher='configs/demo/resnet18-tiny_fashion-mnist.py',
+    teacher='{{ fileDirname }}/resnet18-tiny_fashion-mnist.py',  # beside this file
     teacher_ckpt='work_dirs/demo/teacher/epoch_2.pth',
     augmenter=dict(type='tst_mm.LearnableAugmenter', num_ops=4, geometric_mode='blend'),
     distill_losses=dict(kd=dict(type='tst_mm.KDLoss', tau=4.0, loss_weight=1.0)),

@@ -15,7 +15,7 @@ _base_ = ['./tst_fashion-mnist.py']
 
 model = dict(
     student=dict(backbone=dict(stem_channels=8, base_channels=8), head=dict(in_channels=64)),
-    teacher='configs/demo/resnet18-tiny_fashion-mnist_crop-flip_15e.py',
+    teacher='{{ fileDirname }}/resnet18-tiny_fashion-mnist_crop-flip_15e.py',  # beside this file
     teacher_ckpt='work_dirs/bench/teacher_crop-flip_15e/epoch_15.pth')
 
 train_dataloader = dict(dataset=dict(indices=2500, pipeline={{_base_.crop_flip_train_pipeline}}))

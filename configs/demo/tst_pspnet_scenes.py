@@ -9,6 +9,8 @@
 _base_ = ['./pspnet_r18-tiny_scenes.py']
 
 custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+# Stock launchers (the toolboxes' tools/train.py, mim train) wrap TST with this under DDP.
+model_wrapper_cfg = dict(type='tst_mm.TSTDistributedWrapper')
 
 norm_cfg = dict(type='BN', requires_grad=True)
 iters_per_epoch = 16  # 64 scenes / batch 4
@@ -37,7 +39,7 @@ model = dict(
     _delete_=True,
     type='tst_mm.TSTDistiller',
     student=student,
-    teacher='configs/demo/pspnet_r18-tiny_scenes.py',
+    teacher='{{ fileDirname }}/pspnet_r18-tiny_scenes.py',  # beside this file
     teacher_ckpt='work_dirs/pspnet_r18-tiny_scenes/iter_400.pth',
     augmenter=dict(type='tst_mm.LearnableAugmenter', num_ops=4, geometric_mode='compose',
                    seg_ignore_index=255),

@@ -10,7 +10,7 @@ model = dict(
     _delete_=True,
     type='tst_mm.TSTDistiller',
     student={{_base_.model}},
-    teacher='configs/demo/retinanet_r18-tiny_scenes.py',
+    teacher='{{ fileDirname }}/retinanet_r18-tiny_scenes.py',  # beside this file
     teacher_ckpt='work_dirs/demo/retinanet_teacher/epoch_12.pth',
     augmenter=dict(type='tst_mm.LearnableAugmenter', num_ops=4, geometric_mode='compose'),
     distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.0)),

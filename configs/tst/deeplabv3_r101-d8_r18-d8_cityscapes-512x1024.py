@@ -11,6 +11,8 @@
 _base_ = 'mmseg::deeplabv3/deeplabv3_r18-d8_4xb2-80k_cityscapes-512x1024.py'
 
 custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+# Stock launchers (the toolboxes' tools/train.py, mim train) wrap TST with this under DDP.
+model_wrapper_cfg = dict(type='tst_mm.TSTDistributedWrapper')
 
 iters_per_epoch = 372  # ceil(2975 / (4 GPUs * 2 images))
 

@@ -44,7 +44,8 @@ def distiller_cfg(name, **overrides):
         augmenter=dict(type='tst_mm.LearnableAugmenter', num_ops=4, geometric_mode='compose'),
         distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0),
                             neck_mse=dict(type='tst_mm.FeatureMSELoss')),
-        weakness_loss=dict(type='tst_mm.InvertedDetectionLosses'))
+        weakness_loss=dict(type='tst_mm.InvertedDetectionLosses'),
+        allow_random_teacher=True)  # random weights: the tests check mechanics
     for key, value in overrides.items():  # replace, not merge (ConfigDict.update merges)
         cfg[key] = value
     return cfg

@@ -157,6 +157,7 @@ def test_user_config_wraps_a_stock_fcos(scenes_root, tmp_path):
             type='tst_mm.TSTDistiller',
             student={{_base_.model}},
             teacher='my_fcos.py',
+            allow_random_teacher=True,  # no trained teacher here: the wiring is tested
             augmenter=dict(type='tst_mm.LearnableAugmenter', geometric_mode='compose'),
             distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0)))
         optim_wrapper = dict(

@@ -37,6 +37,7 @@ def _model_cfg(**overrides) -> ConfigDict:
     cfg = Config.fromfile(TST_CONFIG).model
     cfg.teacher = osp.join(ROOT, cfg.teacher)
     cfg.teacher_ckpt = None
+    cfg.allow_random_teacher = True
     for key, value in overrides.items():  # replace, not merge
         cfg[key] = value
     return cfg
@@ -279,6 +280,7 @@ def test_label_ids_out_of_range_through_the_distiller_pipeline(scenes_root, tmp_
     cfg = Config.fromfile(TST_CONFIG)
     cfg.model.teacher = copy.deepcopy(cfg.model.student)
     cfg.model.teacher_ckpt = None
+    cfg.model.allow_random_teacher = True
     cfg.work_dir = str(tmp_path / 'work')
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = str(root) + '/'

@@ -28,7 +28,9 @@ def _distiller(teacher_ckpt, **overrides):
     cfg.teacher = osp.join(ROOT, cfg.teacher)
     cfg.teacher_ckpt = teacher_ckpt
     cfg.update(overrides)
-    return MODELS.build(cfg)
+    model = MODELS.build(cfg)
+    model.load_teacher()  # as when training starts
+    return model
 
 
 def _preprocessed(model, fashion_mnist_root, num=16):

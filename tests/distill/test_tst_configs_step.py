@@ -54,6 +54,7 @@ def test_full_size_config_runs_a_distillation_and_a_search_step(path, scenes_roo
     init_default_scope(scope)
     DefaultScope.overwrite_default_scope(scope).__enter__()
     cfg.model.teacher_ckpt = None
+    cfg.model.allow_random_teacher = True
     if scope == 'mmseg':  # the Cityscapes preprocessor pads every image to a 512x1024 crop
         cfg.model.student.data_preprocessor.size = (96, 96)
     student = cfg.model.student  # a model dict, or a config file (the in1k configs)

@@ -1,6 +1,7 @@
 """TSTDistiller on real mmpretrain classifiers and a teacher trained here on Fashion-MNIST."""
 import copy
 import glob
+import json
 import os.path as osp
 
 import pytest
@@ -13,6 +14,7 @@ from tst_testing import ROOT, run_tool
 import tst_mm  # noqa: F401
 from tst_mm.distill import TeacherCheckpointError
 from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.utils import last_logged_scalar
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 TEACHER_CONFIG = osp.join(ROOT, 'configs/demo/resnet18-tiny_fashion-mnist.py')
@@ -58,6 +60,11 @@ def _optim(model):
 def test_teacher_loaded_strictly_frozen_and_not_saved(teacher_ckpt):
     model = MODELS.build(_model_cfg(teacher_ckpt))
     saved = torch.load(teacher_ckpt)['state_dict']
+    # loaded when training starts (the Runner calls init_weights), not when built
+    assert not torch.equal(model.teacher.state_dict()['head.fc.weight'], saved['head.fc.weight'])
+    model.init_weights()
+    assert model.teacher_classes == tuple(torch.load(teacher_ckpt)['meta']['dataset_meta'][
+        'classes'])
     for key, value in model.teacher.state_dict().items():
         assert torch.equal(value, saved[key]), key
     assert not any(p.requires_grad for p in model.teacher.parameters())
@@ -84,8 +91,19 @@ def test_teacher_and_student_dicts_resolve_in_the_task_scope(teacher_ckpt):
 
 
 def test_missing_teacher_checkpoint(tmp_path):
+    model = MODELS.build(_model_cfg(str(tmp_path / 'missing.pth')))  # testing needs no teacher
     with pytest.raises(TeacherCheckpointError, match='teacher_ckpt not found'):
-        MODELS.build(_model_cfg(str(tmp_path / 'missing.pth')))
+        model.init_weights()
+
+
+def test_training_with_a_random_teacher_is_refused_unless_meant(fashion_mnist_root):
+    model = MODELS.build(_model_cfg(None))
+    model.train()
+    with pytest.raises(TeacherCheckpointError, match='model.teacher_ckpt is None'):
+        model.train_step(_batch(fashion_mnist_root), _optim(model))
+    model = MODELS.build(_model_cfg(None, allow_random_teacher=True))
+    model.train()
+    assert 'distill.loss_kd' in model.train_step(_batch(fashion_mnist_root), _optim(model))
 
 
 def test_teacher_checkpoint_of_another_architecture(teacher_ckpt, tmp_path):
@@ -93,8 +111,9 @@ def test_teacher_checkpoint_of_another_architecture(teacher_ckpt, tmp_path):
     student = MODELS.build(cfg.student)
     wrong = tmp_path / 'student_as_teacher.pth'
     torch.save(dict(state_dict=student.state_dict()), wrong)
+    model = MODELS.build(_model_cfg(str(wrong)))
     with pytest.raises(TeacherCheckpointError, match='shape mismatches') as err:
-        MODELS.build(_model_cfg(str(wrong)))
+        model.init_weights()
     assert 'backbone.conv1.weight' in str(err.value)
 
 
@@ -121,6 +140,7 @@ def test_unknown_op_name(teacher_ckpt):
 
 def test_distill_step_trains_only_the_student(teacher_ckpt, fashion_mnist_root):
     model = MODELS.build(_model_cfg(teacher_ckpt))
+    model.load_teacher()
     model.train()
     optim = _optim(model)
     before = copy.deepcopy(model.state_dict(keep_vars=False))
@@ -201,8 +221,15 @@ def test_tst_demo_trains_tests_exports(teacher_ckpt, fashion_mnist_root, tmp_pat
     assert len(records) > 1  # the initial policy plus one record per search step
     assert glob.glob(osp.join(work_dir, 'tst_samples', '*.png'))
 
-    proc = run_tool('tools/test.py', TST_CONFIG, checkpoint, '--cfg-options', *options)
-    assert 'accuracy/top1' in proc.stdout + proc.stderr
+    # tools/test.py scores the student of the last checkpoint exactly as the last validation
+    # did (val and test are the same 256 images), and needs no teacher checkpoint for it
+    logged = last_logged_scalar(work_dir, 'accuracy/top1')
+    run_tool('tools/test.py', TST_CONFIG, checkpoint, '--work-dir', str(tmp_path / 'test'),
+             '--cfg-options', *options, 'model.teacher_ckpt=/nowhere/teacher.pth')
+    # mmengine's LoggerHook dumps the test metrics to <work_dir>/<timestamp>/<timestamp>.json
+    (tested, ) = glob.glob(str(tmp_path / 'test' / '*' / '*.json'))
+    with open(tested) as f:
+        assert json.load(f)['accuracy/top1'] == logged
 
     run_tool('tools/plot_policy.py', work_dir)
     assert osp.getsize(osp.join(work_dir, 'tst_policy.png')) > 10_000
@@ -210,17 +237,38 @@ def test_tst_demo_trains_tests_exports(teacher_ckpt, fashion_mnist_root, tmp_pat
     exported = str(tmp_path / 'student.pth')
     run_tool('tools/export_student.py', checkpoint, exported, '--config', TST_CONFIG,
              '--cfg-options', *options)
-    # A process that never imports tst_mm: stock mmengine + mmpretrain test the student.
+    student_keys = {key[len('student.'):] for key in saved['state_dict']
+                    if key.startswith('student.')}
+    assert set(torch.load(exported)['state_dict']) == student_keys
+    # the student inside the TST checkpoint, on fixed inputs
+    model = MODELS.build(_model_cfg(teacher_ckpt))
+    model.load_state_dict(saved['state_dict'], strict=True)
+    model.eval()
+    inputs = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.save(inputs, tmp_path / 'inputs.pth')
+    with torch.no_grad():
+        expected = model.student(inputs, mode='tensor')
+    # A process that never imports tst_mm: stock mmengine + mmpretrain load the exported
+    # student strictly, give the same outputs and test it.
     script = tmp_path / 'plain_test.py'
     script.write_text(
         'import sys\n'
+        'import torch\n'
         'from mmengine.config import Config\n'
+        'from mmengine.registry import MODELS, init_default_scope\n'
         'from mmengine.runner import Runner\n'
         f'cfg = Config.fromfile({str(tmp_path / "student.py")!r})\n'
+        'init_default_scope(cfg.default_scope)\n'
+        'model = MODELS.build(cfg.model).eval()\n'
+        f'model.load_state_dict(torch.load({exported!r})["state_dict"], strict=True)\n'
+        'with torch.no_grad():\n'
+        f'    out = model(torch.load({str(tmp_path / "inputs.pth")!r}), mode="tensor")\n'
+        f'torch.save(out, {str(tmp_path / "plain_out.pth")!r})\n'
         f'cfg.work_dir = {str(tmp_path / "plain")!r}\n'
         f'cfg.load_from = {exported!r}\n'
         'metrics = Runner.from_cfg(cfg).test()\n'
         "assert not any(name.startswith('tst_mm') for name in sys.modules), 'tst_mm imported'\n"
         "print('PLAIN_TOP1', metrics['accuracy/top1'])\n")
     proc = run_tool(str(script), cwd=str(tmp_path))
-    assert 'PLAIN_TOP1' in proc.stdout
+    assert torch.equal(torch.load(tmp_path / 'plain_out.pth'), expected)
+    assert float(proc.stdout.split('PLAIN_TOP1')[1]) == logged

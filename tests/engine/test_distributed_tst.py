@@ -2,23 +2,16 @@
 classification and detection; learned parameters must be identical on both ranks."""
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
-from tst_testing import ROOT
+from tst_testing import ROOT, free_port
 
 TST_CONFIG = 'configs/demo/tst_fashion-mnist.py'
 DET_TST_CONFIG = 'configs/demo/tst_faster-rcnn_scenes.py'
 DET_TEACHER = 'configs/demo/faster-rcnn_r18-tiny_scenes.py'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 #: BN running statistics are per rank (each sees its own data; mmengine's default
@@ -33,7 +26,7 @@ def _train_two_ranks(tst_config: str, options: list, tmp_path) -> str:
                       "custom_imports = dict(imports=['tst_mm', 'tst_testing_hooks'], "
                       "allow_failed_imports=False)\n"
                       "custom_hooks = [dict(type='SaveRankStateHook')]\n")
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1',
+    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1',
                PYTHONPATH=f'{ROOT}{os.pathsep}{ROOT}/tests',
                PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
     proc = subprocess.run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir',
@@ -86,7 +79,8 @@ def test_two_ranks_detection_end_with_identical_student_and_policy(scenes_root, 
     options = [f'{split}_dataloader.dataset.data_root={coco}'
                for split in ('train', 'val', 'test')] + [
         f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
-        'model.teacher_ckpt=None', f'model.teacher={ROOT}/{DET_TEACHER}',
+        'model.teacher_ckpt=None', 'model.allow_random_teacher=True',
+        f'model.teacher={ROOT}/{DET_TEACHER}',
         'train_dataloader.dataset.indices=8', 'train_dataloader.batch_size=2',
         'train_cfg.max_epochs=2', 'train_cfg.search_epochs=[0,1]', 'train_cfg.val_begin=3',
         'default_hooks.logger.interval=1']

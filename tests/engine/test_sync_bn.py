@@ -40,6 +40,7 @@ def _cfg(work_dir=None, data_root=None) -> Config:
     cfg = Config.fromfile(TST_CONFIG)
     cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
     cfg.model.teacher_ckpt = None  # random teacher: only its layers and tensors matter here
+    cfg.model.allow_random_teacher = True
     if work_dir is not None:
         cfg.work_dir = str(work_dir)
         cfg.experiment_name = f'syncbn_{uuid.uuid4().hex[:8]}'

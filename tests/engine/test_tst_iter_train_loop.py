@@ -64,6 +64,7 @@ def _cfg(scenes_root, work_dir, **train_cfg):
     cfg = Config.fromfile(TST_CONFIG)
     cfg.model.teacher = copy.deepcopy(cfg.model.student)
     cfg.model.teacher_ckpt = None
+    cfg.model.allow_random_teacher = True
     cfg.work_dir = str(work_dir)
     cfg.experiment_name = f'iterloop_{uuid.uuid4().hex[:8]}'
     root = osp.join(scenes_root, 'cityscapes') + '/'

@@ -61,16 +61,30 @@ def test_weakness_ignore_index_and_dense_vs_flat():
     y = torch.randint(0, 4, (2, 3, 3))
     y[0, 0, :] = 255
     y[1, 2, 1] = 255
-    loss = StudentWeaknessLoss()(z, y)
+    weakness = StudentWeaknessLoss(ignore_index=255)
+    loss = weakness(z, y)
     flat_z, flat_y = z.permute(0, 2, 3, 1).reshape(-1, 4), y.reshape(-1)
     keep = flat_y != 255
     assert loss.item() == pytest.approx(
-        StudentWeaknessLoss()(flat_z[keep], flat_y[keep]).item(), rel=1e-6)
+        weakness(flat_z[keep], flat_y[keep]).item(), rel=1e-6)
     assert loss.item() == pytest.approx(
         np_weakness(flat_z[keep].double().numpy(), flat_y[keep].numpy(), 1e-6), rel=1e-5)
     # Flattened input with ignore labels gives the same value; (N, 1, H, W) labels accepted.
-    assert StudentWeaknessLoss()(flat_z, flat_y).item() == pytest.approx(loss.item(), rel=1e-6)
-    assert StudentWeaknessLoss()(z, y[:, None]).item() == pytest.approx(loss.item(), rel=1e-6)
+    assert weakness(flat_z, flat_y).item() == pytest.approx(loss.item(), rel=1e-6)
+    assert weakness(z, y[:, None]).item() == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_weakness_ignores_no_label_unless_configured():
+    """Class 255 of a 1000-class dataset (ImageNet) is a class, not an ignore label."""
+    torch.manual_seed(0)
+    z, y = torch.randn(3, 1000), torch.tensor([255, 3, 255])
+    expected = np_weakness(z.double().numpy(), y.numpy(), 1e-6)
+    assert StudentWeaknessLoss()(z, y).item() == pytest.approx(expected, rel=1e-4)
+    # configured, or passed per call (as the segmentation adapter does), 255 is left out
+    only_3 = np_weakness(z[1:2].double().numpy(), y[1:2].numpy(), 1e-6)
+    assert StudentWeaknessLoss(ignore_index=255)(z, y).item() == pytest.approx(only_3, rel=1e-4)
+    assert StudentWeaknessLoss()(z, y, ignore_index=255).item() == pytest.approx(only_3,
+                                                                                rel=1e-4)
 
 
 def test_weakness_all_ignored_is_graph_connected_zero():

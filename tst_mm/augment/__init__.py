@@ -10,7 +10,11 @@ from .learned_ops import LearnedOps, OpImitationNet
 from .op_table import OP_NAMES, OP_TABLE, OpSpec, resolve_ops
 from .policy_io import load_policy, save_policy
 from .region import ValidRegion
-from .seg_data_preprocessor import SegDataPreProcessorWithAugments
+
+try:  # mmseg needs mmcv's compiled ops; a classification-only environment may lack them
+    from .seg_data_preprocessor import SegDataPreProcessorWithAugments
+except ImportError:
+    SegDataPreProcessorWithAugments = None
 
 __all__ = [
     'LearnableAugmenter', 'OP_NAMES', 'OP_TABLE', 'OpSpec', 'resolve_ops', 'relaxed_bernoulli',

@@ -1,10 +1,15 @@
 """Resolve the ``student`` / ``teacher`` entries of a distiller config to model config dicts."""
 import os.path as osp
-from typing import Union
+from typing import List, Optional, Union
 
 from mmengine.config import Config, ConfigDict
 
-__all__ = ['resolve_model_config']
+from ..utils.runner_setup import ConfigError
+
+__all__ = ['resolve_model_config', 'apply_data_preprocessor', 'resolve_model_paths']
+
+#: Model entries of a distiller config that may name a config file.
+MODEL_KEYS = ('student', 'teacher')
 
 
 def _package_config(name: str) -> Config:
@@ -50,7 +55,10 @@ def resolve_model_config(model: Union[dict, str], role: str) -> dict:
         cfg = _package_config(model)
     else:
         if not osp.isfile(model):
-            raise FileNotFoundError(f'{role} config file not found: {model}')
+            raise FileNotFoundError(
+                f'{role} config file not found: {model} (tools/train.py and tools/test.py '
+                'resolve a relative path against the config file, as _base_ is; other '
+                "launchers need an absolute path or '{{ fileDirname }}/' in front of it)")
         cfg = Config.fromfile(model)
     if 'model' not in cfg:
         raise ValueError(f'{role} config {model} defines no `model`')
@@ -59,3 +67,88 @@ def resolve_model_config(model: Union[dict, str], role: str) -> dict:
     if cfg.get('data_preprocessor') is not None and 'data_preprocessor' not in model_cfg:
         model_cfg.data_preprocessor = cfg.data_preprocessor
     return model_cfg
+
+
+def _plain(value):
+    """Tuples as lists, so that ``mean=(1, 2)`` and ``mean=[1, 2]`` compare equal."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def apply_data_preprocessor(student: dict, data_preprocessor: Optional[dict]) -> dict:
+    """Give the student the ``data_preprocessor`` the distiller was given.
+
+    mmengine's Runner hands a config's top-level ``data_preprocessor`` to the model it builds,
+    and ``--cfg-options model.data_preprocessor...`` targets the distiller; the distiller uses
+    its student's preprocessor, so such settings must reach the student. Settings the student
+    lacks are added; equal ones are fine; a setting that differs from the student's own is
+    refused rather than silently picking one.
+
+    Args:
+        student: The student's model config (changed in place).
+        data_preprocessor: The distiller's ``data_preprocessor`` argument.
+
+    Returns:
+        ``student``.
+
+    Raises:
+        ConfigError: If both set a key to different values, or the preprocessor is no dict.
+    """
+    if data_preprocessor is None:
+        return student
+    if not isinstance(data_preprocessor, dict):
+        raise ConfigError('TSTDistiller takes data_preprocessor as a config dict, got '
+                          f'{type(data_preprocessor).__name__}; or set it in the student config')
+    own = student.get('data_preprocessor') or {}
+    conflicts = [f'{key}={data_preprocessor[key]!r} vs {own[key]!r}' for key in data_preprocessor
+                 if key in own and _plain(own[key]) != _plain(data_preprocessor[key])]
+    if conflicts:
+        raise ConfigError(
+            'the distiller\'s data_preprocessor (model.data_preprocessor, or a top-level one) '
+            f'differs from the student\'s (model.student.data_preprocessor): {"; ".join(conflicts)}'
+            '. The distiller uses the student\'s preprocessor for both models: set it there '
+            '(and the same normalisation in the teacher config)')
+    student['data_preprocessor'] = ConfigDict({**own, **data_preprocessor})
+    return student
+
+
+def _config_dirs(filename: str, seen: Optional[set] = None) -> List[str]:
+    """Directories of a config file and of its local ``_base_`` files, nearest first."""
+    seen = set() if seen is None else seen
+    filename = osp.abspath(filename)
+    if filename in seen or not osp.isfile(filename):
+        return []
+    seen.add(filename)
+    dirs = [osp.dirname(filename)]
+    try:
+        bases = Config._get_base_files(filename)
+    except Exception:  # an unreadable _base_ fails in Config.fromfile anyway
+        bases = []
+    for base in bases if isinstance(bases, list) else [bases]:
+        if isinstance(base, str) and '::' not in base:
+            dirs += _config_dirs(osp.join(osp.dirname(filename), base), seen)
+    return list(dict.fromkeys(dirs))
+
+
+def resolve_model_paths(cfg: Config) -> None:
+    """Make relative ``model.student`` / ``model.teacher`` config paths absolute, as
+    ``_base_`` paths are: against the config file (then its ``_base_`` files), not against
+    the working directory.
+
+    Args:
+        cfg: A loaded config (its ``filename`` says where it was read from); changed in place.
+    """
+    model = cfg.get('model')
+    if not isinstance(model, dict) or not cfg.filename:
+        return
+    for key in MODEL_KEYS:
+        path = model.get(key)
+        if not isinstance(path, str) or '::' in path or osp.isabs(path):
+            continue
+        for directory in _config_dirs(cfg.filename):
+            if osp.isfile(osp.join(directory, path)):
+                model[key] = osp.normpath(osp.join(directory, path))
+                break

@@ -11,10 +11,11 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import MODELS
-from .grad_sync import update_params_synced
-from .model_config import resolve_model_config
+from ..utils.runner_setup import ConfigError
+from .model_config import apply_data_preprocessor, resolve_model_config
+from .step_guard import GuardedUpdate
 from .task_adapters import adapter_for
-from .teacher_loading import freeze, load_teacher_checkpoint
+from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
 
 __all__ = ['TSTDistiller']
 
@@ -46,8 +47,10 @@ class TSTDistiller(BaseModel):
     Args:
         student: Student model config dict, or a config file (``model`` is taken from it).
         teacher: Teacher model config dict or config file, as for ``student``.
-        teacher_ckpt: Path or URL of the teacher's checkpoint, loaded strictly. ``None`` only
-            for building configs without weights (a warning says the teacher is random).
+        teacher_ckpt: Path or URL of the teacher's checkpoint, loaded strictly and with
+            ``weights_only=True`` when training starts (:meth:`load_teacher`), so testing
+            the student never reads or downloads it. ``None`` is refused for training unless
+            ``allow_random_teacher``.
         augmenter: Config of the learnable augmenter (e.g. ``tst_mm.LearnableAugmenter``); its
             normalisation is copied from the student's data preprocessor.
         distill_losses: Named KD losses, e.g. ``dict(kd=dict(type='tst_mm.KDLoss', tau=4))``;
@@ -66,7 +69,11 @@ class TSTDistiller(BaseModel):
             class is not their target; segmentation: such pixels), logging their share as
             ``distill.dropped_aug``. The student's task loss still sees all of ``x'``.
         teacher_norm_eval: Keep the teacher in eval mode (BN statistics frozen) at all times.
-        data_preprocessor: Ignored if given as None: the student's preprocessor is shared.
+        allow_random_teacher: Train without ``teacher_ckpt`` (a teacher with random weights),
+            e.g. for tests or cost measurements; refused otherwise.
+        data_preprocessor: Settings for the shared preprocessor, which is the student's: they
+            are added to the student's ``data_preprocessor``; one that contradicts it is
+            refused (mmengine passes a config's top-level ``data_preprocessor`` here).
         init_cfg: Initialisation config of the distiller (the teacher is never re-initialised).
     """
 
@@ -81,6 +88,7 @@ class TSTDistiller(BaseModel):
                  augment_ratio: float = 1.0,
                  teacher_correct_only: bool = False,
                  teacher_norm_eval: bool = True,
+                 allow_random_teacher: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -92,24 +100,27 @@ class TSTDistiller(BaseModel):
         if unknown:
             raise ValueError(f'search_loss_weights has unknown keys {sorted(unknown)}; use '
                              "'teacher' and 'weakness'")
-        self.student = MODELS.build(resolve_model_config(student, 'student'))
+        self.student = MODELS.build(apply_data_preprocessor(
+            resolve_model_config(student, 'student'), data_preprocessor))
         self.teacher = MODELS.build(resolve_model_config(teacher, 'teacher'))
         self.adapter = adapter_for(self.student)
         teacher_adapter = adapter_for(self.teacher)
         if type(teacher_adapter) is not type(self.adapter):
             raise ValueError(f'teacher is a {teacher_adapter.task} model but the student is a '
                              f'{self.adapter.task} model; use a teacher of the same task')
-        self.adapter.check_compatible(self.student, self.teacher)
+        try:  # refusals of the config: one line from tools/train.py, not a traceback
+            self.adapter.check_compatible(self.student, self.teacher)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         self._check_normalisation()
         # Share the student's preprocessor: stock evaluators and tools see the student's view.
         self.data_preprocessor = self.student.data_preprocessor
 
         self.teacher_ckpt = teacher_ckpt
-        if teacher_ckpt is not None:
-            load_teacher_checkpoint(self.teacher, teacher_ckpt)
-        else:
-            MMLogger.get_current_instance().warning(
-                'TSTDistiller built without teacher_ckpt: the teacher has random weights')
+        self.allow_random_teacher = allow_random_teacher
+        #: class names the teacher checkpoint records (set by :meth:`load_teacher`)
+        self.teacher_classes: Optional[tuple] = None
+        self._teacher_loaded = False
         self.teacher_norm_eval = teacher_norm_eval
         freeze(self.teacher)
         # classes of the teacher's norm layers, to undo a SyncBN conversion of the whole model
@@ -137,7 +148,6 @@ class TSTDistiller(BaseModel):
         if self.teacher_correct_only:
             self.adapter.check_teacher_correct_only(self.student, self.distill_losses)
         self.phase = 'distill'
-        self._last_good_augmenter: Optional[dict] = None
         # The teacher is neither saved in checkpoints nor expected when loading them.
         self._register_state_dict_hook(self._drop_teacher_from_state_dict)
         self.register_load_state_dict_post_hook(self._ignore_missing_teacher_keys)
@@ -146,10 +156,10 @@ class TSTDistiller(BaseModel):
     def _check_normalisation(self) -> None:
         student, teacher = _normalisation(self.student), _normalisation(self.teacher)
         if student != teacher:
-            raise ValueError(f'teacher and student normalise inputs differently (mean, std, '
-                             f'colour conversion): teacher {teacher} vs student {student}; both '
-                             'see one preprocessed batch, so give them the same '
-                             'data_preprocessor settings')
+            raise ConfigError(f'teacher and student normalise inputs differently (mean, std, '
+                              f'colour conversion): teacher {teacher} vs student {student}; '
+                              'both see one preprocessed batch, so give them the same '
+                              'data_preprocessor settings')
 
     @staticmethod
     def _drop_teacher_from_state_dict(module, state_dict, prefix, local_metadata):
@@ -163,10 +173,36 @@ class TSTDistiller(BaseModel):
         missing[:] = [key for key in missing if not key.startswith('teacher.')]
 
     def init_weights(self) -> None:
-        """Initialise student and augmenter; the loaded teacher is left as it is."""
+        """Initialise student and augmenter and load the teacher (the Runner calls this when
+        training starts, and only then)."""
         self.student.init_weights()
         if self.augmenter is not None and hasattr(self.augmenter, 'init_weights'):
             self.augmenter.init_weights()
+        self.load_teacher()
+
+    def load_teacher(self) -> None:
+        """Load ``teacher_ckpt`` into the teacher, once; every rank must call it.
+
+        Deferred from building to training (``init_weights``, else the first
+        :meth:`train_step`), so that testing the student neither reads nor downloads it.
+
+        Raises:
+            TeacherCheckpointError: If ``teacher_ckpt`` is ``None`` without
+                ``allow_random_teacher``, or cannot be loaded.
+        """
+        if self._teacher_loaded:
+            return
+        if self.teacher_ckpt is None:
+            if not self.allow_random_teacher:
+                raise TeacherCheckpointError(
+                    'model.teacher_ckpt is None: training would distil from a teacher with '
+                    'random weights; set model.teacher_ckpt, or model.allow_random_teacher=True '
+                    'if a random teacher is meant')
+            MMLogger.get_current_instance().warning(
+                'TSTDistiller trains with a random teacher (allow_random_teacher=True)')
+        else:
+            self.teacher_classes = load_teacher_checkpoint(self.teacher, self.teacher_ckpt)
+        self._teacher_loaded = True
 
     def train(self, mode: bool = True) -> 'TSTDistiller':
         """Set train mode; the teacher stays in eval mode when ``teacher_norm_eval``."""
@@ -229,6 +265,7 @@ class TSTDistiller(BaseModel):
         if not isinstance(optim_wrapper, OptimWrapperDict) or 'student' not in optim_wrapper:
             raise TypeError("TSTDistiller needs optim_wrapper=dict(constructor="
                             "'tst_mm.TSTOptimWrapperConstructor', student=..., augmenter=...)")
+        self.load_teacher()
         data = self.data_preprocessor(data, True)
         if self.phase == 'search':
             return self._search_step(data['inputs'], data['data_samples'], optim_wrapper)
@@ -247,14 +284,16 @@ class TSTDistiller(BaseModel):
 
     def _distill_step(self, inputs: torch.Tensor, data_samples: List,
                       optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        inputs, data_samples, num_augmented = self._augmented_batch(inputs, data_samples)
         wrapper = optim_wrapper['student']
-        with wrapper.optim_context(self):
-            losses = self.adapter.distill_losses(
-                self.student, self.teacher, inputs, data_samples, self.distill_losses,
-                num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only)
-        loss, log_vars = self.parse_losses(losses)
-        update_params_synced(wrapper, loss, self.student.parameters())
+        # all ranks apply the update or all skip it (non-finite loss or gradients anywhere)
+        with GuardedUpdate(wrapper, self.student, 'distillation') as update:
+            inputs, data_samples, num_augmented = self._augmented_batch(inputs, data_samples)
+            with wrapper.optim_context(self):
+                losses = self.adapter.distill_losses(
+                    self.student, self.teacher, inputs, data_samples, self.distill_losses,
+                    num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only)
+            loss, log_vars = self.parse_losses(losses)
+            update.apply(loss, self.student.parameters())
         return log_vars
 
     def _search_step(self, inputs: torch.Tensor, data_samples: List,
@@ -268,39 +307,24 @@ class TSTDistiller(BaseModel):
         for param in frozen:  # gradients go through the student to the input, not into it
             param.requires_grad_(False)
         try:
-            with wrapper.optim_context(self):
-                aug_inputs, aug_samples = self.augmenter(inputs, copy.deepcopy(data_samples))
-                losses = self.adapter.search_losses(self.student, self.teacher, aug_inputs,
-                                                    aug_samples, self.weakness_loss)
-            losses['augment.loss_teacher'] = (
-                losses['augment.loss_teacher'] * self.search_loss_weights['teacher'])
-            losses['augment.loss_weakness'] = (
-                losses['augment.loss_weakness'] * self.search_loss_weights['weakness'])
-            loss, log_vars = self.parse_losses(losses)
-            if not (torch.isfinite(loss) and torch.isfinite(aug_inputs).all()):
-                self._restore_last_good_augmenter(wrapper, loss)
-                return log_vars
-            update_params_synced(wrapper, loss, self.augmenter.parameters())
-            if not all(torch.isfinite(p).all() for p in self.augmenter.parameters()):
-                self._restore_last_good_augmenter(wrapper, loss)
-                return log_vars
-            self._last_good_augmenter = {
-                key: value.detach().clone()
-                for key, value in self.augmenter.state_dict().items()}
+            # a skipped step (on every rank together) leaves policy and momentum as they were
+            with GuardedUpdate(wrapper, self.augmenter, 'search', keep_params=True) as update:
+                with wrapper.optim_context(self):
+                    aug_inputs, aug_samples = self.augmenter(inputs,
+                                                             copy.deepcopy(data_samples))
+                    losses = self.adapter.search_losses(self.student, self.teacher, aug_inputs,
+                                                        aug_samples, self.weakness_loss)
+                losses['augment.loss_teacher'] = (
+                    losses['augment.loss_teacher'] * self.search_loss_weights['teacher'])
+                losses['augment.loss_weakness'] = (
+                    losses['augment.loss_weakness'] * self.search_loss_weights['weakness'])
+                loss, log_vars = self.parse_losses(losses)
+                update.apply(loss, self.augmenter.parameters(), also_finite=[aug_inputs])
             return log_vars
         finally:
             for param in frozen:
                 param.requires_grad_(True)
             self.student.train(student_was_training)
-
-    def _restore_last_good_augmenter(self, wrapper, loss: torch.Tensor) -> None:
-        """Skip a non-finite search step and put back the last finite policy."""
-        wrapper.zero_grad()
-        if self._last_good_augmenter is not None:
-            self.augmenter.load_state_dict(self._last_good_augmenter)
-        MMLogger.get_current_instance().warning(
-            f'non-finite search step (loss {loss.item()}): step skipped and the last finite '
-            'augmenter policy kept')
 
     # ------------------------------------------------------------------ inference
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,

@@ -22,7 +22,8 @@ class TSTDistributedWrapper(nn.Module):
     own ``forward`` (the distiller calls the student's parts directly). So this wrapper
     delegates ``train_step`` to the distiller, which averages the gradients of the part it
     updates (student or augmenter) across ranks before each optimizer step
-    (:func:`tst_mm.distill.update_params_synced`); no parameter is ever "unused", so nothing
+    (:class:`tst_mm.distill.GuardedUpdate`, which also makes all ranks skip a non-finite step
+    together); no parameter is ever "unused", so nothing
     like ``find_unused_parameters`` is needed. Parameters and buffers start from rank 0's.
 
     SyncBN (``sync_bn='torch'`` or ``'mmcv'`` in the config): the Runner converts every BN

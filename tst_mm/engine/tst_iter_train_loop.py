@@ -7,6 +7,7 @@ from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
 from ..registry import LOOPS
+from .preflight import prepare_tst_training
 from .tst_search_mixin import TSTSearchMixin
 
 __all__ = ['TSTIterBasedTrainLoop']
@@ -57,6 +58,9 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         search_checkpoint: Save a checkpoint after each search pass.
         log_interval: Log search losses every this many search steps.
         search_optim: As for ``tst_mm.TSTEpochBasedTrainLoop``.
+        preflight: Before training, run one search and one distillation step on the first
+            batch and undo them (``tst_mm.engine.preflight``), so that what the search phase
+            cannot handle fails in the first minute.
         val_begin, val_interval, dynamic_intervals: As ``IterBasedTrainLoop``.
     """
 
@@ -73,6 +77,7 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
                  search_checkpoint: bool = True,
                  log_interval: int = 10,
                  search_optim: Optional[dict] = None,
+                 preflight: bool = True,
                  val_begin: int = 1,
                  val_interval: int = 1000,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
@@ -88,11 +93,14 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         self.search_iters = int(search_iters)
         self._init_search(search_passes, online, search_checkpoint, log_interval,
                           search_optim)
+        self.preflight = preflight
         self.search_batches = 0
 
     # ------------------------------------------------------------------ schedule
     def run(self):
-        """Train: student iterations, with the search phases due before them."""
+        """Train: the teacher and preflight checks, then student iterations with the search
+        phases due before them."""
+        prepare_tst_training(self, self.preflight)
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
         state = self._state()

@@ -9,6 +9,7 @@ import torch
 from mmengine.dist import all_reduce, is_main_process
 
 from ..utils.unwrap import unwrap_model
+from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
 from .search_optim import SearchOptimController
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
@@ -195,10 +196,11 @@ class TSTSearchMixin:
 
     def _save_search_checkpoint(self, position: int, pass_idx: int) -> None:
         """Save a resumable checkpoint at a pass boundary and point ``last_checkpoint`` at it."""
-        filename = f'search_{self.unit}_{position}_pass_{pass_idx + 1}.pth'
+        filename = search_checkpoint_name(self.unit, position, pass_idx)
         # meta as the loop stands: resuming re-enters this position and skips the passes done
         self.runner.save_checkpoint(self.runner.work_dir, filename,
                                     meta=dict(epoch=self._epoch, iter=self._iter))
         if is_main_process():
             with open(osp.join(self.runner.work_dir, 'last_checkpoint'), 'w') as f:
                 f.write(osp.join(self.runner.work_dir, filename))
+        rotate_search_checkpoints(self.runner, self.unit)  # max_keep_ckpts, as epoch ones

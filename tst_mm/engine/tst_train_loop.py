@@ -4,9 +4,11 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
+from torch import nn
 from torch.utils.data import DataLoader
 
 from ..registry import LOOPS
+from .preflight import prepare_tst_training
 from .tst_search_mixin import STATE_KEY, TSTSearchMixin
 
 __all__ = ['TSTEpochBasedTrainLoop', 'STATE_KEY']
@@ -57,6 +59,9 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
             augmenter's optimizer is reset per phase and decayed on a plateau (default: the
             authors' rules, ``dict(reset_each_phase=True, factor=0.9, min_delta=0.02,
             min_rel_delta=0.02)``; ``factor=None`` switches the decay off).
+        preflight: Before training, run one search and one distillation step on the first
+            batch and undo them (``tst_mm.engine.preflight``), so that what the search phase
+            cannot handle fails in the first minute.
         val_begin, val_interval, dynamic_intervals: As ``EpochBasedTrainLoop``.
     """
 
@@ -70,6 +75,7 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
                  search_checkpoint: bool = True,
                  log_interval: int = 10,
                  search_optim: Optional[dict] = None,
+                 preflight: bool = True,
                  val_begin: int = 1,
                  val_interval: int = 1,
                  dynamic_intervals=None) -> None:
@@ -82,9 +88,15 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
                              f'(0 <= epoch < max_epochs={max_epochs}); move or drop them')
         self._init_search(search_passes, online, search_checkpoint, log_interval,
                           search_optim)
+        self.preflight = preflight
         self._start_checked = False
 
     # ------------------------------------------------------------------ schedule
+    def run(self) -> nn.Module:
+        """Train: the teacher and preflight checks first, then the epochs."""
+        prepare_tst_training(self, self.preflight)
+        return super().run()
+
     def mid_epoch_resume_warning(self) -> Optional[str]:
         """The warning for a run resumed from a checkpoint inside an epoch, else ``None``."""
         expected = self._epoch * len(self.dataloader)

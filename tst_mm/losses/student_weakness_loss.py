@@ -38,20 +38,24 @@ class StudentWeaknessLoss(nn.Module):
     Args:
         loss_weight: Multiplier of the loss.
         eps: Smooth floor added to :math:`1 - p_y`, >= 0.
-        ignore_index: Label value whose samples/pixels are left out (and out of the mean).
+        ignore_index: Label value whose samples/pixels are left out (and out of the mean);
+            ``None`` (default) leaves none out, as every label of a classification dataset
+            is a class (ImageNet has a class 255). The segmentation adapter passes its decode
+            head's ``ignore_index`` per call.
     """
 
     def __init__(self, loss_weight: float = 1.0, eps: float = 1e-6,
-                 ignore_index: int = 255) -> None:
+                 ignore_index: Optional[int] = None) -> None:
         super().__init__()
         if eps < 0:
             raise ValueError(f'eps must be >= 0, got {eps}')
         self.loss_weight = float(loss_weight)
         self.eps = float(eps)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
 
     def forward(self, logits: Tensor, labels: Tensor, weight: Optional[Tensor] = None,
-                avg_factor: Optional[float] = None) -> Tensor:
+                avg_factor: Optional[float] = None,
+                ignore_index: Optional[int] = None) -> Tensor:
         """Compute the mean inverted CE over the valid samples/pixels.
 
         Args:
@@ -61,6 +65,7 @@ class StudentWeaknessLoss(nn.Module):
             weight: Optional per-sample/per-pixel weights, same shape as ``labels``.
             avg_factor: Optional denominator replacing the number of valid entries (as in
                 mmdet's losses).
+            ignore_index: Overrides the configured ``ignore_index`` for this call.
 
         Returns:
             A float32 scalar; a graph-connected 0 when no entry is valid.
@@ -78,7 +83,9 @@ class StudentWeaknessLoss(nn.Module):
 
         z = class_last(logits).float()
         labels = labels.reshape(-1).long()
-        valid = labels != self.ignore_index
+        ignore_index = self.ignore_index if ignore_index is None else ignore_index
+        valid = torch.ones_like(labels, dtype=torch.bool) if ignore_index is None \
+            else labels != ignore_index
         safe_labels = torch.where(valid, labels, labels.new_zeros(()))
         target = torch.zeros_like(z, dtype=torch.bool)
         target.scatter_(1, safe_labels[:, None], True)

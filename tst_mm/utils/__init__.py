@@ -7,6 +7,7 @@ from .runner_setup import (
     check_resume_checkpoint,
     configure_model_wrapper,
     enable_amp,
+    error_line,
     init_cpu_distributed,
     load_tool_config,
     prepare_launch,
@@ -19,7 +20,7 @@ from .unwrap import unwrap_model
 
 __all__ = [
     'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'configure_model_wrapper',
-    'enable_amp', 'init_cpu_distributed', 'last_logged_scalar', 'logged_records',
+    'enable_amp', 'error_line', 'init_cpu_distributed', 'last_logged_scalar', 'logged_records',
     'register_checkpoint_safe_globals', 'restricted_getattr', 'load_tool_config',
     'prepare_launch', 'student_config',
     'check_resume_checkpoint', 'resume_checkpoint_path', 'state_dict_mismatch', 'unwrap_model'

@@ -12,7 +12,7 @@ from torch import nn
 
 from .unwrap import unwrap_model
 
-__all__ = ['ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
+__all__ = ['ConfigError', 'error_line', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
            'init_cpu_distributed', 'configure_model_wrapper', 'load_tool_config',
            'prepare_launch', 'state_dict_mismatch', 'resume_checkpoint_path',
            'check_resume_checkpoint']
@@ -24,6 +24,17 @@ KNOWN_SCOPES = {'mmpretrain': 'classification', 'mmdet': 'detection',
 
 class ConfigError(ValueError):
     """A config that cannot run; the message says what is wrong and how to fix it."""
+
+
+def error_line(err: BaseException) -> str:
+    """The one line of an error message that says what went wrong, for one-line refusals.
+
+    The first line, except for torch's ``weights_only`` unpickling errors, whose telling line
+    (the refused global) comes later.
+    """
+    lines = [line.strip() for line in str(err).strip().splitlines()]
+    refused = [line for line in lines if 'Unsupported global' in line]
+    return (refused or lines or [type(err).__name__])[0]
 
 
 def check_default_scope(cfg: Config) -> str:
@@ -124,8 +135,10 @@ def load_tool_config(config: str, cfg_options: Optional[dict], work_dir: Optiona
                      launcher: str) -> Config:
     """Load a config as ``tools/train.py`` and ``tools/test.py`` do.
 
-    Applies ``--cfg-options``, checks the scope, records the launcher and picks the work dir
-    (``--work-dir``, else the config's, else ``./work_dirs/<config name>``).
+    Resolves relative ``model.student`` / ``model.teacher`` config paths against the config
+    file (as ``_base_`` is), applies ``--cfg-options``, checks the scope, records the launcher
+    and picks the work dir (``--work-dir``, else the config's, else
+    ``./work_dirs/<config name>``).
 
     Raises:
         ConfigError: If the file is missing or the scope unknown.
@@ -133,6 +146,8 @@ def load_tool_config(config: str, cfg_options: Optional[dict], work_dir: Optiona
     if not osp.isfile(config):
         raise ConfigError(f'config file not found: {config}')
     cfg = Config.fromfile(config)
+    from tst_mm.distill.model_config import resolve_model_paths
+    resolve_model_paths(cfg)  # before --cfg-options, whose paths are the shell's
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     check_default_scope(cfg)
@@ -235,9 +250,8 @@ def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
     try:
         checkpoint = _load_state(path)
     except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f'cannot read the checkpoint to resume from, {path} (cut short by '
-                          f'an interrupted save?): {first_line}') from None
+                          f'an interrupted save?): {error_line(err)}') from None
     loaded = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
     loaded = {key[len('module.'):] if key.startswith('module.') else key: value
               for key, value in loaded.items()}

@@ -10,6 +10,7 @@ switching the check off, this module allow-lists exactly those classes.
 attribute of any allowed object), so a restricted stand-in is registered under that name: it
 only resolves the statistics methods of ``HistoryBuffer``.
 """
+import importlib
 from typing import Any
 
 import numpy as np
@@ -49,8 +50,14 @@ def _numpy_globals() -> list:
     """The numpy pieces that arrays and scalars in runner checkpoints pickle to."""
     dtype_classes = [type(np.dtype(name)) for name in (
         'float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool')]
-    return [np._core.multiarray._reconstruct, np._core.multiarray.scalar, np.ndarray, np.dtype,
-            *dtype_classes]
+    # numpy 2 renamed numpy.core to numpy._core (numpy 1.26 has only a partial _core);
+    # checkpoints name the module of the numpy that saved them, so both names are allowed
+    multiarray = importlib.import_module(
+        'numpy._core.multiarray' if int(np.__version__.split('.')[0]) >= 2 else
+        'numpy.core.multiarray')
+    renamed = [(getattr(multiarray, name), f'{module}.multiarray.{name}')
+               for name in ('_reconstruct', 'scalar') for module in ('numpy._core', 'numpy.core')]
+    return [*renamed, np.ndarray, np.dtype, *dtype_classes]
 
 
 def register_checkpoint_safe_globals() -> None:

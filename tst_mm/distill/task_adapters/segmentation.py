@@ -264,11 +264,10 @@ class SegmentationAdapter(TaskAdapter):
         logits = F.interpolate(logits, size=labels.shape[2:], mode='bilinear',
                                align_corners=head.align_corners)
         labels = labels[:, 0].long()
-        loss_ignore = getattr(weakness_loss, 'ignore_index', None)
-        if loss_ignore is not None and loss_ignore != head.ignore_index:
-            labels = torch.where(labels == head.ignore_index,
-                                 torch.full_like(labels, loss_ignore), labels)
+        kwargs = {}
+        if takes(weakness_loss, 'ignore_index'):  # the head's ignored pixels, whatever the
+            kwargs['ignore_index'] = head.ignore_index  # loss's own default
         return {
             'augment.loss_teacher': loss_teacher,
-            'augment.loss_weakness': weakness_loss(logits, labels),
+            'augment.loss_weakness': weakness_loss(logits, labels, **kwargs),
         }

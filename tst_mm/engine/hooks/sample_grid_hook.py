@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from torchvision.utils import make_grid
 
 from ...registry import HOOKS
 from ...utils.unwrap import unwrap_model
@@ -69,6 +68,7 @@ class TSTSampleGridHook(Hook):
         scale = max(1, -(-self.min_size // pixels.shape[-1]))  # small images are enlarged
         if scale > 1:
             pixels = F.interpolate(pixels, scale_factor=scale, mode='nearest')
+        from torchvision.utils import make_grid  # only here: importing tst_mm needs no torchvision
         grid = make_grid(pixels, nrow=inputs.size(0), padding=2, pad_value=1.0)
         image = (grid.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
         if image.shape[2] == 1:

@@ -1,0 +1,127 @@
+"""benchmarks/study_runs.py on known inputs: means, standard deviations, gap closed, paired
+differences and their sentences; and the scale of the metrics the studies read (COCO mAP is
+logged in [0, 1] and scaled to %, mIoU is logged in %)."""
+import json
+import math
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from tst_testing import load_script
+
+study_runs = load_script('benchmarks/study_runs.py')
+
+RESULTS = [  # (method, seed, top1): alone 80/82, kd 84/86, tst 85/84, dkd only seed 1
+    dict(method='alone', seed=0, top1=80.0, wall_s=10.0),
+    dict(method='alone', seed=1, top1=82.0, wall_s=12.0),
+    dict(method='kd', seed=1, top1=86.0, wall_s=20.0),
+    dict(method='kd', seed=0, top1=84.0, wall_s=22.0),
+    dict(method='tst', seed=0, top1=85.0, wall_s=30.0),
+    dict(method='tst', seed=1, top1=84.0, wall_s=30.0),
+    dict(method='dkd', seed=1, top1=81.0, wall_s=5.0),
+]
+NAMES = dict(alone='student alone', kd='KD', tst='TST', dkd='DKD')
+
+
+def test_summarise_means_stds_and_gap_closed():
+    summary = study_runs.summarise(RESULTS, teacher_value=90.0,
+                                   methods=['alone', 'kd', 'tst', 'dkd', 'dist'],
+                                   result_key='top1')
+    assert list(summary) == ['alone', 'kd', 'tst', 'dkd']  # order given; no runs, no row
+    kd = summary['kd']
+    assert kd['seeds'] == [0, 1] and kd['top1'] == [84.0, 86.0]  # sorted by seed
+    assert kd['mean'] == 85.0 and kd['std'] == pytest.approx(math.sqrt(2.0))
+    assert kd['gap_closed'] == pytest.approx(100.0 * (85.0 - 81.0) / (90.0 - 81.0))
+    assert kd['wall_s'] == 21.0 and kd['n'] == 2
+    assert summary['alone']['gap_closed'] == 0.0
+    assert summary['tst']['gap_closed'] == pytest.approx(100.0 * 3.5 / 9.0)
+    assert summary['dkd']['std'] == 0.0 and summary['dkd']['gap_closed'] == 0.0
+    # no gap to close without the 'alone' baseline
+    without = study_runs.summarise(RESULTS[2:], 90.0, ['kd'], 'top1')
+    assert without['kd']['gap_closed'] is None
+
+
+def test_comparison_notes_are_paired_over_shared_seeds():
+    summary = study_runs.summarise(RESULTS, 90.0, ['alone', 'kd', 'tst', 'dkd'], 'top1')
+    notes = study_runs.comparison_notes(
+        summary, NAMES, [('tst', 'kd'), ('kd', 'alone'), ('dkd', 'kd'), ('tst', 'dist')],
+        'top1', 'top-1')
+    assert notes == [
+        '- TST does not beat KD: -0.50 top-1 on average over the 2 shared seeds, higher on 1 '
+        'of them.',
+        '- KD beats student alone: +4.00 top-1 on average over the 2 shared seeds, higher on 2 '
+        'of them.',
+        '- DKD does not beat KD: -5.00 top-1 on average over the 1 shared seeds, higher on 0 '
+        'of them.']  # ('tst', 'dist'): no such method, no sentence
+    close = study_runs.summarise(
+        [dict(method='a', seed=s, top1=v, wall_s=1.0) for s, v in ((0, 80.0), (1, 84.0))] +
+        [dict(method='b', seed=s, top1=v, wall_s=1.0) for s, v in ((0, 79.0), (1, 84.0))],
+        90.0, ['a', 'b'], 'top1')
+    (note, ) = study_runs.comparison_notes(close, dict(a='A', b='B'), [('a', 'b')], 'top1', 'x')
+    assert note.startswith('- A beats (by less than one seed standard deviation) B: +0.50 x')
+
+
+def test_summary_table_rows():
+    summary = study_runs.summarise(RESULTS, 90.0, ['alone', 'kd'], 'top1')
+    lines = study_runs.summary_table(summary, NAMES, 'top1', 'top-1')
+    assert lines[2] == '| student alone | 2 | 81.00 | 1.41 | 0% | 80.00, 82.00 | 11 |'
+    assert lines[3] == '| KD | 2 | 85.00 | 1.41 | 44% | 84.00, 86.00 | 21 |'
+
+
+def test_run_cached_scales_the_logged_metric_and_caches(tmp_path, monkeypatch):
+    """A COCO mAP logged as 0.2517 is reported as 25.17 with scale 100 (det_quality), a
+    second call reads the cached result without training."""
+    trained = []
+
+    def fake_train(args, log_path, threads, append=False):  # writes what mmengine's
+        # LocalVisBackend does
+        run_dir = args[args.index('--work-dir') + 1]
+        trained.append(run_dir)
+        vis = osp.join(run_dir, '20260101_000000', 'vis_data')
+        os.makedirs(vis)
+        with open(osp.join(vis, 'scalars.json'), 'w') as f:
+            f.write(json.dumps({'coco/bbox_mAP': 0.1, 'step': 1}) + '\n')
+            f.write(json.dumps({'coco/bbox_mAP': 0.2517, 'step': 2}) + '\n')
+        return 3.0
+
+    monkeypatch.setattr(study_runs, 'run_tool', fake_train)
+    run_dir = str(tmp_path / 'tst_seed0')
+    args = (run_dir, lambda: Config(dict(a=1)), 'tst', 0, 'coco/bbox_mAP', 'map', 1)
+    result = study_runs.run_cached(*args, scale=100.0)
+    assert result == {'method': 'tst', 'seed': 0, 'map': pytest.approx(25.17), 'wall_s': 3.0}
+    assert study_runs.run_cached(*args, scale=100.0) == result and len(trained) == 1
+
+
+def test_coco_metric_logs_map_in_unit_interval_and_iou_metric_in_percent(scenes_root,
+                                                                        tmp_path):
+    """The studies' scales rest on this: perfect boxes give bbox_mAP 1.0, perfect label maps
+    give mIoU 100.0."""
+    from mmdet.evaluation import CocoMetric
+    from mmseg.evaluation import IoUMetric
+    ann_file = osp.join(scenes_root, 'coco', 'annotations', 'instances_val.json')
+    with open(ann_file) as f:
+        coco = json.load(f)
+    cat_ids = [cat['id'] for cat in coco['categories']]
+    metric = CocoMetric(ann_file=ann_file, metric='bbox', outfile_prefix=str(tmp_path / 'c'))
+    metric.dataset_meta = dict(classes=[cat['name'] for cat in coco['categories']])
+    samples = []
+    for image in coco['images']:
+        anns = [a for a in coco['annotations'] if a['image_id'] == image['id']]
+        boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)],
+                             dtype=torch.float32).reshape(-1, 4)
+        samples.append(dict(img_id=image['id'], ori_shape=(image['height'], image['width']),
+                            pred_instances=dict(
+                                bboxes=boxes, scores=torch.ones(len(anns)),
+                                labels=torch.tensor([cat_ids.index(a['category_id'])
+                                                     for a in anns]))))
+    metric.process({}, samples)
+    assert metric.compute_metrics(metric.results)['bbox_mAP'] == pytest.approx(1.0)
+
+    iou = IoUMetric()
+    iou.dataset_meta = dict(classes=('a', 'b', 'c'))
+    labels = torch.from_numpy(np.random.default_rng(0).integers(0, 3, (1, 8, 8)))
+    iou.process({}, [dict(pred_sem_seg=dict(data=labels), gt_sem_seg=dict(data=labels))])
+    assert iou.compute_metrics(iou.results)['mIoU'] == pytest.approx(100.0)

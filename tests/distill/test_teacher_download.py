@@ -1,0 +1,86 @@
+"""URL teachers: fetched into the torch hub cache, hash-checked, loaded with weights_only=True."""
+import argparse
+import hashlib
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from tst_testing import ROOT
+
+import tst_mm  # noqa: F401
+from tst_mm.distill import TeacherCheckpointError
+from tst_mm.distill.teacher_loading import hash_prefix
+from tst_mm.registry import MODELS
+
+TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
+
+
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
+
+@pytest.fixture
+def hub_dir(tmp_path):
+    """A private torch hub cache, so the test neither reads nor fills the user's."""
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'hub'))
+    yield tmp_path / 'hub' / 'checkpoints'
+    torch.hub.set_dir(previous)
+
+
+def _distiller(teacher_ckpt):
+    cfg = Config.fromfile(TST_CONFIG).model
+    cfg.teacher_ckpt = teacher_ckpt
+    return MODELS.build(cfg)
+
+
+def _published(tmp_path, state: dict, digest: str = None) -> str:
+    """Save ``state`` under a model-zoo style name ``teacher_20260101-<sha256[:8]>.pth``."""
+    raw = tmp_path / 'raw.pth'
+    torch.save(state, raw)
+    digest = digest or hashlib.sha256(raw.read_bytes()).hexdigest()[:8]
+    served = tmp_path / 'served' / f'teacher_20260101-{digest}.pth'
+    served.parent.mkdir(exist_ok=True)
+    raw.rename(served)
+    return served.as_uri()  # file:///...
+
+
+def test_hash_prefix_is_the_last_hex_run_of_the_name():
+    coco = ('https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/x/faster_rcnn_r101_'
+            'fpn_2x_coco_bbox_mAP-0.398_20200504_210455-1d2dac9c.pth')
+    assert hash_prefix(coco) == '1d2dac9c'  # torch.hub's own pattern would take '0'
+    assert hash_prefix('https://x/resnet34_8xb32_in1k_20210831-f257d4e6.pth') == 'f257d4e6'
+    assert hash_prefix('https://x/teacher.pth') is None
+
+
+def test_good_hash_downloads_into_the_hub_cache_and_loads(tmp_path, hub_dir):
+    teacher = _distiller(None).teacher
+    expected = {key: torch.randn_like(value) if value.is_floating_point() else value
+                for key, value in teacher.state_dict().items()}
+    url = _published(tmp_path, dict(state_dict=expected,
+                                    meta=dict(dataset_meta=dict(classes=['a'] * 10))))
+    model = _distiller(url)
+    model.init_weights()
+    assert osp.isfile(hub_dir / osp.basename(url))
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+    assert model.teacher_classes == ('a', ) * 10
+
+
+def test_wrong_hash_is_a_one_line_error_and_leaves_no_file(tmp_path, hub_dir):
+    teacher = _distiller(None).teacher
+    url = _published(tmp_path, dict(state_dict=teacher.state_dict()), digest='deadbeef')
+    model = _distiller(url)
+    with pytest.raises(TeacherCheckpointError, match='invalid hash value') as err:
+        model.init_weights()
+    assert '\n' not in str(err.value) and 'sha256 starts with deadbeef' in str(err.value)
+    assert not osp.exists(hub_dir / osp.basename(url))
+
+
+def test_checkpoint_that_weights_only_refuses_is_a_one_line_error(tmp_path, hub_dir):
+    # e.g. the argparse namespace some old training scripts stored in their checkpoints
+    url = _published(tmp_path, dict(state_dict={}, meta=dict(args=argparse.Namespace(lr=1))))
+    model = _distiller(url)
+    with pytest.raises(TeacherCheckpointError, match='with weights_only=True') as err:
+        model.init_weights()
+    assert '\n' not in str(err.value) and 'argparse.Namespace' in str(err.value)

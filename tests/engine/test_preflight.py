@@ -1,0 +1,117 @@
+"""The preflight before the first epoch, and the refusals that print one line, not a traceback."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.runner import Runner
+from tst_testing import ROOT, fashion_runner_cfg
+from tst_testing import run_tool_expecting_failure as _fail_tool
+
+import tst_mm  # noqa: F401
+from tst_mm.registry import MODELS
+
+TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
+DET_TST_CONFIG = 'configs/demo/tst_faster-rcnn_scenes.py'
+DET_TEACHER = osp.join(ROOT, 'configs/demo/faster-rcnn_r18-tiny_scenes.py')
+
+
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
+
+def _train(teacher_ckpt, data_root, work_dir, preflight: bool) -> Runner:
+    cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist.py', teacher_ckpt, data_root,
+                             work_dir, 'preflight')
+    cfg.train_cfg.update(max_epochs=2, search_epochs=[0, 1], search_passes=2,
+                         preflight=preflight)
+    cfg.param_scheduler.student[0].end = 2
+    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def test_a_run_with_preflight_ends_bit_identical_to_one_without(
+        fashion_teacher_ckpt, fashion_mnist_root, tmp_path):
+    runs = {flag: _train(fashion_teacher_ckpt, fashion_mnist_root, tmp_path / str(flag), flag)
+            for flag in (True, False)}
+    with_state, without_state = (runs[flag].model.state_dict() for flag in (True, False))
+    assert with_state.keys() == without_state.keys()
+    for key in with_state:  # student, BN statistics, policy
+        assert torch.equal(with_state[key], without_state[key]), key
+    optims = [runs[flag].optim_wrapper.state_dict() for flag in (True, False)]
+    for part in ('student', 'augmenter'):
+        states = [optim[part]['state'] for optim in optims]
+        assert states[0].keys() == states[1].keys() and states[0]
+        for index in states[0]:
+            assert torch.equal(states[0][index]['momentum_buffer'],
+                               states[1][index]['momentum_buffer']), (part, index)
+    # search-pass checkpoints are rotated like epoch ones (max_keep_ckpts=1)
+    assert [osp.basename(path) for path in glob.glob(str(tmp_path / 'True' / 'search_*'))] == [
+        'search_epoch_1_pass_2.pth']
+    assert [osp.basename(path) for path in glob.glob(str(tmp_path / 'True' / 'epoch_*'))] == [
+        'epoch_2.pth']
+
+
+def _fashion_options(data_root):
+    return [f'{split}_dataloader.dataset.data_root={data_root}'
+            for split in ('train', 'val', 'test')] + [
+        'train_dataloader.dataset.indices=64', 'val_dataloader.dataset.indices=64',
+        'train_cfg.max_epochs=1', 'train_cfg.search_epochs=[0]']
+
+
+def test_training_without_teacher_checkpoint_is_one_line(fashion_mnist_root, tmp_path):
+    line = _fail_tool('tools/train.py', TST_CONFIG, '--work-dir', str(tmp_path),
+                      '--cfg-options', *_fashion_options(fashion_mnist_root),
+                      'model.teacher_ckpt=None')
+    assert line.startswith('error: model.teacher_ckpt is None') and \
+        'allow_random_teacher=True' in line
+
+
+def test_class_count_mismatch_is_one_line(fashion_mnist_root, tmp_path):
+    line = _fail_tool('tools/train.py', TST_CONFIG, '--work-dir', str(tmp_path),
+                      '--cfg-options', *_fashion_options(fashion_mnist_root),
+                      'model.student.head.num_classes=7')
+    assert line == ('error: teacher has 10 classes but student has 7; set the same '
+                    'head.num_classes in both configs')
+
+
+def _scene_options(scenes_root):
+    coco = osp.join(scenes_root, 'coco') + '/'
+    ann = coco + 'annotations/instances_val.json'
+    return [f'{split}_dataloader.dataset.data_root={coco}'
+            for split in ('train', 'val', 'test')] + [
+        f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
+        f'model.teacher={DET_TEACHER}', 'train_dataloader.dataset.indices=4',
+        'train_dataloader.batch_size=2', 'train_cfg.max_epochs=1', 'train_cfg.search_epochs=[0]']
+
+
+@pytest.mark.slow
+def test_ohem_student_fails_in_preflight_with_one_line(scenes_root, tmp_path):
+    """OHEM builds and distils, but the search step's inverted loss refuses it: caught before
+    the first epoch instead of at the first search phase."""
+    line = _fail_tool('tools/train.py', DET_TST_CONFIG, '--work-dir', str(tmp_path),
+                      '--cfg-options', *_scene_options(scenes_root),
+                      'model.teacher_ckpt=None', 'model.allow_random_teacher=True',
+                      'model.student.train_cfg.rcnn.sampler.type=OHEMSampler')
+    assert line.startswith('error: TST preflight: the search step failed on the first batch: '
+                           'NotImplementedError:') and 'OHEM' in line
+    assert not glob.glob(str(tmp_path / 'epoch_*.pth'))
+
+
+@pytest.mark.slow
+def test_detection_teacher_of_other_classes_is_refused_in_a_real_run(scenes_root, tmp_path):
+    init_default_scope('mmdet')
+    DefaultScope.overwrite_default_scope('mmdet').__enter__()
+    teacher = MODELS.build(Config.fromfile(DET_TEACHER).model)
+    classes = [f'class_{index}' for index in range(teacher.roi_head.bbox_head.num_classes)]
+    ckpt = tmp_path / 'other_classes.pth'
+    torch.save(dict(state_dict=teacher.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=classes))), ckpt)
+    line = _fail_tool('tools/train.py', DET_TST_CONFIG, '--work-dir', str(tmp_path / 'work'),
+                      '--cfg-options', *_scene_options(scenes_root), f'model.teacher_ckpt={ckpt}')
+    assert line.startswith('error: the teacher checkpoint was trained on other classes than '
+                           "the training dataset (10 vs 10 classes; first differences, teacher "
+                           "vs dataset: 0: 'class_0' vs")

@@ -1,0 +1,173 @@
+"""Checks a TST run makes before its first epoch, so that late failures come first.
+
+A search phase may start hours into a run (TST's ImageNet schedule searches before epoch 10);
+anything only the search step exercises (an inverted loss that refuses the student's sampler,
+say) would fail only then. The *preflight* runs one search step and one distillation step on
+the first batch before training, then puts back every state they touched, so the run goes on
+exactly as it would have without it.
+"""
+import copy
+import random
+from typing import Any, List, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..utils.runner_setup import ConfigError, error_line
+from ..utils.unwrap import unwrap_model
+
+__all__ = ['PreflightError', 'first_batch', 'TrainingState', 'run_preflight',
+           'check_teacher_classes', 'prepare_tst_training']
+
+
+class PreflightError(ConfigError):
+    """A TST step failed on the first batch; the message names the step and the error."""
+
+
+def first_batch(dataloader: DataLoader) -> Any:
+    """A batch of the first ``batch_size`` images of the dataset, collated as the loader does.
+
+    Neither the loader nor its sampler is iterated: that would start (persistent) workers or
+    draw from the shared generator of an infinite sampler and shift the run's data order. The
+    dataset's pipeline leaves no trace once the global random state is restored.
+    """
+    batch_sampler = getattr(dataloader, 'batch_sampler', None)
+    size = getattr(batch_sampler, 'batch_size', None) or dataloader.batch_size or 1
+    size = min(size, len(dataloader.dataset))
+    return dataloader.collate_fn([dataloader.dataset[index] for index in range(size)])
+
+
+class TrainingState:
+    """A copy of everything a TST training step changes, to put back later.
+
+    The distiller's parameters (student, augmenter; the teacher's are frozen) and all its
+    buffers (BN statistics, the teacher's included), each optimizer wrapper's state
+    (momentum, AMP loss scale) and step count, the distiller's phase and train mode, and the
+    python, numpy and torch (CPU and CUDA) random states.
+
+    Args:
+        distiller: The unwrapped ``TSTDistiller``.
+        optim_wrapper: The runner's ``OptimWrapperDict``.
+    """
+
+    def __init__(self, distiller: torch.nn.Module, optim_wrapper) -> None:
+        self.distiller = distiller
+        self.optim_wrapper = optim_wrapper
+        tensors: List[torch.Tensor] = [
+            param for name, param in distiller.named_parameters()
+            if not name.startswith('teacher.')]
+        tensors += list(distiller.buffers())
+        self._tensors = [(tensor, tensor.detach().clone()) for tensor in tensors]
+        self._wrappers = {name: (copy.deepcopy(wrapper.state_dict()),
+                                 getattr(wrapper, '_inner_count', None))
+                          for name, wrapper in optim_wrapper.items()}
+        self._phase = distiller.phase
+        self._training = distiller.training
+        self._rng = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+                     torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
+
+    def restore(self) -> None:
+        """Put everything back as it was when this was made."""
+        with torch.no_grad():
+            for tensor, saved in self._tensors:
+                tensor.copy_(saved)
+        for name, wrapper in self.optim_wrapper.items():
+            state, count = self._wrappers[name]
+            wrapper.load_state_dict(copy.deepcopy(state))
+            wrapper.zero_grad()
+            if count is not None:
+                wrapper._inner_count = count
+        self.distiller.set_phase(self._phase)
+        self.distiller.train(self._training)
+        python_state, numpy_state, torch_state, cuda_states = self._rng
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
+    """One search step and one distillation step on the first batch, then undo both.
+
+    Runs on every rank (the steps' collectives pair up; a step that raises on one rank makes
+    the others raise too instead of waiting).
+
+    Args:
+        runner: The runner (its model is the TST distiller, wrapped or not).
+        dataloader: The training dataloader.
+        search: Whether to run the search step (runs that never search need not).
+
+    Raises:
+        PreflightError: If a step fails; the message names it and the error's first line.
+    """
+    model = runner.model
+    distiller = unwrap_model(model)
+    phases = ['search'] if search and getattr(distiller, 'augmenter', None) is not None else []
+    phases.append('distill')
+    state = TrainingState(distiller, runner.optim_wrapper)
+    try:
+        batch = first_batch(dataloader)
+        for phase in phases:
+            distiller.set_phase(phase)
+            model.train()
+            try:
+                model.train_step(batch, optim_wrapper=runner.optim_wrapper)
+            except Exception as err:
+                raise PreflightError(
+                    f'TST preflight: the {phase} step failed on the first batch: '
+                    f'{type(err).__name__}: {error_line(err)} (train_cfg.preflight=False '
+                    'skips this check; the run would then fail at its first '
+                    f'{phase} step)') from err
+    finally:
+        state.restore()
+    runner.logger.info(f'TST preflight: {" and ".join(phases)} steps run on the first batch '
+                       'and undone')
+
+
+def check_teacher_classes(distiller, dataset) -> None:
+    """Refuse a detection teacher whose checkpoint names other classes than the dataset.
+
+    Class counts are checked when the models are built; names only become known with the
+    teacher checkpoint (``meta.dataset_meta.classes``, or ``meta.CLASSES`` of mmcv-era
+    checkpoints) and the training dataset. Nothing is compared when either is unknown.
+
+    Raises:
+        ConfigError: If both are known and differ.
+    """
+    teacher_classes: Optional[tuple] = getattr(distiller, 'teacher_classes', None)
+    metainfo = getattr(dataset, 'metainfo', None) or {}
+    classes = metainfo.get('classes')
+    if distiller.adapter.task != 'detection' or not teacher_classes or not classes:
+        return
+    if tuple(teacher_classes) != tuple(classes):
+        differ = [f'{index}: {t!r} vs {s!r}' for index, (t, s)
+                  in enumerate(zip(teacher_classes, classes)) if t != s]
+        raise ConfigError(
+            f'the teacher checkpoint was trained on other classes than the training dataset '
+            f'({len(teacher_classes)} vs {len(classes)} classes; first differences, teacher vs '
+            f'dataset: {", ".join(differ[:3]) or "the extra ones"}); use a teacher of this '
+            'dataset or set the dataset\'s metainfo classes in its order')
+
+
+def prepare_tst_training(loop, preflight: bool) -> None:
+    """What a TST loop does before its first epoch or iteration.
+
+    Loads the teacher (if the Runner has not yet), checks its class names against the
+    training data, then runs the preflight unless ``preflight`` is off (its search step only
+    when the loop will search).
+
+    Args:
+        loop: The TST train loop (``runner``, ``dataloader``, and ``search_epochs`` or
+            ``search_at`` and ``online``).
+        preflight: Whether to run :func:`run_preflight`.
+    """
+    runner = loop.runner
+    distiller = unwrap_model(runner.model)
+    distiller.load_teacher()
+    check_teacher_classes(distiller, loop.dataloader.dataset)
+    if preflight:
+        searches = bool(getattr(loop, 'search_epochs', None) or getattr(loop, 'search_at', None)
+                        or getattr(loop, 'online', None))
+        run_preflight(runner, loop.dataloader, search=searches)
