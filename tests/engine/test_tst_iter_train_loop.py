@@ -2,6 +2,7 @@
 hook points, online mode, exact resume in the middle of a search phase and in the middle of a
 distillation phase."""
 import copy
+import glob
 import os.path as osp
 import uuid
 
@@ -99,9 +100,12 @@ def test_schedule_hooks_checkpoints_and_state(scenes_root, tmp_path):
     state = runner.message_hub.get_info(STATE_KEY)
     assert state.pop('search_optim')['previous_loss'] > 0  # the last pass's mean search loss
     assert state == dict(iter=2, passes_done=2, search_iter=8, search_batches=8)
+    # search-pass checkpoints are rotated like the others: the newest max_keep_ckpts stay
+    keep = runner.cfg.default_hooks.checkpoint.max_keep_ckpts
+    saved = [f'search_iter_{at}_pass_{pass_no}.pth' for at in (0, 2) for pass_no in (1, 2)]
+    assert sorted(osp.basename(path) for path in glob.glob(str(tmp_path / 'search_*'))) == \
+        sorted(saved[-keep:])
     for at in (0, 2):
-        for pass_no in (1, 2):
-            assert osp.exists(tmp_path / f'search_iter_{at}_pass_{pass_no}.pth')
         assert osp.exists(tmp_path / 'tst_samples' / f'after_search_at_iter_{at}.png')
 
 
