@@ -86,14 +86,17 @@ def _wanted_config(make_config: Callable[[], Config]) -> str:
 WANTED_CONFIG = 'config.wanted.py'
 
 
+def _result(run_dir: str) -> Optional[Dict]:
+    text = _read(osp.join(run_dir, 'result.json'))
+    return None if text is None else json.loads(text)
+
+
 def cached_result(run_dir: str, make_config: Callable[[], Config]) -> Optional[Dict]:
     """The finished run's result if its config is exactly ``make_config()``, else ``None``."""
-    result_path = osp.join(run_dir, 'result.json')
-    if not osp.isfile(result_path) or _read(osp.join(run_dir, WANTED_CONFIG)) != _wanted_config(
-            make_config):
+    result = _result(run_dir)
+    if result is None or _read(osp.join(run_dir, WANTED_CONFIG)) != _wanted_config(make_config):
         return None
-    with open(result_path) as f:
-        return json.load(f)
+    return result
 
 
 class RunInProgress(RuntimeError):
@@ -171,8 +174,8 @@ def _run_claimed(run_dir: str, make_config: Callable[[], Config], method: str, s
         if _read(osp.join(run_dir, WANTED_CONFIG)) != wanted:
             print(f'{run_dir} holds another config than this study asks for now: moved to '
                   f'{_set_aside(run_dir)}', flush=True)
-        elif osp.isfile(osp.join(run_dir, 'result.json')):
-            return cached_result(run_dir, make_config)
+        elif (result := _result(run_dir)) is not None:
+            return result
         else:
             resume = osp.isfile(osp.join(run_dir, 'last_checkpoint'))
     os.makedirs(run_dir, exist_ok=True)

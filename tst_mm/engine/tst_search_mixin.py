@@ -1,5 +1,4 @@
 """What the epoch- and iteration-based TST loops share: search steps, phases, state, resume."""
-import math
 import os.path as osp
 import random
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -63,7 +62,7 @@ class TSTSearchMixin:
         self.log_interval = log_interval
         self.search_iter = 0
         self.search_optim = SearchOptimController(**(search_optim or {}))
-        self._pass_outputs: List[Dict[str, float]] = []
+        self._pass_outputs: List[Dict[str, torch.Tensor]] = []
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -142,9 +141,10 @@ class TSTSearchMixin:
         applies the plateau rule to the same number)."""
         keys = sorted(self._pass_outputs[0]) if self._pass_outputs else []
         totals = torch.zeros(len(keys), 2, dtype=torch.float64)
-        for i, key in enumerate(keys):
-            finite = [out[key] for out in self._pass_outputs if math.isfinite(out[key])]
-            totals[i] = torch.tensor([sum(finite), len(finite)], dtype=torch.float64)
+        for i, key in enumerate(keys):  # one host transfer per key and pass, not per step
+            values = torch.stack([out[key].double().cpu() for out in self._pass_outputs])
+            finite = values[torch.isfinite(values)]
+            totals[i, 0], totals[i, 1] = finite.sum(), finite.numel()
         all_reduce(totals)  # in place (on the backend's device and back); a no-op in one process
         return {key: float(total / count) if count else float('nan')
                 for key, (total, count) in zip(keys, totals.tolist())}
@@ -181,7 +181,8 @@ class TSTSearchMixin:
         self.distiller.set_phase('search')
         outputs = self.runner.model.train_step(data_batch, optim_wrapper=self.runner.optim_wrapper)
         if pass_idx is not None:
-            self._pass_outputs.append({key: float(value) for key, value in outputs.items()})
+            self._pass_outputs.append({key: torch.as_tensor(value).detach()
+                                       for key, value in outputs.items()})
         self.search_iter += 1
         self._set_state(**{**self._state(), 'search_iter': self.search_iter,
                            **self._extra_state()})

@@ -1,6 +1,6 @@
 """Per-epoch means of TST's diagnostics, and the student's accuracy on its own training data."""
 import copy
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 from mmengine.hooks import Hook
@@ -97,7 +97,7 @@ def evaluate_on_train_data(runner) -> Dict[str, float]:
     evaluator = runner.build_evaluator(copy.deepcopy(runner.cfg.val_evaluator))
     evaluator.dataset_meta = getattr(loader.dataset, 'metainfo', None)
     model = runner.model
-    was_training: Optional[bool] = model.training
+    was_training = model.training
     model.eval()
     with torch.no_grad():
         for data_batch in loader:
