@@ -107,6 +107,10 @@ def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
     phases = ['search'] if search and getattr(distiller, 'augmenter', None) is not None else []
     phases.append('distill')
     state = TrainingState(distiller, runner.optim_wrapper)
+    # The preflight runs before the ``before_train`` hooks; heads that read the runtime info
+    # (TOOD switches its assigner on ``epoch``) find what RuntimeInfoHook will set there.
+    runner.message_hub.update_info('epoch', runner.epoch)
+    runner.message_hub.update_info('iter', runner.iter)
     try:
         batch = first_batch(dataloader)
         for phase in phases:
