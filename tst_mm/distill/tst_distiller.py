@@ -4,15 +4,18 @@ from itertools import chain
 from typing import Dict, List, Optional, Union
 
 import torch
+import torch.distributed as dist
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
+from mmengine.registry import DefaultScope
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import MODELS
 from ..utils.runner_setup import ConfigError
 from .model_config import apply_data_preprocessor, resolve_model_config
+from .model_skeleton import build_skeleton
 from .step_guard import GuardedUpdate
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
@@ -46,7 +49,8 @@ class TSTDistiller(BaseModel):
 
     Args:
         student: Student model config dict, or a config file (``model`` is taken from it).
-        teacher: Teacher model config dict or config file, as for ``student``.
+        teacher: Teacher model config dict or config file, as for ``student``; checked at
+            once, built when training first uses it (:attr:`teacher`).
         teacher_ckpt: Path or URL of the teacher's checkpoint, loaded strictly and with
             ``weights_only=True`` when training starts (:meth:`load_teacher`), so testing
             the student never reads or downloads it. ``None`` is refused for training unless
@@ -102,17 +106,14 @@ class TSTDistiller(BaseModel):
                              "'teacher' and 'weakness'")
         self.student = MODELS.build(apply_data_preprocessor(
             resolve_model_config(student, 'student'), data_preprocessor))
-        self.teacher = MODELS.build(resolve_model_config(teacher, 'teacher'))
+        # The teacher is built when training first uses it (:attr:`teacher`): testing the
+        # student never builds it. Its config is checked now, on a skeleton without weights.
+        self._teacher_cfg = resolve_model_config(teacher, 'teacher')
+        scope = DefaultScope.get_current_instance()
+        if scope is not None:  # build it later in the scope the config is read in now
+            self._teacher_cfg.setdefault('_scope_', scope.scope_name)
         self.adapter = adapter_for(self.student)
-        teacher_adapter = adapter_for(self.teacher)
-        if type(teacher_adapter) is not type(self.adapter):
-            raise ValueError(f'teacher is a {teacher_adapter.task} model but the student is a '
-                             f'{self.adapter.task} model; use a teacher of the same task')
-        try:  # refusals of the config: one line from tools/train.py, not a traceback
-            self.adapter.check_compatible(self.student, self.teacher)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        self._check_normalisation()
+        self._check_teacher(build_skeleton(MODELS, copy.deepcopy(self._teacher_cfg)))
         # Share the student's preprocessor: stock evaluators and tools see the student's view.
         self.data_preprocessor = self.student.data_preprocessor
 
@@ -122,11 +123,8 @@ class TSTDistiller(BaseModel):
         self.teacher_classes: Optional[tuple] = None
         self._teacher_loaded = False
         self.teacher_norm_eval = teacher_norm_eval
-        freeze(self.teacher)
-        # classes of the teacher's norm layers, to undo a SyncBN conversion of the whole model
-        self._teacher_norm_types = {name: type(module)
-                                    for name, module in self.teacher.named_modules()
-                                    if isinstance(module, _BatchNorm)}
+        #: classes of the teacher's norm layers, to undo a SyncBN conversion of the whole model
+        self._teacher_norm_types: Dict[str, type] = {}
 
         self.augmenter = MODELS.build(augmenter) if augmenter is not None else None
         if self.augmenter is not None:
@@ -153,8 +151,17 @@ class TSTDistiller(BaseModel):
         self.register_load_state_dict_post_hook(self._ignore_missing_teacher_keys)
 
     # ------------------------------------------------------------------ set-up and checks
-    def _check_normalisation(self) -> None:
-        student, teacher = _normalisation(self.student), _normalisation(self.teacher)
+    def _check_teacher(self, teacher: nn.Module) -> None:
+        """Refuse, in one line, a teacher (built or a skeleton) that cannot teach the student."""
+        teacher_adapter = adapter_for(teacher)
+        if type(teacher_adapter) is not type(self.adapter):
+            raise ValueError(f'teacher is a {teacher_adapter.task} model but the student is a '
+                             f'{self.adapter.task} model; use a teacher of the same task')
+        try:  # refusals of the config: one line from tools/train.py, not a traceback
+            self.adapter.check_compatible(self.student, teacher)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        student, teacher = _normalisation(self.student), _normalisation(teacher)
         if student != teacher:
             raise ConfigError(f'teacher and student normalise inputs differently (mean, std, '
                               f'colour conversion): teacher {teacher} vs student {student}; '
@@ -180,6 +187,28 @@ class TSTDistiller(BaseModel):
             self.augmenter.init_weights()
         self.load_teacher()
 
+    @property
+    def teacher(self) -> nn.Module:
+        """The frozen teacher, built at its first use (training), on the student's device.
+
+        Building it neither draws from the global random stream nor happens in a test run.
+        """
+        teacher = self._modules.get('teacher')
+        if teacher is None:
+            with torch.random.fork_rng(devices=[]):
+                teacher = MODELS.build(self._teacher_cfg)
+            freeze(teacher)
+            device = next(chain(self.student.parameters(), self.student.buffers())).device
+            teacher.to(device)
+            teacher.train(self.training and not self.teacher_norm_eval)
+            self._teacher_norm_types = {name: type(module)
+                                        for name, module in teacher.named_modules()
+                                        if isinstance(module, _BatchNorm)}
+            # registered as the submodule ``teacher`` (``add_module`` would refuse the name of
+            # this property)
+            self._modules['teacher'] = teacher
+        return teacher
+
     def load_teacher(self) -> None:
         """Load ``teacher_ckpt`` into the teacher, once; every rank must call it.
 
@@ -200,6 +229,9 @@ class TSTDistiller(BaseModel):
                     'if a random teacher is meant')
             MMLogger.get_current_instance().warning(
                 'TSTDistiller trains with a random teacher (allow_random_teacher=True)')
+            if dist.is_available() and dist.is_initialized():  # one random teacher for all
+                for tensor in chain(self.teacher.parameters(), self.teacher.buffers()):
+                    dist.broadcast(tensor.data, src=0)
         else:
             self.teacher_classes = load_teacher_checkpoint(self.teacher, self.teacher_ckpt)
         self._teacher_loaded = True
@@ -207,8 +239,9 @@ class TSTDistiller(BaseModel):
     def train(self, mode: bool = True) -> 'TSTDistiller':
         """Set train mode; the teacher stays in eval mode when ``teacher_norm_eval``."""
         super().train(mode)
-        if self.teacher_norm_eval:
-            self.teacher.eval()
+        teacher = self._modules.get('teacher')  # not built in a test run
+        if teacher is not None and self.teacher_norm_eval:
+            teacher.eval()
         return self
 
     def restore_teacher_norm_layers(self) -> List[str]:
@@ -224,10 +257,13 @@ class TSTDistiller(BaseModel):
         Returns:
             Names (inside the teacher) of the layers restored.
         """
+        teacher = self._modules.get('teacher')
+        if teacher is None:  # built later, after any conversion: nothing to restore
+            return []
         restored = []
         for name, original in self._teacher_norm_types.items():
             parent_name, _, child = name.rpartition('.')
-            parent = self.teacher.get_submodule(parent_name) if parent_name else self.teacher
+            parent = teacher.get_submodule(parent_name) if parent_name else teacher
             layer = getattr(parent, child)
             if type(layer) is original:
                 continue
@@ -240,7 +276,7 @@ class TSTDistiller(BaseModel):
             setattr(parent, child, plain)
             restored.append(name)
         if self.teacher_norm_eval:
-            self.teacher.eval()
+            teacher.eval()
         return restored
 
     def set_phase(self, phase: str) -> None:
