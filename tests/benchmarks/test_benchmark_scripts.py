@@ -4,7 +4,7 @@ import os
 import os.path as osp
 
 import pytest
-from tst_testing import run_tool, run_tool_expecting_failure
+from tst_testing import ROOT, load_script, run_tool, run_tool_expecting_failure
 
 
 @pytest.mark.slow
@@ -128,3 +128,23 @@ def test_step_cost_refuses_to_resize_the_scenes():
     message = run_tool_expecting_failure('benchmarks/step_cost.py', '--task', 'scenes-pspnet',
                                          '--image-sizes', '64')
     assert '--image-sizes resizes Fashion-MNIST only' in message
+
+
+def test_patient_mild_magnitude_methods_start_the_policy_at_magnitude_0_3(mmpretrain_scope,
+                                                                          monkeypatch):
+    import tst_mm  # noqa: F401
+    from tst_mm.registry import MODELS
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))  # the script's own helpers
+    study = load_script('benchmarks/cls_quality.py')
+    args = study.parse_args(['--preset', 'patient'])
+    tst = study.patient_config('tst_m03', 0, args, 'teacher.pth')
+    control = study.patient_config('kd_random_m03', 0, args, 'teacher.pth')
+    default = study.patient_config('tst', 0, args, 'teacher.pth')
+    assert tst.train_cfg.search_epochs == default.train_cfg.search_epochs != []
+    assert control.train_cfg.search_epochs == [] and control.model.augment_ratio > 0
+    for cfg in (tst, control):
+        augmenter = MODELS.build(cfg.model.augmenter)
+        assert augmenter.magnitudes().tolist() == pytest.approx(
+            [0.3] * len(augmenter.magnitude_op_names), abs=1e-5)
+    assert MODELS.build(default.model.augmenter).magnitudes().tolist() == pytest.approx(
+        [0.5] * len(augmenter.magnitude_op_names))
