@@ -621,7 +621,9 @@ def main(argv=None) -> None:
             future.result()
 
     tst_dirs = [osp.abspath(osp.join(args.work_dir, f'tst_seed{seed}')) for seed in args.seeds]
-    tst_dirs = [d for d in tst_dirs if osp.isfile(osp.join(d, POLICY_HISTORY_FILE))]
+    # finished runs only: a run still training (another study process) has a partial history
+    tst_dirs = [d for d in tst_dirs if osp.isfile(osp.join(d, POLICY_HISTORY_FILE))
+                and osp.isfile(osp.join(d, 'result.json'))]
     if tst_dirs:
         run_tool(['tools/plot_policy.py', tst_dirs[0], '--out',
                   osp.join(args.out, f'{args.name}_policy.png')],
