@@ -1,5 +1,5 @@
 """The TST algorithm: distiller, teacher loading and per-task adapters."""
-from .grad_sync import sync_gradients, update_params_synced
+from .grad_sync import sync_gradients
 from .step_guard import GuardedUpdate
 from .task_adapters import ClassificationAdapter, TaskAdapter, adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
@@ -7,6 +7,6 @@ from .tst_distiller import TSTDistiller
 
 __all__ = [
     'TSTDistiller', 'TaskAdapter', 'ClassificationAdapter', 'adapter_for',
-    'TeacherCheckpointError', 'freeze', 'load_teacher_checkpoint', 'update_params_synced',
-    'sync_gradients', 'GuardedUpdate'
+    'TeacherCheckpointError', 'freeze', 'load_teacher_checkpoint', 'sync_gradients',
+    'GuardedUpdate'
 ]

@@ -1,12 +1,11 @@
-"""Optimizer updates that average gradients across processes first."""
+"""Gradients averaged across processes before an optimizer step."""
 from typing import Iterable, List
 
 import torch
 from mmengine.dist import all_reduce_params, get_world_size
-from mmengine.optim import OptimWrapper
 from torch import nn
 
-__all__ = ['sync_gradients', 'update_params_synced']
+__all__ = ['sync_gradients']
 
 
 def sync_gradients(params: Iterable[nn.Parameter]) -> List[nn.Parameter]:
@@ -25,25 +24,3 @@ def sync_gradients(params: Iterable[nn.Parameter]) -> List[nn.Parameter]:
                 param.grad = torch.zeros_like(param)
         all_reduce_params([param.grad for param in params], op='mean')
     return params
-
-
-def update_params_synced(wrapper: OptimWrapper, loss: torch.Tensor,
-                         params: Iterable[nn.Parameter]) -> None:
-    """``wrapper.update_params(loss)`` with the gradients of ``params`` averaged over ranks.
-
-    The same steps as mmengine's ``OptimWrapper.update_params`` (loss scaling for gradient
-    accumulation, backward through the wrapper so AMP loss scaling applies, step and zero_grad
-    when an update is due), plus :func:`sync_gradients` just before the step.
-
-    Args:
-        wrapper: The optimizer wrapper of the part being updated.
-        loss: The loss to back-propagate.
-        params: The parameters that ``wrapper`` optimises.
-    """
-    loss = wrapper.scale_loss(loss)
-    wrapper.backward(loss)
-    if not wrapper.should_update():
-        return
-    sync_gradients(params)
-    wrapper.step()
-    wrapper.zero_grad()

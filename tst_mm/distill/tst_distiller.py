@@ -153,11 +153,12 @@ class TSTDistiller(BaseModel):
     # ------------------------------------------------------------------ set-up and checks
     def _check_teacher(self, teacher: nn.Module) -> None:
         """Refuse, in one line, a teacher (built or a skeleton) that cannot teach the student."""
-        teacher_adapter = adapter_for(teacher)
-        if type(teacher_adapter) is not type(self.adapter):
-            raise ValueError(f'teacher is a {teacher_adapter.task} model but the student is a '
-                             f'{self.adapter.task} model; use a teacher of the same task')
         try:  # refusals of the config: one line from tools/train.py, not a traceback
+            teacher_adapter = adapter_for(teacher)
+            if type(teacher_adapter) is not type(self.adapter):
+                raise ValueError(f'teacher is a {teacher_adapter.task} model but the student '
+                                 f'is a {self.adapter.task} model; use a teacher of the same '
+                                 'task')
             self.adapter.check_compatible(self.student, teacher)
         except ValueError as err:
             raise ConfigError(str(err)) from None
