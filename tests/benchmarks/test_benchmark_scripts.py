@@ -148,3 +148,38 @@ def test_patient_mild_magnitude_methods_start_the_policy_at_magnitude_0_3(mmpret
             [0.3] * len(augmenter.magnitude_op_names), abs=1e-5)
     assert MODELS.build(default.model.augmenter).magnitudes().tolist() == pytest.approx(
         [0.5] * len(augmenter.magnitude_op_names))
+
+
+@pytest.mark.slow
+def test_teacher_on_augmented_scores_the_loaded_teacher_per_op(mmpretrain_scope, fashion_mnist_root,
+                                                               fashion_teacher_ckpt):
+    import torch
+    from mmengine.runner import Runner
+    from mmpretrain.apis import init_model
+    probe = load_script('benchmarks/teacher_on_augmented.py')
+    data = [f'train_dataloader.dataset.data_root={fashion_mnist_root}',
+            'train_dataloader.dataset.indices=256']
+    results = probe.main(['configs/demo/tst_fashion-mnist.py', '--magnitudes', '0.5',
+                          '--passes', '1', '--per-op', '--cfg-options',
+                          f'model.teacher_ckpt={fashion_teacher_ckpt}', *data])
+    on_augmented, on_clean = results['mixed'][0.5]
+
+    # the checkpoint's teacher, loaded the stock mmpretrain way, scores the same clean images
+    teacher = init_model('configs/demo/resnet18-tiny_fashion-mnist.py', fashion_teacher_ckpt)
+    cfg = probe.Config.fromfile('configs/demo/tst_fashion-mnist.py')
+    cfg.train_dataloader.dataset.update(data_root=fashion_mnist_root, indices=256)
+    right = total = 0
+    with torch.no_grad():
+        for batch in Runner.build_dataloader(cfg.train_dataloader, seed=0):
+            batch = teacher.data_preprocessor(batch, False)
+            labels = torch.cat([s.gt_label for s in batch['data_samples']])
+            right += int((teacher(batch['inputs'], mode='tensor').argmax(1) == labels).sum())
+            total += labels.numel()
+    assert on_clean == pytest.approx(100.0 * right / total)
+
+    assert set(results['per_op']) == set(probe.MODELS.build(
+        dict(type='tst_mm.LearnableAugmenter')).op_names)
+    assert all(0.0 <= top1[0.5] <= 100.0 for top1 in results['per_op'].values())
+    assert 0.0 <= on_augmented <= 100.0
+    # each op alone changes what the teacher sees: inverting every image changes its answers
+    assert results['per_op']['invert'][0.5] != pytest.approx(on_clean, abs=1.0)
