@@ -33,6 +33,9 @@ Methods, the same seeds for each (paired):
 - ``tst_positive`` (patient): TST with ``signs='positive'`` (the authors' op directions);
 - ``tst_m03``, ``kd_random_m03`` (patient): TST and the untrained policy with every magnitude
   starting at 0.3, where the teacher is right on >= 75% of x';
+- ``tst_noinvert``, ``kd_random_noinvert`` (patient): TST and the untrained policy with the op
+  pool less ``invert``, the op the teacher fails on (19% right on inverted images, 95% clean;
+  ``benchmarks/teacher_on_augmented.py --per-op``);
 - ``tst_learned`` (short): the colour ops as pretrained op-imitation networks
   (``tools/pretrain_ops.py``, grey, trained here once and cached);
 - ``tst_online`` (short): no search phases; one search step after every ``--online-interval``
@@ -83,6 +86,7 @@ from study_runs import (
     summary_table,
 )
 
+from tst_mm.augment import OP_NAMES
 from tst_mm.engine import POLICY_HISTORY_FILE
 from tst_mm.utils import last_logged_scalar, logged_records, student_config
 
@@ -104,12 +108,14 @@ PRESETS = {
                  'kd_random_filter']),
 }
 METHODS = ('alone', 'kd', 'dkd', 'dist', 'kd_2view', 'kd_random', 'kd_random_filter',
-           'kd_random_m03', 'tst', 'tst_filter', 'tst_positive', 'tst_m03', 'tst_learned',
-           'tst_online')
+           'kd_random_m03', 'kd_random_noinvert', 'tst', 'tst_filter', 'tst_positive', 'tst_m03',
+           'tst_noinvert', 'tst_learned', 'tst_online')
 #: The ``_m03`` methods start every learnable magnitude at 0.3 instead of 0.5: there the
 #: teacher scores >= 75% on x' (``benchmarks/teacher_on_augmented.py``), the premise the
 #: patient study's pilot asks for and the default initial policy misses.
 MILD_MAGNITUDE = 0.3
+#: The ``_noinvert`` methods' op pool: every op but the one the teacher does not recognise.
+NO_INVERT_OPS = [op for op in OP_NAMES if op != 'invert']
 DESCRIPTIONS = {
     'alone': 'student alone (plain mmpretrain config)',
     'kd': 'KD (T=4)',
@@ -119,18 +125,22 @@ DESCRIPTIONS = {
     'kd_random': 'KD + untrained policy (same op pool, p = m = 0.5)',
     'kd_random_filter': 'KD + untrained policy, teacher-correct x\' only',
     'kd_random_m03': 'KD + untrained policy, magnitudes from 0.3',
+    'kd_random_noinvert': 'KD + untrained policy, no invert op',
     'tst': 'TST, exact ops',
     'tst_filter': 'TST, teacher-correct x\' only',
     'tst_positive': 'TST, positive op directions (the authors\')',
     'tst_m03': 'TST, magnitudes from 0.3',
+    'tst_noinvert': 'TST, no invert op',
     'tst_learned': 'TST, learned colour ops',
     'tst_online': 'TST, online search',
 }
 #: Paired differences the patient report tabulates: (method, baseline).
 PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter', 'kd'),
-         ('tst_filter', 'kd_2view'), ('tst_filter', 'tst'), ('kd_random_filter', 'kd_random'),
-         ('tst_positive', 'tst'), ('tst_m03', 'kd_random_m03'), ('tst_m03', 'kd_2view'),
-         ('kd_random_m03', 'kd_random'), ('kd_2view', 'kd'), ('kd', 'alone')]
+         ('tst_filter', 'kd_2view'), ('tst_filter', 'tst'), ('tst_filter', 'kd_random_filter'),
+         ('kd_random_filter', 'kd_random'), ('tst_positive', 'tst'),
+         ('tst_m03', 'kd_random_m03'), ('tst_m03', 'kd_2view'), ('kd_random_m03', 'kd_random'),
+         ('tst_noinvert', 'kd_random_noinvert'), ('tst_noinvert', 'kd_2view'),
+         ('kd_random_noinvert', 'kd_random'), ('kd_2view', 'kd'), ('kd', 'alone')]
 TOP1 = 'accuracy/top1'
 DIAGNOSTICS_HOOK = dict(type='tst_mm.TSTDiagnosticsHook', eval_train_subset=True)
 
@@ -179,7 +189,8 @@ def method_names(preset: str) -> List[str]:
     """The methods a preset can run."""
     if preset == 'patient':
         return [m for m in METHODS if m not in ('dkd', 'dist', 'tst_learned', 'tst_online')]
-    return [m for m in METHODS if not m.endswith(('_filter', '_2view', '_positive'))]
+    return [m for m in METHODS
+            if not m.endswith(('_filter', '_2view', '_positive', '_m03', '_noinvert'))]
 
 
 def ensure_teacher(args) -> Tuple[str, float]:
@@ -279,6 +290,8 @@ def patient_config(method: str, seed: int, args, teacher_ckpt: str) -> Config:
     if method.endswith('_m03'):
         cfg.model.augmenter.init_magnitude_logit = round(
             math.log(MILD_MAGNITUDE / (1 - MILD_MAGNITUDE)), 6)
+    if method.endswith('_noinvert'):
+        cfg.model.augmenter.ops = NO_INVERT_OPS
     return cfg
 
 

@@ -150,6 +150,25 @@ def test_patient_mild_magnitude_methods_start_the_policy_at_magnitude_0_3(mmpret
         [0.5] * len(augmenter.magnitude_op_names))
 
 
+
+def test_patient_no_invert_methods_leave_only_invert_out_of_the_pool(mmpretrain_scope,
+                                                                     monkeypatch):
+    import tst_mm  # noqa: F401
+    from tst_mm.registry import MODELS
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))
+    study = load_script('benchmarks/cls_quality.py')
+    args = study.parse_args(['--preset', 'patient'])
+    tst = study.patient_config('tst_noinvert', 0, args, 'teacher.pth')
+    control = study.patient_config('kd_random_noinvert', 0, args, 'teacher.pth')
+    default = study.patient_config('tst', 0, args, 'teacher.pth')
+    assert tst.train_cfg.search_epochs == default.train_cfg.search_epochs != []
+    assert control.train_cfg.search_epochs == [] and control.model.augment_ratio > 0
+    pool = MODELS.build(default.model.augmenter).op_names
+    for cfg in (tst, control):
+        assert MODELS.build(cfg.model.augmenter).op_names == [op for op in pool if op != 'invert']
+    assert 'tst_noinvert' not in study.method_names('short')
+
+
 @pytest.mark.slow
 def test_teacher_on_augmented_scores_the_loaded_teacher_per_op(mmpretrain_scope, fashion_mnist_root,
                                                                fashion_teacher_ckpt):
