@@ -26,6 +26,22 @@ def test_amp_without_cuda_is_a_one_line_error():
     assert line.startswith('error: --amp needs a CUDA device')
 
 
+
+@pytest.mark.parametrize('option, message', [
+    ('model.augmenter.signs=negative', "signs must be one of ('random', 'positive')"),
+    ('model.augmenter.ops=[brightness,blur]', "Unknown augmentation op(s) ['blur']"),
+    ('model.augment_ratio=2.0', 'augment_ratio must be in [0, 1]'),
+    ('train_cfg.search_epochs=[9]', 'search_epochs [9] lie outside the training length'),
+    ('train_cfg.search_passes=0', 'search_passes must be >= 1'),
+])
+def test_bad_tst_settings_are_one_line_errors(option, message, fashion_mnist_root):
+    data = [f'{split}_dataloader.dataset.data_root={fashion_mnist_root}'
+            for split in ('train', 'val', 'test')]
+    line = _fail_tool('tools/train.py', 'configs/demo/tst_fashion-mnist.py', '--cfg-options',
+                      option, *data)
+    assert line.startswith('error: ') and message in line
+
+
 def _cls_options(data_root):
     return [f'{split}_dataloader.dataset.data_root={data_root}'
             for split in ('train', 'val', 'test')] + [

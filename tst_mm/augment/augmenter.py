@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from tst_mm.registry import MODELS
 
+from ..utils.runner_setup import ConfigError
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels
@@ -118,15 +119,15 @@ class LearnableAugmenter(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if signs not in SIGNS:
-            raise ValueError(f'signs must be one of {SIGNS}, got {signs!r}.')
+            raise ConfigError(f'signs must be one of {SIGNS}, got {signs!r}.')
         self.signs = signs
         if geometric_mode not in GEOMETRIC_MODES:
-            raise ValueError(f'geometric_mode must be one of {GEOMETRIC_MODES}, '
-                             f'got {geometric_mode!r}.')
+            raise ConfigError(f'geometric_mode must be one of {GEOMETRIC_MODES}, '
+                              f'got {geometric_mode!r}.')
         if op_impl not in OP_IMPLS:
-            raise ValueError(f'op_impl must be one of {OP_IMPLS}, got {op_impl!r}.')
+            raise ConfigError(f'op_impl must be one of {OP_IMPLS}, got {op_impl!r}.')
         if temperature <= 0:
-            raise ValueError(f'temperature must be positive, got {temperature}.')
+            raise ConfigError(f'temperature must be positive, got {temperature}.')
         if policy is not None:
             policy = load_policy(policy)
             if ops is None:
@@ -140,15 +141,15 @@ class LearnableAugmenter(BaseModule):
             n: i for i, n in enumerate(self.magnitude_op_names)
         }
         if num_ops is not None and num_ops < 1:
-            raise ValueError(f'num_ops must be positive or None, got {num_ops}.')
+            raise ConfigError(f'num_ops must be positive or None, got {num_ops}.')
         self.num_ops = num_ops
         self.temperature = float(temperature)
         self.geometric_mode = geometric_mode
         self.fill = float(fill)
         self.op_impl = op_impl
         if min_box_size < 0 or not 0.0 <= min_box_visible <= 1.0:
-            raise ValueError(f'min_box_size must be >= 0 and min_box_visible in [0, 1], got '
-                             f'{min_box_size} and {min_box_visible}.')
+            raise ConfigError(f'min_box_size must be >= 0 and min_box_visible in [0, 1], got '
+                              f'{min_box_size} and {min_box_visible}.')
         self.min_box_size = float(min_box_size)
         self.min_box_visible = float(min_box_visible)
         self.seg_ignore_index = int(seg_ignore_index)
@@ -192,7 +193,7 @@ class LearnableAugmenter(BaseModule):
             ValueError: If only one of them is given, their lengths differ, or a std is 0.
         """
         if (mean is None) != (std is None):
-            raise ValueError('mean and std must be given together (or both None).')
+            raise ConfigError('mean and std must be given together (or both None).')
         if mean is None:
             self.mean, self.std = None, None
             return
@@ -200,9 +201,9 @@ class LearnableAugmenter(BaseModule):
         mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten().view(1, -1, 1, 1)
         std_t = torch.as_tensor(std, dtype=torch.float32).flatten().view(1, -1, 1, 1)
         if mean_t.numel() != std_t.numel():
-            raise ValueError(f'mean and std lengths differ: {mean_t.numel()} vs {std_t.numel()}.')
+            raise ConfigError(f'mean and std lengths differ: {mean_t.numel()} vs {std_t.numel()}.')
         if bool((std_t == 0).any()):
-            raise ValueError('std must be non-zero.')
+            raise ConfigError('std must be non-zero.')
         self.mean, self.std = mean_t.to(device), std_t.to(device)
 
     def _to_unit(self, x: Tensor) -> Tensor:
@@ -270,8 +271,8 @@ class LearnableAugmenter(BaseModule):
         policy = load_policy(policy)
         unknown = [n for n in policy if n not in self.op_names]
         if unknown:
-            raise ValueError(f'Policy ops {unknown} are not in this augmenter\'s pool '
-                             f'{self.op_names} (all valid names: {OP_NAMES}).')
+            raise ConfigError(f'Policy ops {unknown} are not in this augmenter\'s pool '
+                              f'{self.op_names} (all valid names: {OP_NAMES}).')
         for name, entry in policy.items():
             self.probability_logits[self.op_names.index(name)] = inverse_sigmoid(
                 entry['probability'])

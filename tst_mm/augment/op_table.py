@@ -30,6 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
+from ..utils.runner_setup import ConfigError
 from . import geometry, pixel_ops
 
 __all__ = ['OpSpec', 'OP_TABLE', 'OP_NAMES', 'resolve_ops']
@@ -113,9 +114,9 @@ def resolve_ops(names: Optional[Sequence[str]]) -> List[OpSpec]:
     names = list(names)
     unknown = [n for n in names if n not in OP_TABLE]
     if unknown:
-        raise ValueError(f'Unknown augmentation op(s) {unknown}; valid names are {OP_NAMES}.')
+        raise ConfigError(f'Unknown augmentation op(s) {unknown}; valid names are {OP_NAMES}.')
     if len(set(names)) != len(names):
-        raise ValueError(f'Augmentation ops listed more than once: {names}.')
+        raise ConfigError(f'Augmentation ops listed more than once: {names}.')
     if not names:
-        raise ValueError(f'At least one augmentation op is needed; valid names are {OP_NAMES}.')
+        raise ConfigError(f'At least one augmentation op is needed; valid names are {OP_NAMES}.')
     return [OP_TABLE[n] for n in names]

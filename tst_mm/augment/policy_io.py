@@ -8,6 +8,8 @@ import math
 import os
 from typing import Dict, Optional, Union
 
+from ..utils.runner_setup import ConfigError
+
 __all__ = ['Policy', 'load_policy', 'save_policy', 'inverse_sigmoid']
 
 Policy = Dict[str, Dict[str, Optional[float]]]
@@ -42,8 +44,8 @@ def load_policy(policy: Union[Policy, str, os.PathLike]) -> Policy:
             policy = json.load(f)
     if not isinstance(policy, dict) or not all(
             isinstance(v, dict) and 'probability' in v for v in policy.values()):
-        raise ValueError('A policy must map op names to dicts with a "probability" (and '
-                         f'optionally a "magnitude"); got {policy!r}.')
+        raise ConfigError('A policy must map op names to dicts with a "probability" (and '
+                          f'optionally a "magnitude"); got {policy!r}.')
     return policy
 
 

@@ -4,6 +4,7 @@ from typing import Iterator, Optional, Sized
 from mmengine.dataset import DefaultSampler
 
 from ..registry import DATA_SAMPLERS
+from ..utils.runner_setup import ConfigError
 
 __all__ = ['RepeatedViewsSampler']
 
@@ -28,7 +29,7 @@ class RepeatedViewsSampler(DefaultSampler):
     def __init__(self, dataset: Sized, num_views: int = 2, shuffle: bool = True,
                  seed: Optional[int] = None, round_up: bool = True) -> None:
         if num_views < 1:
-            raise ValueError(f'num_views must be >= 1, got {num_views}')
+            raise ConfigError(f'num_views must be >= 1, got {num_views}')
         super().__init__(dataset, shuffle=shuffle, seed=seed, round_up=round_up)
         self.num_views = int(num_views)
 

@@ -97,13 +97,13 @@ class TSTDistiller(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not 0.0 <= augment_ratio <= 1.0:
-            raise ValueError(f'augment_ratio must be in [0, 1], got {augment_ratio}')
+            raise ConfigError(f'augment_ratio must be in [0, 1], got {augment_ratio}')
         weakness_loss = weakness_loss or dict(type='tst_mm.StudentWeaknessLoss')
         search_loss_weights = search_loss_weights or {}
         unknown = set(search_loss_weights) - {'teacher', 'weakness'}
         if unknown:
-            raise ValueError(f'search_loss_weights has unknown keys {sorted(unknown)}; use '
-                             "'teacher' and 'weakness'")
+            raise ConfigError(f'search_loss_weights has unknown keys {sorted(unknown)}; use '
+                              "'teacher' and 'weakness'")
         self.student = MODELS.build(apply_data_preprocessor(
             resolve_model_config(student, 'student'), data_preprocessor))
         # The teacher is built when training first uses it (:attr:`teacher`): testing the

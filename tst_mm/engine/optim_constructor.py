@@ -3,6 +3,7 @@ from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from torch import nn
 
 from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
+from ..utils.runner_setup import ConfigError
 from ..utils.unwrap import unwrap_model
 
 __all__ = ['TSTOptimWrapperConstructor']
@@ -35,7 +36,7 @@ class TSTOptimWrapperConstructor:
         missing = [part for part in PARTS if part not in optim_wrapper_cfg]
         unknown = [key for key in optim_wrapper_cfg if key not in PARTS]
         if missing or unknown:
-            raise ValueError(
+            raise ConfigError(
                 f'TST optim_wrapper needs exactly the keys {list(PARTS)}; missing {missing}, '
                 f'unknown {unknown} (put optimizer settings inside student=dict(...) and '
                 'augmenter=dict(...))')
@@ -52,6 +53,6 @@ class TSTOptimWrapperConstructor:
         """Build the wrappers for ``model.student`` and ``model.augmenter``."""
         model = unwrap_model(model)  # a DDP-wrapped distiller
         if getattr(model, 'augmenter', None) is None:
-            raise ValueError('TSTOptimWrapperConstructor needs a model with an augmenter')
+            raise ConfigError('TSTOptimWrapperConstructor needs a model with an augmenter')
         return OptimWrapperDict(**{
             part: self.constructors[part](getattr(model, part)) for part in PARTS})

@@ -4,6 +4,8 @@ from typing import Optional
 
 from torch.optim import Optimizer
 
+from ..utils.runner_setup import ConfigError
+
 __all__ = ['SearchOptimController']
 
 
@@ -31,10 +33,10 @@ class SearchOptimController:
     def __init__(self, reset_each_phase: bool = True, factor: Optional[float] = 0.9,
                  min_delta: float = 0.02, min_rel_delta: float = 0.02) -> None:
         if factor is not None and not 0.0 < factor <= 1.0:
-            raise ValueError(f'search_optim factor must be in (0, 1] or None, got {factor}')
+            raise ConfigError(f'search_optim factor must be in (0, 1] or None, got {factor}')
         if min_delta < 0 or min_rel_delta < 0:
-            raise ValueError(f'search_optim min_delta and min_rel_delta must be >= 0, got '
-                             f'{min_delta} and {min_rel_delta}')
+            raise ConfigError(f'search_optim min_delta and min_rel_delta must be >= 0, got '
+                              f'{min_delta} and {min_rel_delta}')
         self.reset_each_phase = bool(reset_each_phase)
         self.factor = factor
         self.min_delta = float(min_delta)

@@ -7,6 +7,7 @@ from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
 from ..registry import LOOPS
+from ..utils.runner_setup import ConfigError
 from .preflight import prepare_tst_training
 from .tst_search_mixin import TSTSearchMixin
 
@@ -86,10 +87,10 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         self.search_at = sorted(int(at) for at in search_at)
         beyond = [at for at in self.search_at if not 0 <= at < max_iters]
         if beyond:
-            raise ValueError(f'search_at {beyond} lie outside the training length '
-                             f'(0 <= iteration < max_iters={max_iters}); move or drop them')
+            raise ConfigError(f'search_at {beyond} lie outside the training length '
+                              f'(0 <= iteration < max_iters={max_iters}); move or drop them')
         if search_iters < 1:
-            raise ValueError(f'search_iters must be >= 1, got {search_iters}')
+            raise ConfigError(f'search_iters must be >= 1, got {search_iters}')
         self.search_iters = int(search_iters)
         self._init_search(search_passes, online, search_checkpoint, log_interval,
                           search_optim)

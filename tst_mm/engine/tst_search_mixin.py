@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from mmengine.dist import all_reduce, is_main_process
 
+from ..utils.runner_setup import ConfigError
 from ..utils.unwrap import unwrap_model
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
 from .search_optim import SearchOptimController
@@ -50,13 +51,13 @@ class TSTSearchMixin:
                      search_optim: Optional[dict] = None) -> None:
         """Check and store the search settings shared by the TST loops."""
         if search_passes < 1:
-            raise ValueError(f'search_passes must be >= 1, got {search_passes}')
+            raise ConfigError(f'search_passes must be >= 1, got {search_passes}')
         self.search_passes = int(search_passes)
         if online is not None:
             unknown = set(online) - {'interval', 'steps'}
             if unknown or online.get('interval', 0) < 1 or online.get('steps', 1) < 1:
-                raise ValueError(f"online must be dict(interval=n >= 1, steps=k >= 1), got "
-                                 f'{online}')
+                raise ConfigError(f"online must be dict(interval=n >= 1, steps=k >= 1), got "
+                                  f'{online}')
         self.online = online
         self.search_checkpoint = search_checkpoint
         self.log_interval = log_interval

@@ -8,6 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..registry import LOOPS
+from ..utils.runner_setup import ConfigError
 from .preflight import prepare_tst_training
 from .tst_search_mixin import STATE_KEY, TSTSearchMixin
 
@@ -84,8 +85,8 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
         self.search_epochs = sorted(int(epoch) for epoch in search_epochs)
         beyond = [epoch for epoch in self.search_epochs if not 0 <= epoch < max_epochs]
         if beyond:
-            raise ValueError(f'search_epochs {beyond} lie outside the training length '
-                             f'(0 <= epoch < max_epochs={max_epochs}); move or drop them')
+            raise ConfigError(f'search_epochs {beyond} lie outside the training length '
+                              f'(0 <= epoch < max_epochs={max_epochs}); move or drop them')
         self._init_search(search_passes, online, search_checkpoint, log_interval,
                           search_optim)
         self.preflight = preflight
