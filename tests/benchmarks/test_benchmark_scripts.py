@@ -130,18 +130,25 @@ def test_step_cost_refuses_to_resize_the_scenes():
     assert '--image-sizes resizes Fashion-MNIST only' in message
 
 
+def _patient_variant_configs(monkeypatch, variant: str):
+    """The patient study's study module and the configs of TST and the untrained-policy
+    control with a method ``variant`` (a suffix such as ``'_m03'``), and of plain TST."""
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))  # the script's own helpers
+    study = load_script('benchmarks/cls_quality.py')
+    args = study.parse_args(['--preset', 'patient'])
+    tst, control, default = (study.patient_config(method, 0, args, 'teacher.pth')
+                             for method in (f'tst{variant}', f'kd_random{variant}', 'tst'))
+    # the variant changes the augmenter only: TST searches, the control never does
+    assert tst.train_cfg.search_epochs == default.train_cfg.search_epochs != []
+    assert control.train_cfg.search_epochs == [] and control.model.augment_ratio > 0
+    return study, tst, control, default
+
+
 def test_patient_mild_magnitude_methods_start_the_policy_at_magnitude_0_3(mmpretrain_scope,
                                                                           monkeypatch):
     import tst_mm  # noqa: F401
     from tst_mm.registry import MODELS
-    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))  # the script's own helpers
-    study = load_script('benchmarks/cls_quality.py')
-    args = study.parse_args(['--preset', 'patient'])
-    tst = study.patient_config('tst_m03', 0, args, 'teacher.pth')
-    control = study.patient_config('kd_random_m03', 0, args, 'teacher.pth')
-    default = study.patient_config('tst', 0, args, 'teacher.pth')
-    assert tst.train_cfg.search_epochs == default.train_cfg.search_epochs != []
-    assert control.train_cfg.search_epochs == [] and control.model.augment_ratio > 0
+    _, tst, control, default = _patient_variant_configs(monkeypatch, '_m03')
     for cfg in (tst, control):
         augmenter = MODELS.build(cfg.model.augmenter)
         assert augmenter.magnitudes().tolist() == pytest.approx(
@@ -150,19 +157,11 @@ def test_patient_mild_magnitude_methods_start_the_policy_at_magnitude_0_3(mmpret
         [0.5] * len(augmenter.magnitude_op_names))
 
 
-
 def test_patient_no_invert_methods_leave_only_invert_out_of_the_pool(mmpretrain_scope,
                                                                      monkeypatch):
     import tst_mm  # noqa: F401
     from tst_mm.registry import MODELS
-    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))
-    study = load_script('benchmarks/cls_quality.py')
-    args = study.parse_args(['--preset', 'patient'])
-    tst = study.patient_config('tst_noinvert', 0, args, 'teacher.pth')
-    control = study.patient_config('kd_random_noinvert', 0, args, 'teacher.pth')
-    default = study.patient_config('tst', 0, args, 'teacher.pth')
-    assert tst.train_cfg.search_epochs == default.train_cfg.search_epochs != []
-    assert control.train_cfg.search_epochs == [] and control.model.augment_ratio > 0
+    study, tst, control, default = _patient_variant_configs(monkeypatch, '_noinvert')
     pool = MODELS.build(default.model.augmenter).op_names
     for cfg in (tst, control):
         assert MODELS.build(cfg.model.augmenter).op_names == [op for op in pool if op != 'invert']
