@@ -1,16 +1,18 @@
 """URL teachers: fetched into the torch hub cache, hash-checked, loaded with weights_only=True."""
 import argparse
 import hashlib
+import json
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.runner.checkpoint import get_external_models
 from tst_testing import ROOT
 
 import tst_mm  # noqa: F401
 from tst_mm.distill import TeacherCheckpointError
-from tst_mm.distill.teacher_loading import hash_prefix
+from tst_mm.distill.teacher_loading import hash_prefix, openmmlab_location
 from tst_mm.registry import MODELS
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
@@ -84,3 +86,31 @@ def test_checkpoint_that_weights_only_refuses_is_a_one_line_error(tmp_path, hub_
     with pytest.raises(TeacherCheckpointError, match='with weights_only=True') as err:
         model.init_weights()
     assert '\n' not in str(err.value) and 'argparse.Namespace' in str(err.value)
+
+
+def test_openmmlab_names_are_read_like_the_url_they_stand_for(tmp_path, hub_dir, monkeypatch):
+    # mmengine's own table
+    assert openmmlab_location('open-mmlab://resnet50_v1c') == (
+        get_external_models()['resnet50_v1c']) == ('https://download.openmmlab.com/pretrain/'
+                                                   'third_party/resnet50_v1c-2cccc1ad.pth')
+    # names a user adds through $MMENGINE_HOME/open_mmlab.json, as mmengine reads them
+    teacher = _distiller(None).teacher
+    expected = {key: torch.randn_like(value) if value.is_floating_point() else value
+                for key, value in teacher.state_dict().items()}
+    good = _published(tmp_path, dict(state_dict=expected))
+    unsafe = _published(tmp_path, dict(state_dict={}, meta=dict(args=argparse.Namespace(lr=1))))
+    home = tmp_path / 'mmengine_home'
+    home.mkdir()
+    (home / 'open_mmlab.json').write_text(json.dumps(dict(tst_good=good, tst_unsafe=unsafe)))
+    monkeypatch.setenv('MMENGINE_HOME', str(home))
+
+    model = _distiller('open-mmlab://tst_good')
+    model.init_weights()
+    assert osp.isfile(hub_dir / osp.basename(good))  # fetched with its hash checked
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+    # mmengine's loader would unpickle this one without weights_only
+    with pytest.raises(TeacherCheckpointError, match='with weights_only=True'):
+        _distiller('openmmlab://tst_unsafe').init_weights()
+    with pytest.raises(TeacherCheckpointError, match="knows no model 'no_such_model'"):
+        _distiller('open-mmlab://no_such_model').init_weights()

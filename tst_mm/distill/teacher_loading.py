@@ -8,7 +8,12 @@ from urllib.parse import urlparse
 
 import torch
 from mmengine.dist import get_local_rank
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner.checkpoint import (
+    _get_mmengine_home,
+    _load_checkpoint,
+    get_deprecated_model_names,
+    get_external_models,
+)
 from torch import nn
 
 from tst_mm.utils.collective import raise_if_failed_elsewhere
@@ -19,6 +24,9 @@ __all__ = ['TeacherCheckpointError', 'load_teacher_checkpoint', 'read_checkpoint
 
 #: Schemes fetched into the torch hub cache with a hash check.
 URL_SCHEMES = ('http', 'https', 'file')
+
+#: mmengine's model-zoo names, resolved to their URL (or file) and then read like one.
+OPENMMLAB_PREFIXES = ('open-mmlab://', 'openmmlab://')
 
 #: The hex digest that ends a model-zoo file name (``..._20210831-f257d4e6.pth``).
 HASH_IN_NAME = re.compile(r'-([a-f0-9]{6,})\.[A-Za-z0-9]+$')
@@ -65,6 +73,25 @@ def _download(url: str) -> str:
     return path
 
 
+def openmmlab_location(checkpoint: str) -> str:
+    """The URL or file an ``open-mmlab://NAME`` checkpoint stands for in mmengine's model-zoo
+    table (its own, updated by ``$MMENGINE_HOME/open_mmlab.json``; deprecated names followed).
+
+    Raises:
+        TeacherCheckpointError: If the table has no such name.
+    """
+    prefix = next(p for p in OPENMMLAB_PREFIXES if checkpoint.startswith(p))
+    name = checkpoint[len(prefix):]
+    name = get_deprecated_model_names().get(name, name)
+    location = get_external_models().get(name)
+    if location is None:
+        raise TeacherCheckpointError(
+            f'teacher_ckpt {checkpoint}: mmengine knows no model {name!r}; give its URL, or add '
+            'the name to $MMENGINE_HOME/open_mmlab.json')
+    # a bare path in the table lives in mmengine's home, as mmengine's own loader reads it
+    return location if '://' in location else osp.join(_get_mmengine_home(), location)
+
+
 def read_checkpoint(checkpoint: str) -> Any:
     """Read a teacher checkpoint with ``weights_only=True``.
 
@@ -72,14 +99,16 @@ def read_checkpoint(checkpoint: str) -> Any:
     (``$TORCH_HOME/hub/checkpoints``) once, checking the sha256 prefix that model-zoo file
     names carry (as ``torch.hub``'s ``check_hash`` does); local files are read in place; for
     both, only tensors and the classes tst_mm allow-lists for mmengine checkpoints are
-    unpickled. Other mmengine schemes (``open-mmlab://``, ``s3://``, ...) are left to mmengine's
-    loaders as they are (no hash check; ``open-mmlab://`` even unpickles without
-    ``weights_only``): prefer the plain URL.
+    unpickled. ``open-mmlab://NAME`` is first looked up in mmengine's model-zoo table (as
+    mmengine resolves it) and then read as that URL or file. Other schemes (``s3://``, ...) are
+    left to mmengine's loaders as they are (no hash check).
 
     Raises:
         TeacherCheckpointError: If the file is missing, fails its hash check or holds
             objects that ``weights_only=True`` refuses.
     """
+    if checkpoint.startswith(OPENMMLAB_PREFIXES):
+        checkpoint = openmmlab_location(checkpoint)
     scheme = urlparse(checkpoint).scheme
     if scheme in URL_SCHEMES:
         path = _download(checkpoint)
