@@ -64,6 +64,25 @@ def test_first_use_builds_a_frozen_teacher_in_eval_without_drawing_random_number
     assert not any(key.startswith('teacher.') for key in distiller.state_dict())
 
 
+def test_parameters_and_buffers_are_the_same_before_and_after_the_teacher_is_built():
+    distiller = MODELS.build(_model_cfg())
+    before = [(name, tensor.shape) for name, tensor in
+              [*distiller.named_parameters(), *distiller.named_buffers()]]
+    teacher = distiller.teacher
+    after = [(name, tensor.shape) for name, tensor in
+             [*distiller.named_parameters(), *distiller.named_buffers()]]
+    assert after == before and before
+    # what the state dict holds (never the teacher), and non-persistent buffers
+    assert set(distiller.state_dict()) <= {name for name, _ in before}
+    assert len(list(distiller.parameters())) == len(dict(distiller.named_parameters()))
+    # prefixed as a wrapper's ``module.`` would be
+    assert not any('teacher.' in name for name, _ in distiller.named_parameters('module'))
+    # the teacher's own, and all buffers on request
+    assert len(list(teacher.parameters())) > 0
+    assert len(list(distiller.buffers_with_teacher())) == (
+        len(list(distiller.buffers())) + len(list(teacher.buffers())))
+
+
 def test_testing_the_student_neither_builds_nor_reads_the_teacher(
         fashion_mnist_root, tmp_path):
     trained = MODELS.build(_model_cfg())

@@ -1,7 +1,7 @@
 """TSTDistiller: distil a student from a frozen teacher on samples a learned augmenter finds."""
 import copy
 from itertools import chain
-from typing import Dict, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.distributed as dist
@@ -179,6 +179,34 @@ class TSTDistiller(BaseModel):
     def _ignore_missing_teacher_keys(module, incompatible_keys):
         missing = incompatible_keys.missing_keys
         missing[:] = [key for key in missing if not key.startswith('teacher.')]
+
+    # The teacher is built at its first use and is neither trained nor saved, so the
+    # distiller's parameters and buffers are those of its state dict, before and after the
+    # teacher exists: code that pairs them by position with a copy made before training (the
+    # EMA hooks swap the averaged weights in at every validation) sees one list throughout.
+    def named_parameters(self, prefix: str = '', recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[Tuple[str, nn.Parameter]]:
+        """Named parameters of the student and the augmenter (not the teacher's)."""
+        return self._without_teacher(
+            super().named_parameters(prefix, recurse, remove_duplicate), prefix)
+
+    def named_buffers(self, prefix: str = '', recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[Tuple[str, torch.Tensor]]:
+        """Named buffers of the student and the augmenter (not the teacher's)."""
+        return self._without_teacher(
+            super().named_buffers(prefix, recurse, remove_duplicate), prefix)
+
+    @staticmethod
+    def _without_teacher(named: Iterator[Tuple[str, torch.Tensor]],
+                         prefix: str) -> Iterator[Tuple[str, torch.Tensor]]:
+        teacher = f'{prefix}.teacher.' if prefix else 'teacher.'
+        return ((name, tensor) for name, tensor in named if not name.startswith(teacher))
+
+    def buffers_with_teacher(self) -> Iterator[torch.Tensor]:
+        """Every buffer, the teacher's included once it is built (its BN statistics change
+        when ``teacher_norm_eval=False``)."""
+        teacher = self._modules.get('teacher')
+        return chain(self.buffers(), teacher.buffers() if teacher is not None else ())
 
     def init_weights(self) -> None:
         """Initialise student and augmenter and load the teacher (the Runner calls this when

@@ -56,7 +56,7 @@ class TSTDistributedWrapper(nn.Module):
                    optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
         """One TST step (distillation or search, by the distiller's phase)."""
         if self.broadcast_buffers and dist.is_initialized():
-            for buffer in self.module.buffers():
+            for buffer in getattr(self.module, 'buffers_with_teacher', self.module.buffers)():
                 dist.broadcast(buffer.data, src=0)
         return self.module.train_step(data, optim_wrapper)
 

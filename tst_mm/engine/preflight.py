@@ -54,10 +54,8 @@ class TrainingState:
     def __init__(self, distiller: torch.nn.Module, optim_wrapper) -> None:
         self.distiller = distiller
         self.optim_wrapper = optim_wrapper
-        tensors: List[torch.Tensor] = [
-            param for name, param in distiller.named_parameters()
-            if not name.startswith('teacher.')]
-        tensors += list(distiller.buffers())
+        tensors: List[torch.Tensor] = [*distiller.parameters(),
+                                       *distiller.buffers_with_teacher()]
         self._tensors = [(tensor, tensor.detach().clone()) for tensor in tensors]
         self._wrappers = {name: (copy.deepcopy(wrapper.state_dict()),
                                  getattr(wrapper, '_inner_count', None))
