@@ -35,16 +35,18 @@ def test_amp_without_cuda_is_a_one_line_error():
     ('train_cfg.search_passes=0', 'search_passes must be >= 1'),
 ])
 def test_bad_tst_settings_are_one_line_errors(option, message, fashion_mnist_root):
-    data = [f'{split}_dataloader.dataset.data_root={fashion_mnist_root}'
-            for split in ('train', 'val', 'test')]
     line = _fail_tool('tools/train.py', 'configs/demo/tst_fashion-mnist.py', '--cfg-options',
-                      option, *data)
+                      option, *_data_roots(fashion_mnist_root))
     assert line.startswith('error: ') and message in line
 
 
-def _cls_options(data_root):
+def _data_roots(data_root):
     return [f'{split}_dataloader.dataset.data_root={data_root}'
-            for split in ('train', 'val', 'test')] + [
+            for split in ('train', 'val', 'test')]
+
+
+def _cls_options(data_root):
+    return _data_roots(data_root) + [
         'train_dataloader.dataset.indices=512', 'val_dataloader.dataset.indices=256',
         'test_dataloader.dataset.indices=256', 'train_cfg.max_epochs=1']
 
