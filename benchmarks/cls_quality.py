@@ -51,7 +51,8 @@ resume; ``mkdir -p work_dirs/bench && tar xzf benchmarks/cache/cls_quality_patie
 work_dirs/bench`` before running the study again). Writes
 ``benchmarks/results/<name>.{json,md}`` after every run (``--name``, default the preset's), and
 at the end the policy figures ``<name>_policy.png`` (one TST run over training) and
-``<name>_final_policy.png`` (the final policy over seeds). The patient report adds the paired
+``<name>_final_policy.png`` (the final policy of each TST method over seeds). The patient report
+adds ``<name>_x_prime.png`` (teacher and student top-1 on ``x'`` per epoch), the paired
 differences per seed, the diagnostics of every run (teacher and student on ``x'``, the share
 ``teacher_correct_only`` leaves out, train-subset accuracy, search-loss pass means, augmenter lr,
 how far the policy moved in each phase) and the pilot's go / no-go checks.
@@ -557,37 +558,112 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
                        missing=list(missing)), f, indent=1)
 
 
-def plot_final_policies(run_dirs: List[str], out: str) -> None:
-    """Bar chart of the final TST policy (mean and std over seeds) per op."""
+def _pyplot():
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    finals = []
-    for run_dir in run_dirs:
-        with open(osp.join(run_dir, POLICY_HISTORY_FILE)) as f:
-            lines = [line for line in f if line.strip()]
-        finals.append(json.loads(lines[-1])['policy'])
-    ops = list(finals[0])
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    return plt
+
+
+#: The figures' colour of a method: one per augmenter variant, TST and its control alike.
+_VARIANTS = ('', '_filter', '_noinvert', '_m03', '_positive', '_learned', '_online')
+
+
+def _variant_colour(method: str) -> str:
+    suffix = next((s for s in _VARIANTS[1:] if method.endswith(s)), '')
+    return f'C{_VARIANTS.index(suffix)}'
+
+
+def plot_final_policies(run_dirs: Dict[str, List[str]], out: str) -> None:
+    """Bars of the final policy per op (mean and std over seeds), one bar per TST method.
+
+    Args:
+        run_dirs: Finished run dirs of each method, by method name.
+        out: The PNG to write.
+    """
+    plt = _pyplot()
+    finals = {}
+    for method, dirs in run_dirs.items():
+        finals[method] = []
+        for run_dir in dirs:
+            with open(osp.join(run_dir, POLICY_HISTORY_FILE)) as f:
+                lines = [line for line in f if line.strip()]
+            finals[method].append(json.loads(lines[-1])['policy'])
+    ops = [op for op in OP_NAMES if any(op in p[0] for p in finals.values())]
+    width = 0.8 / len(finals)
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
     for ax, key in zip(axes, ('probability', 'magnitude')):
-        means, stds = [], []
-        for op in ops:
-            values = [p[op][key] for p in finals if p[op][key] is not None]
-            means.append(statistics.mean(values) if values else 0.0)
-            stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
-        ax.bar(range(len(ops)), means, yerr=stds, color='tab:blue', alpha=0.8, capsize=3)
-        ax.axhline(0.5, color='grey', linestyle='--', linewidth=1, label='initial value')
+        for i, (method, policies) in enumerate(finals.items()):
+            xs, means, stds = [], [], []
+            for j, op in enumerate(ops):
+                values = [p[op][key] for p in policies if op in p and p[op][key] is not None]
+                if values:
+                    xs.append(j + (i - (len(finals) - 1) / 2) * width)
+                    means.append(statistics.mean(values))
+                    stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
+            ax.bar(xs, means, width=width, yerr=stds, capsize=2, alpha=0.85,
+                   color=_variant_colour(method),
+                   label=f'{DESCRIPTIONS[method]} ({len(policies)} seeds)')
+        ax.axhline(0.5, color='grey', linestyle='--', linewidth=1)
         ax.set_ylim(0, 1)
         ax.set_ylabel(key)
         ax.grid(alpha=0.3, axis='y')
-    axes[0].legend(loc='upper right', fontsize=8)
+    axes[0].legend(loc='upper left', fontsize=8)
     axes[1].set_xticks(range(len(ops)))
     axes[1].set_xticklabels(ops, rotation=45, ha='right')
-    fig.suptitle(f'Final TST policy on Fashion-MNIST, mean and std over {len(finals)} seeds '
-                 '(ops without a magnitude show 0)')
+    fig.suptitle('Final TST policy, mean and std over seeds (dashed: the initial value)')
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def plot_x_prime_accuracy(results: List[Dict], args, out: str) -> Dict[str, Dict]:
+    """Teacher and student top-1 on x' per epoch, mean over seeds, for every augmenting method.
+
+    TST methods are solid, their untrained-policy controls dashed in the same colour; dotted
+    verticals mark the search phases. Nothing is written if no run logged the diagnostics.
+
+    Returns:
+        The plotted curves (%): ``{method: {'teacher': [...], 'student': [...]}}``.
+    """
+    series: Dict[str, List[Tuple[List[float], List[float]]]] = {}
+    phases = set()
+    for result in results:
+        run_dir = run_dir_of(result['method'], result['seed'], args)
+        teacher = _values(run_dir, 'epoch/diag.teacher_top1_aug')
+        student = _values(run_dir, 'epoch/diag.student_top1_aug')
+        if teacher and student:
+            series.setdefault(result['method'], []).append((teacher, student))
+            phases.update(int(r['search_pass/position'])
+                          for r in logged_records(run_dir, 'search_pass/loss'))
+    curves: Dict[str, Dict] = {}
+    if not series:
+        return curves
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    for method in (m for m in METHODS if m in series):
+        runs = series[method]
+        epochs = min(len(teacher) for teacher, _ in runs)
+        curves[method] = {}
+        for ax, which, who in zip(axes, (0, 1), ('teacher', 'student')):
+            mean = [100 * statistics.mean(run[which][e] for run in runs) for e in range(epochs)]
+            curves[method][who] = mean
+            ax.plot(range(1, epochs + 1), mean, color=_variant_colour(method), linewidth=1.2,
+                    linestyle='-' if method.startswith('tst') else '--',
+                    label=f'{DESCRIPTIONS[method]} ({len(runs)} seeds)')
+    for ax, who in zip(axes, ('teacher', 'student')):
+        for epoch in sorted(phases):
+            ax.axvline(epoch + 0.5, color='grey', linestyle=':', linewidth=1)
+        ax.set_title(f'{who} top-1 on x\' (epoch mean of the distillation steps)')
+        ax.set_xlabel('epoch')
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel('top-1 on x\' (%)')
+    axes[1].legend(loc='lower right', fontsize=7)
+    fig.suptitle('Are the augmented samples teachable? (dotted: search phases)')
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return curves
 
 
 def main(argv=None) -> None:
@@ -633,15 +709,21 @@ def main(argv=None) -> None:
         for future in [pool.submit(one, job) for job in jobs]:
             future.result()
 
-    tst_dirs = [osp.abspath(osp.join(args.work_dir, f'tst_seed{seed}')) for seed in args.seeds]
+    os.makedirs(args.out, exist_ok=True)
     # finished runs only: a run still training (another study process) has a partial history
-    tst_dirs = [d for d in tst_dirs if osp.isfile(osp.join(d, POLICY_HISTORY_FILE))
-                and osp.isfile(osp.join(d, 'result.json'))]
-    if tst_dirs:
-        run_tool(['tools/plot_policy.py', tst_dirs[0], '--out',
+    finished = {method: [d for d in (run_dir_of(method, seed, args) for seed in args.seeds)
+                         if osp.isfile(osp.join(d, POLICY_HISTORY_FILE))
+                         and osp.isfile(osp.join(d, 'result.json'))]
+                for method in args.methods if method.startswith('tst')}
+    finished = {method: dirs for method, dirs in finished.items() if dirs}
+    if finished.get('tst'):
+        run_tool(['tools/plot_policy.py', finished['tst'][0], '--out',
                   osp.join(args.out, f'{args.name}_policy.png')],
                  osp.join(args.work_dir, 'plot.log'), threads=1)
-        plot_final_policies(tst_dirs, osp.join(args.out, f'{args.name}_final_policy.png'))
+    if finished:
+        plot_final_policies(finished, osp.join(args.out, f'{args.name}_final_policy.png'))
+    if args.preset == 'patient':
+        plot_x_prime_accuracy(results, args, osp.join(args.out, f'{args.name}_x_prime.png'))
     with open(osp.join(args.out, f'{args.name}.md')) as f:
         print('\n' + f.read())
     print(f'total {(time.time() - started) / 60:.1f} min')

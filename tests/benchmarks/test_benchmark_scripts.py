@@ -44,7 +44,7 @@ def test_cls_quality_study_writes_tables_and_caches_runs(tmp_path, fashion_mnist
 
 @pytest.mark.slow
 def test_cls_quality_patient_preset_pairs_seeds_logs_diagnostics_and_reruns_stale_runs(
-        tmp_path, fashion_mnist_root, fashion_teacher_ckpt):
+        tmp_path, fashion_mnist_root, fashion_teacher_ckpt, monkeypatch):
     work_dir, out = tmp_path / 'runs', tmp_path / 'results'
     common = ['benchmarks/cls_quality.py', '--preset', 'patient', '--seeds', '0',
               '--subset', '128', '--val-subset', '64', '--jobs', '2',
@@ -76,6 +76,19 @@ def test_cls_quality_patient_preset_pairs_seeds_logs_diagnostics_and_reruns_stal
     assert 'RepeatedViewsSampler' in two_view and 'batch_size=256' in two_view
     table = (out / 'cls_quality_patient.md').read_text()
     assert 'Paired differences' in table and 'Regime checks' in table
+    assert (out / 'cls_quality_patient_final_policy.png').stat().st_size > 0
+    # the x' figure draws each epoch's logged accuracies (one seed: the mean is the run's)
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))  # the script's own helpers
+    study = load_script('benchmarks/cls_quality.py')
+    curves = study.plot_x_prime_accuracy(
+        [dict(method=m, seed=0) for m in report['summary']], study.parse_args(args[1:]),
+        str(tmp_path / 'x_prime.png'))
+    assert list(curves) == ['tst_filter'] and (out / 'cls_quality_patient_x_prime.png').is_file()
+    assert len(curves['tst_filter']['teacher']) == 2
+    assert curves['tst_filter']['teacher'][0] == pytest.approx(
+        100 * tst['teacher_top1_aug']['first_epoch'])
+    assert curves['tst_filter']['student'][-1] == pytest.approx(
+        100 * tst['student_top1_aug']['last_epoch'])
 
     # the same study again: every run is reused as it is
     result_file = work_dir / 'kd_seed0' / 'result.json'
