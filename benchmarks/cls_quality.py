@@ -141,7 +141,8 @@ PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter'
          ('kd_random_filter', 'kd_random'), ('tst_positive', 'tst'),
          ('tst_m03', 'kd_random_m03'), ('tst_m03', 'kd_2view'), ('kd_random_m03', 'kd_random'),
          ('tst_noinvert', 'kd_random_noinvert'), ('tst_noinvert', 'kd_2view'),
-         ('kd_random_noinvert', 'kd_random'), ('kd_2view', 'kd'), ('kd', 'alone')]
+         ('tst_noinvert', 'kd'), ('tst_noinvert', 'tst'), ('kd_random_noinvert', 'kd_random'),
+         ('kd_2view', 'kd'), ('kd', 'alone')]
 TOP1 = 'accuracy/top1'
 DIAGNOSTICS_HOOK = dict(type='tst_mm.TSTDiagnosticsHook', eval_train_subset=True)
 
