@@ -384,13 +384,30 @@ def policy_movement(run_dir: str) -> List[Dict]:
     return out
 
 
-def run_diagnostics(run_dir: str) -> Dict:
-    """What a finished run logged that explains its result (see TSTDiagnosticsHook)."""
+def segment_means(values: List[float], phases: List[int]) -> List[Optional[float]]:
+    """Means of per-epoch ``values`` between search phases (``None`` for an empty segment).
+
+    ``phases`` are the completed epochs before which the phases run, so with ``[10, 30]`` the
+    segments are epochs 1-10, 11-30 and 31 to the end.
+    """
+    edges = [0, *phases, len(values)]
+    return [statistics.mean(values[a:b]) if b > a else None for a, b in zip(edges, edges[1:])]
+
+
+def run_diagnostics(run_dir: str, phases: List[int]) -> Dict:
+    """What a finished run logged that explains its result (see TSTDiagnosticsHook).
+
+    Args:
+        run_dir: The run's work dir.
+        phases: The study's search epochs, which split the x' diagnostics into segments
+            (the same for every method, so a control's segments line up with TST's).
+    """
     out: Dict = {'train_top1': last_logged_scalar(run_dir, 'train_subset/' + TOP1)}
     for name in ('teacher_top1_aug', 'student_top1_aug', 'teacher_py_aug', 'student_py_aug'):
         values = _values(run_dir, f'epoch/diag.{name}')
         if values:
-            out[name] = {'first_epoch': values[0], 'last_epoch': values[-1]}
+            out[name] = {'first_epoch': values[0], 'last_epoch': values[-1],
+                         'segments': segment_means(values, phases)}
     dropped = _values(run_dir, 'epoch/distill.dropped_aug')
     if dropped:
         out['dropped_aug'] = {'first_epoch': dropped[0], 'last_epoch': dropped[-1]}
@@ -426,6 +443,14 @@ def _first_last(runs: List[Dict], name: str, scale: float = 100.0, digits: int =
     return f'{_fmt(first, scale, digits)} / {_fmt(last, scale, digits)}'
 
 
+def _segments(runs: List[Dict], name: str) -> str:
+    """``a / b / c``: a diagnostic's means per segment of the schedule, means over runs."""
+    rows = [r[name]['segments'] for r in runs if name in r]
+    if not rows:
+        return '-'
+    return ' / '.join(_fmt(_mean([row[i] for row in rows])) for i in range(len(rows[0])))
+
+
 def _phase_losses(runs: List[Dict], idx: int) -> str:
     """Search-loss terms of phase ``idx``, first -> last pass, means over runs."""
     rows = [r['search_phases'][idx] for r in runs if len(r['search_phases']) > idx]
@@ -446,8 +471,10 @@ def _policy_moved(runs: List[Dict]) -> str:
 
 def diagnostics_table(results: List[Dict], diagnostics: Dict[str, Dict]) -> List[str]:
     """Markdown lines: per method, the diagnostics' means over seeds."""
-    lines = ['| method | train-subset top-1 | teacher top-1 on x\' (first / last epoch) | '
-             'student top-1 on x\' | teacher p_y on x\' | student p_y on x\' | '
+    lines = ['| method | train-subset top-1 | teacher top-1 on x\' (epochs before the first '
+             'search phase / between the phases / after the last) | '
+             'student top-1 on x\' | teacher p_y on x\' (first / last epoch) | '
+             'student p_y on x\' | '
              'x\' left out by the filter | search loss teacher / weakness, phase 1 (first -> '
              'last pass) | phase 2 | augmenter lr after the last phase | policy moved '
              '(per phase) |',
@@ -464,8 +491,8 @@ def diagnostics_table(results: List[Dict], diagnostics: Dict[str, Dict]) -> List
         lrs = [r['search_phases'][-1]['lr'][-1] for r in runs if r['search_phases']]
         lines.append(
             f'| {DESCRIPTIONS[method]} | {_fmt(_mean([r["train_top1"] for r in runs]), 1.0, 2)}'
-            f' | {_first_last(runs, "teacher_top1_aug")} | '
-            f'{_first_last(runs, "student_top1_aug")} | '
+            f' | {_segments(runs, "teacher_top1_aug")} | '
+            f'{_segments(runs, "student_top1_aug")} | '
             f'{_first_last(runs, "teacher_py_aug", 1.0, 3)} | '
             f'{_first_last(runs, "student_py_aug", 1.0, 3)} | '
             f'{_first_last(runs, "dropped_aug")} | {_phase_losses(runs, 0)} | '
@@ -531,8 +558,10 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
     lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'top1', 'top-1')]
     diagnostics, pairs = {}, []
     if args.preset == 'patient':
+        phases = list(method_config('tst', 0, args, 'teacher.pth', None)
+                      .train_cfg.search_epochs)
         diagnostics = {f'{r["method"]}_seed{r["seed"]}':
-                       run_diagnostics(run_dir_of(r['method'], r['seed'], args))
+                       run_diagnostics(run_dir_of(r['method'], r['seed'], args), phases)
                        for r in results}
         pairs = paired_differences(summary, PAIRS, 'top1')
         lines += ['', 'Paired differences (top-1 points, same seeds):', '',

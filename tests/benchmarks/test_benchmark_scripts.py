@@ -72,6 +72,10 @@ def test_cls_quality_patient_preset_pairs_seeds_logs_diagnostics_and_reruns_stal
     assert tst['dropped_aug']['first_epoch'] == pytest.approx(
         1.0 - tst['teacher_top1_aug']['first_epoch'], abs=1e-6)
     assert len(tst['policy_moved']) == 2 and tst['policy_moved'][0]['moved'] > 0
+    # the phases before epochs 1 and 2 split the x' diagnostics: nothing, epoch 1, epoch 2
+    assert tst['student_top1_aug']['segments'] == [
+        None, pytest.approx(tst['student_top1_aug']['first_epoch']),
+        pytest.approx(tst['student_top1_aug']['last_epoch'])]
     two_view = (work_dir / 'kd_2view_seed0' / 'config.py').read_text()
     assert 'RepeatedViewsSampler' in two_view and 'batch_size=256' in two_view
     table = (out / 'cls_quality_patient.md').read_text()
@@ -141,6 +145,14 @@ def test_step_cost_refuses_to_resize_the_scenes():
     message = run_tool_expecting_failure('benchmarks/step_cost.py', '--task', 'scenes-pspnet',
                                          '--image-sizes', '64')
     assert '--image-sizes resizes Fashion-MNIST only' in message
+
+
+def test_segment_means_split_the_epochs_at_the_search_phases(monkeypatch):
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))  # the script's own helpers
+    study = load_script('benchmarks/cls_quality.py')
+    values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert study.segment_means(values, [2, 3]) == [1.5, 3.0, 5.0]
+    assert study.segment_means(values, [0, 6]) == [None, 3.5, None]
 
 
 def _patient_variant_configs(monkeypatch, variant: str):
