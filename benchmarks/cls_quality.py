@@ -532,8 +532,13 @@ def pilot_checks(summary: Dict[str, Dict], diagnostics: Dict[str, Dict]) -> List
 
 # ---------------------------------------------------------------------- report
 def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
-                 missing: List[str] = ()) -> None:
-    """Write the raw results and the Markdown tables (``missing``: runs not done, named)."""
+                 missing: List[str] = (), phases: List[int] = ()) -> None:
+    """Write the raw results and the Markdown tables.
+
+    Args:
+        missing: Runs not done, named.
+        phases: The TST runs' search epochs (patient: they split the x' diagnostics).
+    """
     summary = summarise(results, teacher_top1, METHODS, 'top1')
     os.makedirs(args.out, exist_ok=True)
     if args.preset == 'patient':
@@ -558,10 +563,8 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
     lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'top1', 'top-1')]
     diagnostics, pairs = {}, []
     if args.preset == 'patient':
-        phases = list(method_config('tst', 0, args, 'teacher.pth', None)
-                      .train_cfg.search_epochs)
         diagnostics = {f'{r["method"]}_seed{r["seed"]}':
-                       run_diagnostics(run_dir_of(r['method'], r['seed'], args), phases)
+                       run_diagnostics(run_dir_of(r['method'], r['seed'], args), list(phases))
                        for r in results}
         pairs = paired_differences(summary, PAIRS, 'top1')
         lines += ['', 'Paired differences (top-1 points, same seeds):', '',
@@ -720,6 +723,9 @@ def main(argv=None) -> None:
         jobs = [(m, s) for m, s in jobs if f'{m} seed {s}' not in missing]
     results: List[Dict] = []
     lock = threading.Lock()
+    # built here, before the threads: a config build is not thread-safe (study_runs)
+    phases = (method_config('tst', args.seeds[0], args, teacher_ckpt, None).train_cfg
+              .search_epochs if args.preset == 'patient' else [])
 
     def one(job):
         method, seed = job
@@ -730,7 +736,7 @@ def main(argv=None) -> None:
             return
         with lock:
             results.append(result)
-            write_tables(args, results, teacher_top1, command, missing)
+            write_tables(args, results, teacher_top1, command, missing, phases)
             print(f'[{len(results)}/{len(jobs)}] {method} seed {seed}: top-1 {result["top1"]:.2f} '
                   f'({result["wall_s"]:.0f} s; {(time.time() - started) / 60:.1f} min so far)',
                   flush=True)
