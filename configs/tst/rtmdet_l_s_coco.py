@@ -44,8 +44,9 @@ train_cfg = dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop',
                  val_interval={{_base_.interval}}, dynamic_intervals=[(280, 1)])
 
 # RTMDet's hooks (EMA of the weights; the stage-2 pipeline from epoch 280) and TST's. The EMA
-# averages the student (and the augmenter); the teacher, built when training starts, is not
-# part of it. Validation, test and checkpoints see the averaged student.
+# averages the student only: the teacher is not part of it, and the augmenter is kept out of
+# the average (checkpoints carry the learned policy). Validation, test and checkpoints see the
+# averaged student.
 custom_hooks = [
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0002, update_buffers=True,
          priority=49),

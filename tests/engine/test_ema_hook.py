@@ -1,4 +1,5 @@
-"""A stock EMA hook on a TST distiller: averaged student at validation and in checkpoints."""
+"""A stock EMA hook on a TST distiller: averaged student at validation and in checkpoints,
+the learned (not an averaged) augmenter in checkpoints."""
 import pytest
 import torch
 from mmengine.runner import Runner
@@ -21,6 +22,8 @@ def test_ema_hook_validates_and_saves_the_averaged_student(tmp_path, fashion_mni
     cfg.custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage',
                              momentum=0.5, update_buffers=True, priority=49)]
     runner = Runner.from_cfg(cfg)
+    initial = {key: value.clone() for key, value in runner.model.state_dict().items()
+               if key.startswith('augmenter.')}
     runner.train()  # validates after each epoch
 
     model = runner.model
@@ -40,3 +43,12 @@ def test_ema_hook_validates_and_saves_the_averaged_student(tmp_path, fashion_mni
     for key in student_keys:
         assert torch.equal(saved['state_dict'][key], averaged[key]), key
     assert any(not torch.equal(averaged[key], live[key]) for key in student_keys)
+    # the augmenter is not averaged: checkpoints carry the policy the search learned
+    augmenter_keys = [key for key in live if key.startswith('augmenter.')]
+    assert augmenter_keys
+    searched = False
+    for key in augmenter_keys:
+        assert torch.equal(saved['state_dict'][key], live[key]), key
+        assert torch.equal(saved['ema_state_dict']['module.' + key], live[key]), key
+        searched |= not torch.equal(live[key], initial[key])
+    assert searched  # the search phase moved the policy, so an average would differ

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from ..utils.runner_setup import ConfigError, error_line
 from ..utils.unwrap import unwrap_model
+from .weight_averaging import keep_augmenter_out_of_averages
 
 __all__ = ['PreflightError', 'first_batch', 'TrainingState', 'run_preflight',
            'check_teacher_classes', 'prepare_tst_training']
@@ -156,7 +157,8 @@ def check_teacher_classes(distiller, dataset) -> None:
 def prepare_tst_training(loop, preflight: bool) -> None:
     """What a TST loop does before its first epoch or iteration.
 
-    Loads the teacher (if the Runner has not yet), checks its class names against the
+    Loads the teacher (if the Runner has not yet), keeps the augmenter out of weight averages
+    (:func:`keep_augmenter_out_of_averages`), checks the teacher's class names against the
     training data, then runs the preflight unless ``preflight`` is off (its search step only
     when the loop will search).
 
@@ -168,6 +170,7 @@ def prepare_tst_training(loop, preflight: bool) -> None:
     runner = loop.runner
     distiller = unwrap_model(runner.model)
     distiller.load_teacher()
+    keep_augmenter_out_of_averages(runner)
     check_teacher_classes(distiller, loop.dataloader.dataset)
     if preflight:
         searches = bool(getattr(loop, 'search_epochs', None) or getattr(loop, 'search_at', None)
