@@ -650,25 +650,24 @@ def plot_final_policies(run_dirs: Dict[str, List[str]], out: str) -> None:
     plt.close(fig)
 
 
-def plot_x_prime_accuracy(results: List[Dict], args, out: str) -> Dict[str, Dict]:
+def plot_x_prime_accuracy(results: List[Dict], args, phases: List[int],
+                          out: str) -> Dict[str, Dict]:
     """Teacher and student top-1 on x' per epoch, mean over seeds, for every augmenting method.
 
     TST methods are solid, their untrained-policy controls dashed in the same colour; dotted
-    verticals mark the search phases. Nothing is written if no run logged the diagnostics.
+    verticals mark the search phases (``phases``: the search epochs the report's segments
+    use). Nothing is written if no run logged the diagnostics.
 
     Returns:
         The plotted curves (%): ``{method: {'teacher': [...], 'student': [...]}}``.
     """
     series: Dict[str, List[Tuple[List[float], List[float]]]] = {}
-    phases = set()
     for result in results:
         run_dir = run_dir_of(result['method'], result['seed'], args)
         teacher = _values(run_dir, 'epoch/diag.teacher_top1_aug')
         student = _values(run_dir, 'epoch/diag.student_top1_aug')
         if teacher and student:
             series.setdefault(result['method'], []).append((teacher, student))
-            phases.update(int(r['search_pass/position'])
-                          for r in logged_records(run_dir, 'search_pass/loss'))
     curves: Dict[str, Dict] = {}
     if not series:
         return curves
@@ -685,7 +684,7 @@ def plot_x_prime_accuracy(results: List[Dict], args, out: str) -> Dict[str, Dict
                     linestyle='-' if method.startswith('tst') else '--',
                     label=f'{DESCRIPTIONS[method]} ({len(runs)} seeds)')
     for ax, who in zip(axes, ('teacher', 'student')):
-        for epoch in sorted(phases):
+        for epoch in phases:
             ax.axvline(epoch + 0.5, color='grey', linestyle=':', linewidth=1)
         ax.set_title(f'{who} top-1 on x\' (epoch mean of the distillation steps)')
         ax.set_xlabel('epoch')
@@ -759,7 +758,8 @@ def main(argv=None) -> None:
     if finished:
         plot_final_policies(finished, osp.join(args.out, f'{args.name}_final_policy.png'))
     if args.preset == 'patient':
-        plot_x_prime_accuracy(results, args, osp.join(args.out, f'{args.name}_x_prime.png'))
+        plot_x_prime_accuracy(results, args, phases,
+                              osp.join(args.out, f'{args.name}_x_prime.png'))
     with open(osp.join(args.out, f'{args.name}.md')) as f:
         print('\n' + f.read())
     print(f'total {(time.time() - started) / 60:.1f} min')

@@ -86,7 +86,7 @@ def test_cls_quality_patient_preset_pairs_seeds_logs_diagnostics_and_reruns_stal
     study = load_script('benchmarks/cls_quality.py')
     curves = study.plot_x_prime_accuracy(
         [dict(method=m, seed=0) for m in report['summary']], study.parse_args(args[1:]),
-        str(tmp_path / 'x_prime.png'))
+        [0, 1], str(tmp_path / 'x_prime.png'))
     assert list(curves) == ['tst_filter'] and (out / 'cls_quality_patient_x_prime.png').is_file()
     assert len(curves['tst_filter']['teacher']) == 2
     assert curves['tst_filter']['teacher'][0] == pytest.approx(
