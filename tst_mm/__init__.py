@@ -3,7 +3,7 @@
 Importing this package registers every tst-mm module in the ``tst_mm`` registries, so
 ``custom_imports = dict(imports=['tst_mm'])`` in any mm config is all a user needs.
 """
-from . import augment, datasets, distill, engine, losses  # noqa: F401  (registration)
+from . import augment, datasets, distill, engine, losses, search_objectives  # noqa: F401
 from .augment import LearnableAugmenter
 from .distill import TSTDistiller
 from .engine import TSTEpochBasedTrainLoop, TSTIterBasedTrainLoop, TSTOptimWrapperConstructor

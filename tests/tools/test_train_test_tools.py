@@ -33,10 +33,16 @@ def test_amp_without_cuda_is_a_one_line_error():
     ('model.augment_ratio=2.0', 'augment_ratio must be in [0, 1]'),
     ('train_cfg.search_epochs=[9]', 'search_epochs [9] lie outside the training length'),
     ('train_cfg.search_passes=0', 'search_passes must be >= 1'),
+    ('model.search_objective.type=tst_mm.NoSuchObjective',
+     "model.search_objective: NoSuchObjective is not in the"),
+    ('model.search_objective.type=tst_mm.TeacherGatedObjective '
+     'model.search_objective.hinge_weight=-1', 'hinge_weight must be >= 0'),
+    ('model.search_objective.type=tst_mm.DisagreementObjective '
+     'model.search_loss_weights.teacher=2.0', 'model.search_objective is set, so'),
 ])
 def test_bad_tst_settings_are_one_line_errors(option, message, fashion_mnist_root):
     line = _fail_tool('tools/train.py', 'configs/demo/tst_fashion-mnist.py', '--cfg-options',
-                      option, *_data_roots(fashion_mnist_root))
+                      *option.split(), *_data_roots(fashion_mnist_root))
     assert line.startswith('error: ') and message in line
 
 

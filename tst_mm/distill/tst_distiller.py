@@ -16,6 +16,7 @@ from ..registry import MODELS
 from ..utils.runner_setup import ConfigError
 from .model_config import apply_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
+from .search_objective_config import build_search_objective
 from .step_guard import GuardedUpdate
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
@@ -61,10 +62,16 @@ class TSTDistiller(BaseModel):
             logged as ``distill.loss_<name>``. An entry's ``compares`` field says which
             output it compares (detection ``'cls'`` / ``'neck'``, segmentation ``'decode'`` /
             ``'auxiliary'``); by default the word its name starts with.
-        weakness_loss: The student-weakness loss of the search objective (default
-            ``tst_mm.StudentWeaknessLoss``).
+        search_objective: What a search step minimises (a registered
+            ``tst_mm.SearchObjective``); default the paper's, ``tst_mm.PaperSearchObjective``
+            built from ``weakness_loss`` and ``search_loss_weights``. Classification also
+            takes ``tst_mm.TeacherGatedObjective`` and ``tst_mm.DisagreementObjective``;
+            detection and segmentation take the paper's only.
+        weakness_loss: The student-weakness loss of the paper's search objective (default
+            ``tst_mm.StudentWeaknessLoss``); with another ``search_objective`` it must stay
+            at its default (set it inside the objective's config).
         search_loss_weights: Weights of ``teacher`` (teacher task loss) and ``weakness`` in the
-            search objective (default 1.0 each).
+            paper's search objective (default 1.0 each); as ``weakness_loss`` otherwise.
         augment_ratio: Share of each batch that is augmented and added to the batch as ``x'``
             in distillation steps (1.0: the whole batch, as in the paper).
         teacher_correct_only: Teach only what the teacher knows (not in the paper): the KD
@@ -87,6 +94,7 @@ class TSTDistiller(BaseModel):
                  teacher_ckpt: Optional[str] = None,
                  augmenter: Optional[dict] = None,
                  distill_losses: Optional[Dict[str, dict]] = None,
+                 search_objective: Optional[dict] = None,
                  weakness_loss: Optional[dict] = None,
                  search_loss_weights: Optional[dict] = None,
                  augment_ratio: float = 1.0,
@@ -98,12 +106,6 @@ class TSTDistiller(BaseModel):
         super().__init__(init_cfg=init_cfg)
         if not 0.0 <= augment_ratio <= 1.0:
             raise ConfigError(f'augment_ratio must be in [0, 1], got {augment_ratio}')
-        weakness_loss = weakness_loss or dict(type='tst_mm.StudentWeaknessLoss')
-        search_loss_weights = search_loss_weights or {}
-        unknown = set(search_loss_weights) - {'teacher', 'weakness'}
-        if unknown:
-            raise ConfigError(f'search_loss_weights has unknown keys {sorted(unknown)}; use '
-                              "'teacher' and 'weakness'")
         self.student = MODELS.build(apply_data_preprocessor(
             resolve_model_config(student, 'student'), data_preprocessor))
         # The teacher is built when training first uses it (:attr:`teacher`): testing the
@@ -139,8 +141,12 @@ class TSTDistiller(BaseModel):
         self.distill_losses = nn.ModuleDict(
             {name: MODELS.build(cfg) for name, cfg in distill_losses.items()})
         self.adapter.check_distill_losses(self.student, self.distill_losses)
-        self.weakness_loss = MODELS.build(weakness_loss)
-        self.search_loss_weights = {'teacher': 1.0, 'weakness': 1.0, **search_loss_weights}
+        self.search_objective = build_search_objective(search_objective, weakness_loss,
+                                                       search_loss_weights)
+        try:
+            self.adapter.check_search_objective(self.search_objective)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         self.augment_ratio = augment_ratio
         self.teacher_correct_only = bool(teacher_correct_only)
         if self.teacher_correct_only:
@@ -201,6 +207,11 @@ class TSTDistiller(BaseModel):
                          prefix: str) -> Iterator[Tuple[str, torch.Tensor]]:
         teacher = f'{prefix}.teacher.' if prefix else 'teacher.'
         return ((name, tensor) for name, tensor in named if not name.startswith(teacher))
+
+    @property
+    def weakness_loss(self) -> Optional[nn.Module]:
+        """The student-weakness loss of the search objective, if it has one."""
+        return getattr(self.search_objective, 'weakness_loss', None)
 
     def buffers_with_teacher(self) -> Iterator[torch.Tensor]:
         """Every buffer, the teacher's included once it is built (its BN statistics change
@@ -377,12 +388,9 @@ class TSTDistiller(BaseModel):
                 with wrapper.optim_context(self):
                     aug_inputs, aug_samples = self.augmenter(inputs,
                                                              copy.deepcopy(data_samples))
-                    losses = self.adapter.search_losses(self.student, self.teacher, aug_inputs,
-                                                        aug_samples, self.weakness_loss)
-                losses['augment.loss_teacher'] = (
-                    losses['augment.loss_teacher'] * self.search_loss_weights['teacher'])
-                losses['augment.loss_weakness'] = (
-                    losses['augment.loss_weakness'] * self.search_loss_weights['weakness'])
+                    losses = self.adapter.search_objective_losses(
+                        self.student, self.teacher, aug_inputs, aug_samples,
+                        self.search_objective, clean_inputs=inputs)
                 loss, log_vars = self.parse_losses(losses)
                 update.apply(loss, self.augmenter.parameters(), also_finite=[aug_inputs])
             return log_vars

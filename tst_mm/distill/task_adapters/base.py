@@ -6,6 +6,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 import torch
 from torch import nn
 
+from ...search_objectives import PaperSearchObjective, SearchObjective
+
 __all__ = ['TaskAdapter', 'call_distill_loss', 'takes', 'total_task_loss']
 
 
@@ -143,6 +145,34 @@ class TaskAdapter(metaclass=ABCMeta):
     def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
                       data_samples: List, weakness_loss: nn.Module
                       ) -> Dict[str, torch.Tensor]:
-        """The augmenter objective on augmented inputs, keys ``augment.loss_teacher`` (teacher
-        task loss: keep samples recognisable) and ``augment.loss_weakness`` (student's bounded
-        inverted loss: make samples hard for the student)."""
+        """The paper's two search terms on augmented inputs, unweighted: keys
+        ``augment.loss_teacher`` (teacher task loss: keep samples recognisable) and
+        ``augment.loss_weakness`` (student's bounded inverted loss: make samples hard for the
+        student)."""
+
+    def check_search_objective(self, objective: SearchObjective) -> None:
+        """Raise ``ValueError`` if this task cannot compute the objective (default: only the
+        paper's, whose terms are the task's own losses)."""
+        if not isinstance(objective, PaperSearchObjective):
+            raise ValueError(f'{self.task} takes only the paper\'s search objective '
+                             f'(tst_mm.PaperSearchObjective), not {type(objective).__name__}; '
+                             'drop model.search_objective')
+
+    def search_objective_losses(self, student: nn.Module, teacher: nn.Module,
+                                inputs: torch.Tensor, data_samples: List,
+                                objective: SearchObjective,
+                                clean_inputs: Optional[torch.Tensor] = None
+                                ) -> Dict[str, torch.Tensor]:
+        """What a search step minimises on the augmented batch (see :meth:`search_losses`).
+
+        Args:
+            student, teacher: The two models (frozen; gradients flow to the inputs).
+            inputs: The augmented batch ``x'``.
+            data_samples: Its data samples.
+            objective: The search objective (checked by :meth:`check_search_objective`).
+            clean_inputs: The batch ``x`` before augmentation, for objectives that compare
+                with it.
+        """
+        terms = self.search_losses(student, teacher, inputs, data_samples,
+                                   objective.weakness_loss)
+        return objective.weigh(terms['augment.loss_teacher'], terms['augment.loss_weakness'])

@@ -1,10 +1,11 @@
 """TST for mmpretrain image classifiers."""
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...search_objectives import SearchObjective
 from .base import TaskAdapter, call_distill_loss
 
 __all__ = ['ClassificationAdapter', 'augmented_diagnostics']
@@ -87,3 +88,24 @@ class ClassificationAdapter(TaskAdapter):
             'augment.loss_teacher': F.cross_entropy(_logits(teacher, inputs), labels),
             'augment.loss_weakness': weakness_loss(_logits(student, inputs), labels),
         }
+
+    def check_search_objective(self, objective: SearchObjective) -> None:
+        """Every search objective works on class logits."""
+        return None
+
+    def search_objective_losses(self, student: nn.Module, teacher: nn.Module,
+                                inputs: torch.Tensor, data_samples: List,
+                                objective: SearchObjective,
+                                clean_inputs: Optional[torch.Tensor] = None
+                                ) -> Dict[str, torch.Tensor]:
+        """The objective on the logits of teacher and student on ``x'`` (and of the teacher
+        on ``x`` when the objective asks for them)."""
+        teacher_clean = None
+        if objective.needs_clean_teacher:
+            if clean_inputs is None:
+                raise ValueError(f'{type(objective).__name__} needs the clean batch')
+            with torch.no_grad():
+                teacher_clean = _logits(teacher, clean_inputs)
+        teacher_logits = _logits(teacher, inputs)
+        return objective(teacher_logits, _logits(student, inputs), _labels(data_samples),
+                         teacher_clean)
