@@ -607,6 +607,23 @@ def _variant_colour(method: str) -> str:
     return f'C{_VARIANTS.index(suffix)}'
 
 
+def finished_policy_runs(results: List[Dict], args) -> Dict[str, List[str]]:
+    """The run dirs whose policy the figures draw: those of the tabulated TST runs, by method.
+
+    ``results`` holds only runs finished with the config the study asks for now (the tables'
+    check), so neither a run still training elsewhere (a partial history) nor one of another
+    config (a run dir left from an earlier regime) is drawn.
+    """
+    done = {(r['method'], r['seed']) for r in results}
+    finished = {}
+    for method in (m for m in args.methods if m.startswith('tst')):
+        dirs = [run_dir_of(method, seed, args) for seed in args.seeds if (method, seed) in done]
+        dirs = [d for d in dirs if osp.isfile(osp.join(d, POLICY_HISTORY_FILE))]
+        if dirs:
+            finished[method] = dirs
+    return finished
+
+
 def plot_final_policies(run_dirs: Dict[str, List[str]], out: str) -> None:
     """Bars of the final policy per op (mean and std over seeds), one bar per TST method.
 
@@ -745,12 +762,7 @@ def main(argv=None) -> None:
             future.result()
 
     os.makedirs(args.out, exist_ok=True)
-    # finished runs only: a run still training (another study process) has a partial history
-    finished = {method: [d for d in (run_dir_of(method, seed, args) for seed in args.seeds)
-                         if osp.isfile(osp.join(d, POLICY_HISTORY_FILE))
-                         and osp.isfile(osp.join(d, 'result.json'))]
-                for method in args.methods if method.startswith('tst')}
-    finished = {method: dirs for method, dirs in finished.items() if dirs}
+    finished = finished_policy_runs(results, args)
     if finished.get('tst'):
         run_tool(['tools/plot_policy.py', finished['tst'][0], '--out',
                   osp.join(args.out, f'{args.name}_policy.png')],

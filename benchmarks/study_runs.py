@@ -103,28 +103,67 @@ class RunInProgress(RuntimeError):
     """Another live study process is training this run (its lock file names the process)."""
 
 
+#: A lock file that names no process is being written, unless it is older than this: then its
+#: writer died before it could name itself, and the lock is stale.
+UNNAMED_LOCK_GRACE_S = 60.0
+
+
+def _lock_owner(lock: str) -> Optional[int]:
+    """The live process a lock file names; ``None`` if the lock is stale (its process is
+    gone, or it names none and is older than :data:`UNNAMED_LOCK_GRACE_S`).
+
+    Raises:
+        RunInProgress: If the lock names no process yet but is young (being written).
+    """
+    text = (_read(lock) or '').strip()
+    if not text.isdigit() or int(text) <= 0:
+        try:
+            age = time.time() - os.stat(lock).st_mtime
+        except FileNotFoundError:  # its owner just finished
+            return None
+        if age > UNNAMED_LOCK_GRACE_S:
+            return None
+        raise RunInProgress(f'{lock} is being claimed by another process (written {age:.0f} s '
+                            'ago, names no process yet)')
+    owner = int(text)
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return owner
+    return owner
+
+
 def _claim(run_dir: str) -> str:
     """Take ``<run_dir>.lock`` for this process; a lock left by a dead process is taken over.
+
+    The lock file appears with this process's id in it (written aside, then linked into
+    place), so another process never reads it empty.
 
     Raises:
         RunInProgress: If a live process holds it.
     """
     lock = run_dir.rstrip('/') + '.lock'
     os.makedirs(osp.dirname(lock), exist_ok=True)
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            owner = int(_read(lock) or 0)
+    mine = f'{lock}.{os.getpid()}.{threading.get_ident()}'
+    with open(mine, 'w') as f:
+        f.write(str(os.getpid()))
+    try:
+        while True:
             try:
-                os.kill(owner, 0)
-            except (OSError, ValueError):  # the owner died: a stale lock
-                os.remove(lock)
-                continue
-            raise RunInProgress(f'{run_dir} is being trained by process {owner}') from None
-        with os.fdopen(fd, 'w') as f:
-            f.write(str(os.getpid()))
-        return lock
+                os.link(mine, lock)
+                return lock
+            except FileExistsError:
+                owner = _lock_owner(lock)
+                if owner is not None:
+                    raise RunInProgress(f'{run_dir} is being trained by process {owner}') from None
+                try:
+                    os.remove(lock)  # stale
+                except FileNotFoundError:
+                    pass
+    finally:
+        os.remove(mine)
 
 
 def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, seed: int,

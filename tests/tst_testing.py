@@ -13,7 +13,7 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 __all__ = ['ROOT', 'load_script', 'run_tool', 'run_tool_expecting_failure', 'fashion_runner_cfg',
-           'scenes_batch', 'free_port', 'run_ranks']
+           'scenes_batch', 'free_port', 'run_ranks', 'check_exported_student']
 
 
 def _env() -> dict:
@@ -135,3 +135,78 @@ def run_ranks(command: Callable[[int], List[str]], env: Callable[[int], dict], c
     for rank, (proc, out) in enumerate(zip(procs, outputs)):
         assert proc.returncode == 0, f'rank {rank} failed:\n{out[-5000:]}'
     return outputs
+
+
+def _prediction_tensors(samples: list) -> List[dict]:
+    """The tensors of each predicted data sample (boxes, scores, labels, masks, label maps,
+    logits), by ``field.key``."""
+    out = []
+    for sample in samples:
+        tensors = {}
+        for field in ('pred_instances', 'pred_sem_seg', 'seg_logits'):
+            if field in sample:
+                tensors.update({f'{field}.{key}': value for key, value in sample.get(field).items()
+                                if hasattr(value, 'shape')})
+        out.append(tensors)
+    return out
+
+
+def check_exported_student(tst_work_dir: str, tst_checkpoint: str, plain_config: str,
+                           exported: str, tmp_path, num: int = 2) -> None:
+    """Check that the exported student loads strictly into a stock model built from its plain
+    config, in a process that never imports tst_mm, and predicts exactly what the distilled
+    student predicts on the same test images.
+
+    Args:
+        tst_work_dir: The TST run's work dir (its config dump, as trained, is read there).
+        tst_checkpoint: The TST checkpoint that was exported.
+        plain_config: The student's plain config written by ``tools/export_student.py``.
+        exported: The exported checkpoint.
+        tmp_path: A folder for the batch and the stock model's predictions.
+        num: Test images in the batch.
+    """
+    import glob
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+
+    from tst_mm.registry import DATASETS, MODELS
+    (dumped, ) = [path for path in glob.glob(osp.join(tst_work_dir, '*.py'))
+                  if 'TSTDistiller' in open(path).read()]
+    tst_cfg, plain_cfg = Config.fromfile(dumped), Config.fromfile(plain_config)
+    with DefaultScope.overwrite_default_scope(tst_cfg.default_scope):
+        dataset = DATASETS.build(plain_cfg.test_dataloader.dataset)
+        batch = pseudo_collate([dataset[i] for i in range(num)])
+        distiller = MODELS.build(tst_cfg.model)
+        distiller.load_state_dict(torch.load(tst_checkpoint)['state_dict'], strict=True)
+        distiller.eval()
+        with torch.no_grad():
+            expected = distiller.test_step(batch)
+    torch.save(batch, osp.join(tmp_path, 'batch.pth'))
+    script = osp.join(tmp_path, 'stock_predict.py')
+    predicted = osp.join(tmp_path, 'stock_predictions.pth')
+    with open(script, 'w') as f:
+        f.write(
+            'import sys\n'
+            'import torch\n'
+            'from mmengine.config import Config\n'
+            'from mmengine.registry import MODELS, init_default_scope\n'
+            f'cfg = Config.fromfile({plain_config!r})\n'
+            'init_default_scope(cfg.default_scope)\n'
+            f'torch.set_num_threads({torch.get_num_threads()})  # as here: the same sums\n'
+            'model = MODELS.build(cfg.model).eval()\n'
+            f'model.load_state_dict(torch.load({exported!r})["state_dict"], strict=True)\n'
+            f'batch = torch.load({osp.join(tmp_path, "batch.pth")!r}, weights_only=False)\n'
+            'with torch.no_grad():\n'
+            '    predictions = model.test_step(batch)\n'
+            "assert not any(name.startswith('tst_mm') for name in sys.modules), 'tst_mm'\n"
+            f'torch.save(predictions, {predicted!r})\n')
+    run_tool(script, cwd=str(tmp_path))
+    got = _prediction_tensors(torch.load(predicted, weights_only=False))
+    want = _prediction_tensors(expected)
+    assert [sorted(g) for g in got] == [sorted(w) for w in want] and all(want)
+    for g, w in zip(got, want):
+        for key in w:
+            assert torch.equal(g[key], w[key]), (key, (g[key].double() - w[key]).abs().max())

@@ -226,3 +226,38 @@ def test_teacher_on_augmented_scores_the_loaded_teacher_per_op(mmpretrain_scope,
     assert 0.0 <= on_augmented <= 100.0
     # each op alone changes what the teacher sees: inverting every image changes its answers
     assert results['per_op']['invert'][0.5] != pytest.approx(on_clean, abs=1.0)
+
+
+def test_final_policy_figure_draws_only_the_runs_the_tables_count(tmp_path, monkeypatch):
+    """A finished run dir left from another regime (its config is not the one asked for) is
+    neither tabulated nor drawn."""
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))  # the script's own helpers
+    study = load_script('benchmarks/cls_quality.py')
+    teacher = tmp_path / 'teacher' / 'epoch_15.pth'
+    (teacher.parent / '20260101_000000' / 'vis_data').mkdir(parents=True)
+    teacher.write_bytes(b'')
+    (teacher.parent / '20260101_000000' / 'vis_data' / 'scalars.json').write_text(
+        json.dumps({'accuracy/top1': 94.0, 'step': 15}) + '\n')
+    common = ['--preset', 'patient', '--methods', 'tst_positive', '--teacher-ckpt', str(teacher),
+              '--work-dir', str(tmp_path / 'runs'), '--out', str(tmp_path / 'results')]
+    policy = {op: {'probability': 0.5, 'magnitude': 0.5} for op in ('rotate', 'invert')}
+    for seed, epochs in ((0, 80), (1, 40)):  # seed 1 was run with 40 epochs, not the 80 asked
+        args = study.parse_args([*common, '--seeds', str(seed), '--epochs', str(epochs)])
+        run_dir = tmp_path / 'runs' / f'tst_positive_seed{seed}'
+        run_dir.mkdir(parents=True)
+        (run_dir / 'config.wanted.py').write_text(
+            study.method_config('tst_positive', seed, args, str(teacher), None).pretty_text)
+        (run_dir / 'result.json').write_text(json.dumps(
+            dict(method='tst_positive', seed=seed, top1=90.0, wall_s=1.0)))
+        (run_dir / 'tst_policy.jsonl').write_text(''.join(
+            json.dumps(dict(search_iter=i, epoch=10 * i, iter=0, policy=policy, losses={}))
+            + '\n' for i in (0, 1)))
+    drawn = {}
+    monkeypatch.setattr(study, 'plot_final_policies',
+                        lambda run_dirs, out: drawn.update(run_dirs))
+    study.main([*common, '--seeds', '0', '1', '--cached-only'])
+    with open(tmp_path / 'results' / 'cls_quality_patient.json') as f:
+        report = json.load(f)
+    assert report['summary']['tst_positive']['seeds'] == [0]
+    assert report['missing'] == ['tst_positive seed 1']
+    assert drawn == {'tst_positive': [str(tmp_path / 'runs' / 'tst_positive_seed0')]}

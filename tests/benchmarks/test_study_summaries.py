@@ -5,6 +5,9 @@ import json
 import math
 import os
 import os.path as osp
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -93,6 +96,49 @@ def test_run_cached_scales_the_logged_metric_and_caches(tmp_path, monkeypatch):
     result = study_runs.run_cached(*args, scale=100.0)
     assert result == {'method': 'tst', 'seed': 0, 'map': pytest.approx(25.17), 'wall_s': 3.0}
     assert study_runs.run_cached(*args, scale=100.0) == result and len(trained) == 1
+
+
+def test_a_lock_that_names_no_live_process_is_taken_over_once_old_enough(tmp_path,
+                                                                         monkeypatch):
+    """Lock files as a crash leaves them (empty, garbage, a dead process) do not block a run;
+    one being written right now, or held by a live process, does."""
+    def fake_train(args, log_path, threads, append=False):
+        run_dir = args[args.index('--work-dir') + 1]
+        assert (tmp_path / (osp.basename(run_dir) + '.lock')).read_text() == str(os.getpid())
+        vis = osp.join(run_dir, '20260101_000000', 'vis_data')
+        os.makedirs(vis)
+        with open(osp.join(vis, 'scalars.json'), 'w') as f:
+            f.write(json.dumps({'accuracy/top1': 90.0, 'step': 1}) + '\n')
+        return 1.0
+
+    monkeypatch.setattr(study_runs, 'run_tool', fake_train)
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    old = time.time() - study_runs.UNNAMED_LOCK_GRACE_S - 10
+    for name, text, mtime in (('empty', '', old), ('garbage', 'x\x00', old), ('zero', '0', old),
+                              ('dead', str(dead.pid), None)):
+        lock = tmp_path / f'{name}_seed0.lock'
+        lock.write_text(text)
+        if mtime is not None:
+            os.utime(lock, (mtime, mtime))
+        result = study_runs.run_cached(str(tmp_path / f'{name}_seed0'), lambda: Config(dict(a=1)),
+                                       name, 0, 'accuracy/top1', 'top1', 1)
+        assert result['top1'] == 90.0 and not lock.exists()
+
+    fresh = tmp_path / 'fresh_seed0.lock'
+    fresh.write_text('')  # as another process's claim is being written
+    with pytest.raises(study_runs.RunInProgress, match='names no process yet'):
+        study_runs.run_cached(str(tmp_path / 'fresh_seed0'), lambda: Config(dict(a=1)), 'fresh',
+                              0, 'accuracy/top1', 'top1', 1)
+    live = tmp_path / 'live_seed0.lock'
+    live.write_text(str(os.getppid()))
+    os.utime(live, (old, old))
+    with pytest.raises(study_runs.RunInProgress, match=f'by process {os.getppid()}$'):
+        study_runs.run_cached(str(tmp_path / 'live_seed0'), lambda: Config(dict(a=1)), 'live',
+                              0, 'accuracy/top1', 'top1', 1)
+    assert fresh.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if 'lock' in p.name) == [
+        'fresh_seed0.lock', 'live_seed0.lock']  # nothing of this process's claims is left
 
 
 def test_coco_metric_logs_map_in_unit_interval_and_iou_metric_in_percent(scenes_root,

@@ -2,8 +2,9 @@
 
 Per detector: a teacher trained briefly here (cached per session), then the TST student
 (search + distillation) through ``tools/train.py``, ``tools/test.py`` with ``CocoMetric``, and
-the exported student tested in a process that never imports tst_mm. Also a user's own mmdet
-config wrapping a stock FCOS into ``tst_mm.TSTDistiller`` through ``custom_imports``.
+the exported student loaded strictly by a stock mmdet model, predicting exactly what the
+distilled student predicts, and tested in a process that never imports tst_mm. Also a user's
+own mmdet config wrapping a stock FCOS into ``tst_mm.TSTDistiller`` through ``custom_imports``.
 """
 import json
 import os.path as osp
@@ -11,7 +12,7 @@ import textwrap
 
 import pytest
 import torch
-from tst_testing import ROOT, run_tool
+from tst_testing import ROOT, check_exported_student, run_tool
 
 DETECTORS = ('faster-rcnn', 'retinanet', 'mask-rcnn')
 #: Keep the 10 best detections per image whatever their score: briefly trained detectors score
@@ -108,6 +109,9 @@ def test_tst_detection_trains_tests_exports(name, detection_teacher, scenes_root
     exported = str(tmp_path / 'student.pth')
     run_tool('tools/export_student.py', checkpoint, exported, '--config', tst_config(name),
              '--cfg-options', *options)
+    # stock mmdet loads it strictly and predicts what the distilled student predicts
+    check_exported_student(work_dir, checkpoint, str(tmp_path / 'student.py'), exported,
+                           tmp_path)
     ann_file = osp.join(scenes_root, 'coco/annotations/instances_val.json')
     proc = run_tool(plain_test_script(tmp_path, str(tmp_path / 'student.py'), exported,
                                       ann_file), cwd=str(tmp_path))

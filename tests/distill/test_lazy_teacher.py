@@ -1,15 +1,17 @@
 """The teacher is checked when the distiller is built, and built only when training uses it."""
 import os.path as osp
+import threading
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from torch import nn
 from tst_testing import ROOT, fashion_runner_cfg
 
 import tst_mm  # noqa: F401
 from tst_mm.distill.model_config import resolve_model_config
-from tst_mm.distill.model_skeleton import build_skeleton
+from tst_mm.distill.model_skeleton import build_skeleton, parameters_on_meta
 from tst_mm.registry import MODELS
 from tst_mm.utils import ConfigError
 
@@ -32,6 +34,40 @@ def test_skeleton_has_no_parameter_values_but_real_buffers():
     assert not mean.is_meta and mean.flatten().tolist() == pytest.approx([72.94])
     running = [buffer for name, buffer in teacher.named_buffers() if 'running_var' in name]
     assert running and all(torch.equal(buffer, torch.ones_like(buffer)) for buffer in running)
+
+
+def test_a_skeleton_built_in_one_thread_leaves_the_others_modules_real():
+    """The study builds models in threads: a skeleton in one must not reach into another,
+    and interleaved skeleton builds leave torch's own ``register_parameter`` behind."""
+    entered, built, second_in, first_out = (threading.Event() for _ in range(4))
+    seen = {}
+
+    def first():  # inside while the main thread builds, leaves while `second` is inside
+        with parameters_on_meta():
+            seen['first'] = nn.Linear(2, 2).weight.is_meta
+            entered.set()
+            built.wait(5)
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        built.wait(5)
+        with parameters_on_meta():
+            second_in.set()
+            first_out.wait(5)
+            seen['second'] = nn.Linear(2, 2).weight.is_meta
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    entered.wait(5)
+    seen['main, while another thread builds a skeleton'] = nn.Linear(2, 2).weight.is_meta
+    built.set()
+    for thread in threads:
+        thread.join(10)
+    seen['main, after'] = nn.Linear(2, 2).weight.is_meta
+    assert seen == {'first': True, 'second': True,
+                    'main, while another thread builds a skeleton': False, 'main, after': False}
 
 
 def test_a_teacher_that_cannot_teach_is_refused_at_build_without_building_it():

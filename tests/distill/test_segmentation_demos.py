@@ -1,12 +1,13 @@
 """End to end on the scenes: a teacher trained here, then PSPNet / DeepLabV3 TST through
-tools/train.py and tools/test.py, and the exported student tested by plain mmseg."""
+tools/train.py and tools/test.py, and the exported student loaded strictly by a stock mmseg
+model (its predictions the distilled student's) and tested by plain mmseg."""
 import glob
 import json
 import os.path as osp
 
 import pytest
 import torch
-from tst_testing import ROOT, run_tool
+from tst_testing import ROOT, check_exported_student, run_tool
 
 import tst_mm  # noqa: F401  (allow-lists the globals of runner checkpoints for torch.load)
 
@@ -59,6 +60,9 @@ def test_tst_demo_trains_tests_exports(arch, teachers, scenes_root, tmp_path):
     exported = str(tmp_path / 'student.pth')
     run_tool('tools/export_student.py', checkpoint, exported, '--config', config,
              '--cfg-options', *options)
+    # stock mmseg loads it strictly and predicts what the distilled student predicts
+    check_exported_student(work_dir, checkpoint, str(tmp_path / 'student.py'), exported,
+                           tmp_path)
     # A process that never imports tst_mm: stock mmengine + mmseg test the student, reading
     # the scenes with mmseg's own BaseSegDataset.
     root = osp.join(scenes_root, 'cityscapes') + '/'

@@ -2,17 +2,25 @@
 import argparse
 import hashlib
 import json
+import logging
 import os.path as osp
+import shutil
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.runner.checkpoint import get_external_models
+from mmengine.fileio import BaseStorageBackend, register_backend
+from mmengine.logging import MMLogger
+from mmengine.runner.checkpoint import (
+    get_external_models,
+    get_mmcls_models,
+    get_torchvision_models,
+)
 from tst_testing import ROOT
 
 import tst_mm  # noqa: F401
 from tst_mm.distill import TeacherCheckpointError
-from tst_mm.distill.teacher_loading import hash_prefix, openmmlab_location
+from tst_mm.distill.teacher_loading import hash_prefix, zoo_location
 from tst_mm.registry import MODELS
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
@@ -36,12 +44,21 @@ def _distiller(teacher_ckpt):
     return MODELS.build(cfg)
 
 
-def _published(tmp_path, state: dict, digest: str = None) -> str:
-    """Save ``state`` under a model-zoo style name ``teacher_20260101-<sha256[:8]>.pth``."""
+def _random_teacher_state() -> dict:
+    """A state dict of the demo teacher with random weights (so a load is told apart)."""
+    teacher = _distiller(None).teacher
+    return {key: torch.randn_like(value) if value.is_floating_point() else value
+            for key, value in teacher.state_dict().items()}
+
+
+def _published(tmp_path, state: dict, digest: str = None, hashed: bool = True) -> str:
+    """Save ``state`` under a model-zoo style name ``teacher_20260101-<sha256[:8]>.pth`` (or
+    ``teacher_20260101.pth`` when not ``hashed``)."""
     raw = tmp_path / 'raw.pth'
     torch.save(state, raw)
     digest = digest or hashlib.sha256(raw.read_bytes()).hexdigest()[:8]
-    served = tmp_path / 'served' / f'teacher_20260101-{digest}.pth'
+    name = f'teacher_20260101-{digest}.pth' if hashed else 'teacher_20260101.pth'
+    served = tmp_path / 'served' / name
     served.parent.mkdir(exist_ok=True)
     raw.rename(served)
     return served.as_uri()  # file:///...
@@ -90,7 +107,7 @@ def test_checkpoint_that_weights_only_refuses_is_a_one_line_error(tmp_path, hub_
 
 def test_openmmlab_names_are_read_like_the_url_they_stand_for(tmp_path, hub_dir, monkeypatch):
     # mmengine's own table
-    assert openmmlab_location('open-mmlab://resnet50_v1c') == (
+    assert zoo_location('open-mmlab://resnet50_v1c') == (
         get_external_models()['resnet50_v1c']) == ('https://download.openmmlab.com/pretrain/'
                                                    'third_party/resnet50_v1c-2cccc1ad.pth')
     # names a user adds through $MMENGINE_HOME/open_mmlab.json, as mmengine reads them
@@ -114,3 +131,114 @@ def test_openmmlab_names_are_read_like_the_url_they_stand_for(tmp_path, hub_dir,
         _distiller('openmmlab://tst_unsafe').init_weights()
     with pytest.raises(TeacherCheckpointError, match="knows no model 'no_such_model'"):
         _distiller('open-mmlab://no_such_model').init_weights()
+
+
+class _Warnings:
+    """The warnings tst_mm logs through mmengine's current logger while inside."""
+
+    def __enter__(self) -> list:
+        self.records = []
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = self.records.append
+        MMLogger.get_current_instance().addHandler(self.handler)
+        return self.records
+
+    def __exit__(self, *exc) -> None:
+        MMLogger.get_current_instance().removeHandler(self.handler)
+
+
+def _assert_loaded(model, expected: dict) -> None:
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+
+
+def test_a_copy_already_in_the_hub_cache_is_hash_checked(tmp_path, hub_dir):
+    expected = _random_teacher_state()
+    url = _published(tmp_path, dict(state_dict=expected))
+    with _Warnings() as warnings:
+        _distiller(url).init_weights()  # downloaded, checked as it is written
+        model = _distiller(url)
+        model.init_weights()  # the cached copy, checked again
+    _assert_loaded(model, expected)
+    assert not [r for r in warnings if url in r.getMessage()]  # a hash: nothing to warn about
+    # another file in its place (mmengine's loader writes here without a check)
+    torch.save(dict(state_dict=_random_teacher_state()), hub_dir / osp.basename(url))
+    with pytest.raises(TeacherCheckpointError, match='fails its hash check') as err:
+        _distiller(url).init_weights()
+    message = str(err.value)
+    assert '\n' not in message and str(hub_dir / osp.basename(url)) in message
+    assert f'starts with {hash_prefix(url)}' in message
+
+
+def test_a_url_without_a_hash_in_its_name_loads_with_a_warning(tmp_path, hub_dir):
+    expected = _random_teacher_state()
+    url = _published(tmp_path, dict(state_dict=expected), hashed=False)
+    assert hash_prefix(url) is None
+    for fetched in (False, True):  # downloaded, then the copy in the cache
+        assert osp.isfile(hub_dir / osp.basename(url)) is fetched
+        with _Warnings() as warnings:
+            model = _distiller(url)
+            model.init_weights()
+        _assert_loaded(model, expected)
+        (warning, ) = [r for r in warnings if url in r.getMessage()]
+        assert warning.levelno == logging.WARNING and 'no sha256 prefix' in warning.getMessage()
+
+
+@pytest.mark.parametrize('name, table', [('torchvision://resnet18', get_torchvision_models),
+                                         ('modelzoo://resnet18', get_torchvision_models),
+                                         ('mmcls://resnet18', get_mmcls_models)])
+def test_torchvision_and_mmcls_names_are_read_as_their_url_with_its_hash(name, table, hub_dir):
+    url = table()['resnet18']
+    assert hash_prefix(url) is not None
+    # a file in the hub cache under that URL's name that is not the published one: mmengine's
+    # loader would read it unchecked (and unpickle it fully)
+    hub_dir.mkdir(parents=True)
+    torch.save(dict(state_dict=_random_teacher_state()), hub_dir / osp.basename(url))
+    with pytest.raises(TeacherCheckpointError, match='fails its hash check'):
+        _distiller(name).init_weights()
+    assert zoo_location(name) == url
+    with pytest.raises(TeacherCheckpointError, match="knows no model 'no_such_model'"):
+        _distiller(name.split('://')[0] + '://no_such_model').init_weights()
+
+
+class _FolderBackend(BaseStorageBackend):
+    """``tsttest://PATH``: a storage mmengine's file backends read (as they read ``s3://``)."""
+
+    def get(self, filepath) -> bytes:
+        with open(str(filepath)[len('tsttest://'):], 'rb') as f:
+            return f.read()
+
+    def get_text(self, filepath, encoding='utf-8') -> str:
+        return self.get(filepath).decode(encoding)
+
+
+def test_other_storages_are_read_through_mmengine_file_backends_checked_and_safely(tmp_path):
+    register_backend('tst_test_folder', _FolderBackend, force=True, prefixes='tsttest')
+
+    def stored(state: dict, **kwargs) -> str:
+        served = _published(tmp_path, state, **kwargs)[len('file://'):]
+        kept = tmp_path / 'store' / osp.basename(served)
+        kept.parent.mkdir(exist_ok=True)
+        shutil.move(served, kept)
+        return f'tsttest://{kept}'
+
+    expected = _random_teacher_state()
+    hashed = stored(dict(state_dict=expected))
+    with _Warnings() as warnings:
+        model = _distiller(hashed)
+        model.init_weights()
+    _assert_loaded(model, expected)
+    assert not [r for r in warnings if hashed in r.getMessage()]
+    with pytest.raises(TeacherCheckpointError, match='fails its hash check'):
+        _distiller(stored(dict(state_dict=expected), digest='deadbeef')).init_weights()
+    unsafe = stored(dict(state_dict={}, meta=dict(args=argparse.Namespace(lr=1))))
+    with pytest.raises(TeacherCheckpointError, match='with weights_only=True'):
+        _distiller(unsafe).init_weights()
+    plain = stored(dict(state_dict=expected), hashed=False)
+    with _Warnings() as warnings:
+        model = _distiller(plain)
+        model.init_weights()
+    _assert_loaded(model, expected)
+    assert [r.levelno for r in warnings if plain in r.getMessage()] == [logging.WARNING]
+    with pytest.raises(TeacherCheckpointError, match='file backends'):
+        _distiller('nosuchstorage://x/teacher.pth').init_weights()

@@ -76,3 +76,18 @@ def test_state_round_trips():
     restored = SearchOptimController()
     restored.load_state_dict(controller.state_dict())
     assert restored.end_pass(optimizer, 0.695) is True  # compared with the restored 0.7
+
+
+def test_a_non_finite_pass_mean_is_not_compared_nor_kept():
+    optimizer, _ = _optimizer(lr=0.01)
+    controller = SearchOptimController()
+    controller.start_phase(optimizer)
+    assert controller.end_pass(optimizer, float('nan')) is False
+    assert controller.end_pass(optimizer, 1.0) is False  # first finite pass: nothing before
+    assert optimizer.param_groups[0]['lr'] == 0.01
+    assert controller.end_pass(optimizer, float('inf')) is False
+    assert controller.end_pass(optimizer, 0.9) is False  # fell 0.1 from the last finite 1.0
+    assert controller.end_pass(optimizer, float('nan')) is False
+    assert controller.end_pass(optimizer, 0.895) is True  # plateau against 0.9
+    assert optimizer.param_groups[0]['lr'] == pytest.approx(0.009)
+    assert controller.state_dict() == {'previous_loss': 0.895}

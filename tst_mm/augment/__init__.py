@@ -3,6 +3,7 @@
 ``LearnableAugmenter`` is registered as ``tst_mm.LearnableAugmenter``; the op pool and its
 ranges live in :mod:`tst_mm.augment.op_table`.
 """
+from ..utils.optional_imports import optional_module_missing
 from .augmenter import LearnableAugmenter
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
@@ -13,7 +14,9 @@ from .region import ValidRegion
 
 try:  # mmseg needs mmcv's compiled ops; a classification-only environment may lack them
     from .seg_data_preprocessor import SegDataPreProcessorWithAugments
-except ImportError:
+except ImportError as err:
+    if not optional_module_missing(err):
+        raise
     SegDataPreProcessorWithAugments = None
 
 __all__ = [

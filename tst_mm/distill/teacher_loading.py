@@ -1,18 +1,24 @@
 """Load and freeze the teacher: safely, strictly, with errors that say what does not match."""
+import hashlib
+import io
 import os
 import os.path as osp
 import pickle
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 import torch
+from mmengine import fileio
 from mmengine.dist import get_local_rank
+from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import (
     _get_mmengine_home,
-    _load_checkpoint,
+    _process_mmcls_checkpoint,
     get_deprecated_model_names,
     get_external_models,
+    get_mmcls_models,
+    get_torchvision_models,
 )
 from torch import nn
 
@@ -20,13 +26,18 @@ from tst_mm.utils.collective import raise_if_failed_elsewhere
 from tst_mm.utils.runner_setup import ConfigError, error_line, state_dict_mismatch
 
 __all__ = ['TeacherCheckpointError', 'load_teacher_checkpoint', 'read_checkpoint',
-           'checkpoint_classes', 'hash_prefix', 'freeze']
+           'checkpoint_classes', 'hash_prefix', 'zoo_location', 'freeze']
 
 #: Schemes fetched into the torch hub cache with a hash check.
 URL_SCHEMES = ('http', 'https', 'file')
 
-#: mmengine's model-zoo names, resolved to their URL (or file) and then read like one.
+#: mmengine's model-zoo names, resolved to their URL (or file) and then read like one:
+#: ``open-mmlab://`` (mmengine's table and ``$MMENGINE_HOME/open_mmlab.json``), torchvision's
+#: weights (``modelzoo://`` is mmengine's old name for ``torchvision://``) and mmcls's.
 OPENMMLAB_PREFIXES = ('open-mmlab://', 'openmmlab://')
+TORCHVISION_PREFIXES = ('torchvision://', 'modelzoo://')
+MMCLS_PREFIX = 'mmcls://'
+ZOO_PREFIXES = (*OPENMMLAB_PREFIXES, *TORCHVISION_PREFIXES, MMCLS_PREFIX)
 
 #: The hex digest that ends a model-zoo file name (``..._20210831-f257d4e6.pth``).
 HASH_IN_NAME = re.compile(r'-([a-f0-9]{6,})\.[A-Za-z0-9]+$')
@@ -47,47 +58,118 @@ def hash_prefix(url: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-def _download(url: str) -> str:
-    """The hub-cache path of ``url``, downloaded there (hash-checked) by each node's rank 0.
+def _sha256(source: Union[str, bytes]) -> str:
+    """The sha256 hex digest of a file (path) or of bytes."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    digest = hashlib.sha256()
+    with open(source, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    The other ranks wait in one all-reduce, which also tells them if the download failed.
+
+def _check_hash(expected: str, source: Union[str, bytes], what: str) -> None:
+    """Check that the sha256 of ``source`` (a local copy or the bytes read) starts with
+    ``expected``, the prefix its name carries.
+
+    Raises:
+        TeacherCheckpointError: If it does not.
+    """
+    actual = _sha256(source)
+    if not actual.startswith(expected):
+        copy = (f'the copy in {source}' if isinstance(source, str) else 'the file read')
+        advice = ': delete it to download it again' if isinstance(source, str) else ''
+        raise TeacherCheckpointError(
+            f'teacher_ckpt {what}: {copy} fails its hash check (sha256 {actual[:8]}..., its '
+            f'name says it starts with {expected}: a corrupt or replaced file){advice}')
+
+
+def _warn_unchecked(what: str) -> None:
+    """Say that a fetched checkpoint was not checked: its name carries no sha256 prefix."""
+    MMLogger.get_current_instance().warning(
+        f'teacher_ckpt {what}: its file name carries no sha256 prefix (model-zoo style '
+        '"...-<hex>.pth"), so the file is used without a hash check')
+
+
+def _download(url: str, what: str) -> str:
+    """The hub-cache path of ``url``, downloaded there by each node's rank 0.
+
+    A download is checked against the name's sha256 prefix as it is written; a copy already in
+    the cache (which mmengine's own loader may have put there unchecked) is checked before it
+    is used. The other ranks wait in one all-reduce, which also tells them if either failed.
     Every rank must call it.
+
+    Args:
+        url: An ``http(s)://`` or ``file://`` URL.
+        what: How the checkpoint was named in the config, for the messages.
     """
     cache_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
     path = osp.join(cache_dir, osp.basename(urlparse(url).path))
+    expected = hash_prefix(url)
     error = None
-    if get_local_rank() == 0 and not osp.isfile(path):
+    if get_local_rank() == 0:
         try:
-            os.makedirs(cache_dir, exist_ok=True)
-            torch.hub.download_url_to_file(url, path, hash_prefix=hash_prefix(url),
-                                           progress=False)
+            if not osp.isfile(path):
+                os.makedirs(cache_dir, exist_ok=True)
+                torch.hub.download_url_to_file(url, path, hash_prefix=expected, progress=False)
+            elif expected is not None:
+                _check_hash(expected, path, what)
         except Exception as err:  # report on every rank, below
             error = err
-    raise_if_failed_elsewhere(error is None, f'downloading teacher_ckpt {url}')
+    raise_if_failed_elsewhere(error is None, f'downloading teacher_ckpt {what}')
+    if isinstance(error, TeacherCheckpointError):
+        raise error
     if error is not None:
         reason = error_line(error)
         if 'hash' in reason:
-            reason += (f' (its name says the sha256 starts with {hash_prefix(url)}: a corrupt '
-                       'or replaced file)')
-        raise TeacherCheckpointError(f'cannot download teacher_ckpt {url}: {reason}') from None
+            reason += (f' (its name says the sha256 starts with {expected}: a corrupt or '
+                       'replaced file)')
+        raise TeacherCheckpointError(f'cannot download teacher_ckpt {what}: {reason}') from None
+    if expected is None:
+        _warn_unchecked(what)
     return path
 
 
-def openmmlab_location(checkpoint: str) -> str:
-    """The URL or file an ``open-mmlab://NAME`` checkpoint stands for in mmengine's model-zoo
-    table (its own, updated by ``$MMENGINE_HOME/open_mmlab.json``; deprecated names followed).
+def _fetch(location: str, what: str) -> BinaryIO:
+    """The bytes of a checkpoint on a storage mmengine's file backends read (``s3://``, ...),
+    checked like a download (see :func:`_check_hash`)."""
+    try:
+        data = fileio.get(location)
+    except Exception as err:
+        raise TeacherCheckpointError(
+            f'cannot read teacher_ckpt {what} through mmengine\'s file backends: '
+            f'{error_line(err)}; download it and give its local path') from None
+    expected = hash_prefix(location)
+    if expected is None:
+        _warn_unchecked(what)
+    else:
+        _check_hash(expected, data, what)
+    return io.BytesIO(data)
+
+
+def zoo_location(checkpoint: str) -> str:
+    """The URL or file a model-zoo name (``open-mmlab://NAME``, ``torchvision://NAME``,
+    ``mmcls://NAME``) stands for in mmengine's tables, as mmengine resolves it (deprecated
+    ``open-mmlab`` names followed, ``$MMENGINE_HOME/open_mmlab.json`` included).
 
     Raises:
         TeacherCheckpointError: If the table has no such name.
     """
-    prefix = next(p for p in OPENMMLAB_PREFIXES if checkpoint.startswith(p))
+    prefix = next(p for p in ZOO_PREFIXES if checkpoint.startswith(p))
     name = checkpoint[len(prefix):]
-    name = get_deprecated_model_names().get(name, name)
-    location = get_external_models().get(name)
+    if prefix in OPENMMLAB_PREFIXES:
+        name = get_deprecated_model_names().get(name, name)
+        table, where = get_external_models(), '$MMENGINE_HOME/open_mmlab.json'
+    elif prefix in TORCHVISION_PREFIXES:
+        table, where = get_torchvision_models(), None
+    else:
+        table, where = get_mmcls_models(), None
+    location = table.get(name)
     if location is None:
         raise TeacherCheckpointError(
-            f'teacher_ckpt {checkpoint}: mmengine knows no model {name!r}; give its URL, or add '
-            'the name to $MMENGINE_HOME/open_mmlab.json')
+            f'teacher_ckpt {checkpoint}: mmengine knows no model {name!r}; give its URL'
+            + (f', or add the name to {where}' if where else ''))
     # a bare path in the table lives in mmengine's home, as mmengine's own loader reads it
     return location if '://' in location else osp.join(_get_mmengine_home(), location)
 
@@ -96,35 +178,37 @@ def read_checkpoint(checkpoint: str) -> Any:
     """Read a teacher checkpoint with ``weights_only=True``.
 
     ``http(s)://`` and ``file://`` URLs are downloaded into the torch hub cache
-    (``$TORCH_HOME/hub/checkpoints``) once, checking the sha256 prefix that model-zoo file
-    names carry (as ``torch.hub``'s ``check_hash`` does); local files are read in place; for
-    both, only tensors and the classes tst_mm allow-lists for mmengine checkpoints are
-    unpickled. ``open-mmlab://NAME`` is first looked up in mmengine's model-zoo table (as
-    mmengine resolves it) and then read as that URL or file. Other schemes (``s3://``, ...) are
-    left to mmengine's loaders as they are (no hash check).
+    (``$TORCH_HOME/hub/checkpoints``) once; other remote paths (``s3://``, ...) are read through
+    mmengine's file backends. Either way the file is checked against the sha256 prefix that
+    model-zoo file names carry (as ``torch.hub``'s ``check_hash`` does), a copy already in the
+    hub cache included, and a name without one is loaded with a warning. Local files are read
+    in place. Only tensors and the classes tst_mm allow-lists for mmengine checkpoints are
+    unpickled. Model-zoo names (``open-mmlab://``, ``torchvision://``, ``mmcls://``) are first
+    looked up in mmengine's tables (as mmengine resolves them) and then read as that URL or
+    file; ``mmcls://`` keeps the backbone's weights, as mmengine's loader does.
 
     Raises:
-        TeacherCheckpointError: If the file is missing, fails its hash check or holds
-            objects that ``weights_only=True`` refuses.
+        TeacherCheckpointError: If the file is missing, cannot be fetched, fails its hash
+            check or holds objects that ``weights_only=True`` refuses.
     """
-    if checkpoint.startswith(OPENMMLAB_PREFIXES):
-        checkpoint = openmmlab_location(checkpoint)
-    scheme = urlparse(checkpoint).scheme
-    if scheme in URL_SCHEMES:
-        path = _download(checkpoint)
-    elif '://' in checkpoint:
-        return _load_checkpoint(checkpoint, map_location='cpu')
+    location = zoo_location(checkpoint) if checkpoint.startswith(ZOO_PREFIXES) else checkpoint
+    source: Union[str, BinaryIO]
+    if urlparse(location).scheme in URL_SCHEMES:
+        source = _download(location, checkpoint)
+    elif '://' in location:
+        source = _fetch(location, checkpoint)
     else:
-        path = checkpoint
-        if not osp.isfile(path):
+        source = location
+        if not osp.isfile(source):
             raise TeacherCheckpointError(
                 f'teacher_ckpt not found: {checkpoint}; train the teacher first or fix the path')
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        loaded = torch.load(source, map_location='cpu', weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
         raise TeacherCheckpointError(
             f'cannot load teacher_ckpt {checkpoint} with weights_only=True: {error_line(err)}. '
             'If you trust its source, re-save only its state_dict with torch.save') from None
+    return _process_mmcls_checkpoint(loaded) if checkpoint.startswith(MMCLS_PREFIX) else loaded
 
 
 def checkpoint_classes(checkpoint: Any) -> Optional[Tuple[str, ...]]:

@@ -60,12 +60,16 @@ class SearchOptimController:
     def end_pass(self, optimizer: Optimizer, mean_loss: float) -> bool:
         """Apply the plateau rule after a pass with mean search loss ``mean_loss``.
 
+        A non-finite mean (a pass whose every step was skipped) neither decays the lr nor
+        replaces the previous pass's mean.
+
         Returns:
             Whether the lr was decayed.
         """
+        if not math.isfinite(mean_loss):  # nothing to compare: the next pass uses the last
+            return False                   # finite mean
         previous, self.previous_loss = self.previous_loss, float(mean_loss)
-        if (self.factor is None or self.factor == 1.0 or previous is None
-                or not math.isfinite(mean_loss)):
+        if self.factor is None or self.factor == 1.0 or previous is None:
             return False
         fall = previous - mean_loss
         if fall >= self.min_delta or fall >= self.min_rel_delta * abs(previous):

@@ -1,4 +1,5 @@
 """Utilities of tst-mm: checkpoint loading on recent torch and runner set-up helpers."""
+from .optional_imports import optional_module_missing
 from .run_records import last_logged_scalar, logged_records
 from .runner_setup import (
     KNOWN_SCOPES,
@@ -21,6 +22,7 @@ from .unwrap import unwrap_model
 __all__ = [
     'ConfigError', 'KNOWN_SCOPES', 'check_default_scope', 'configure_model_wrapper',
     'enable_amp', 'error_line', 'init_cpu_distributed', 'last_logged_scalar', 'logged_records',
+    'optional_module_missing',
     'register_checkpoint_safe_globals', 'restricted_getattr', 'load_tool_config',
     'prepare_launch', 'student_config',
     'check_resume_checkpoint', 'resume_checkpoint_path', 'state_dict_mismatch', 'unwrap_model'
