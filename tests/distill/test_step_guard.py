@@ -49,6 +49,17 @@ def _assert_same(before: dict, after: dict) -> None:
         assert torch.equal(before[key], after[key]), key
 
 
+def _assert_same_optim(before: dict, after: dict) -> None:
+    """Two optimizer state dicts hold the same state (momentum) and settings."""
+    assert before['param_groups'] == after['param_groups']
+    assert before['state'].keys() == after['state'].keys()
+    for index, state in before['state'].items():
+        assert state.keys() == after['state'][index].keys()
+        for key, value in state.items():
+            other = after['state'][index][key]
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), (index, key)
+
+
 def _momentum(wrapper) -> dict:
     return {key: state['momentum_buffer'].clone()
             for key, state in wrapper.optimizer.state_dict()['state'].items()}
@@ -109,23 +120,30 @@ def test_two_ranks_skip_together_when_only_rank_1_sees_nan(fashion_mnist_root, t
         start, skipped, searched = load(rank, 'start'), load(rank, 'search_nan'), \
             load(rank, 'search')
         assert skipped['outcome'] == searched['outcome'] == 'ok'
-        # both ranks skipped: policy and the augmenter's (still empty) optimizer state as before
+        # both ranks skipped: policy and the augmenter's momentum (taken by a good step
+        # before) as they were
+        assert start['optim']['augmenter']['state'] and start['optim']['student']['state']
         _assert_same(part(start, 'augmenter.'), part(skipped, 'augmenter.'))
-        assert skipped['optim']['augmenter'] == start['optim']['augmenter']
-        # the next finite step moves the policy
+        _assert_same_optim(start['optim']['augmenter'], skipped['optim']['augmenter'])
+        # the next finite step moves the policy and the momentum
         assert not torch.equal(searched['state']['augmenter.probability_logits'],
                                start['state']['augmenter.probability_logits'])
+        assert not torch.equal(searched['optim']['augmenter']['state'][0]['momentum_buffer'],
+                               start['optim']['augmenter']['state'][0]['momentum_buffer'])
         distill_skipped, distilled = load(rank, 'distill_nan'), load(rank, 'distill')
         _assert_same(part(searched, 'student.'), part(distill_skipped, 'student.'))
-        assert distill_skipped['optim']['student'] == searched['optim']['student']
+        _assert_same_optim(searched['optim']['student'], distill_skipped['optim']['student'])
         assert not torch.equal(distilled['state']['student.head.fc.weight'],
                                searched['state']['student.head.fc.weight'])
-    # parameters identical across ranks after every step (BN statistics are per rank)
-    for step in ('search_nan', 'search', 'distill_nan', 'distill'):
-        rank0, rank1 = load(0, step)['state'], load(1, step)['state']
-        for key in rank0:
+    # parameters and momentum identical across ranks after every step (BN statistics are
+    # per rank)
+    for step in ('start', 'search_nan', 'search', 'distill_nan', 'distill'):
+        rank0, rank1 = load(0, step), load(1, step)
+        for key in rank0['state']:
             if not key.endswith(('running_mean', 'running_var', 'num_batches_tracked')):
-                assert torch.equal(rank0[key], rank1[key]), (step, key)
+                assert torch.equal(rank0['state'][key], rank1['state'][key]), (step, key)
+        for name in ('student', 'augmenter'):
+            _assert_same_optim(rank0['optim'][name], rank1['optim'][name])
     # an error in one rank's forward stops the other rank too, instead of a hang
     assert 'out of bounds' in load(1, 'search_error')['outcome']
     assert 'failed on another rank' in load(0, 'search_error')['outcome']
