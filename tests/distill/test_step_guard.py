@@ -3,15 +3,20 @@ import copy
 import os
 import os.path as osp
 import sys
+import uuid
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper
 from tst_testing import ROOT, free_port, run_ranks
 
 import tst_mm  # noqa: F401
+from tst_mm.distill.step_guard import GuardedUpdate, SkipCounter, TrainingDiverged
 from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.utils import ConfigError
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 
@@ -147,3 +152,62 @@ def test_two_ranks_skip_together_when_only_rank_1_sees_nan(fashion_mnist_root, t
     # an error in one rank's forward stops the other rank too, instead of a hang
     assert 'out of bounds' in load(1, 'search_error')['outcome']
     assert 'failed on another rank' in load(0, 'search_error')['outcome']
+
+
+def _guarded_step(layer: torch.nn.Module, optim: OptimWrapper, inputs: torch.Tensor,
+                  **kwargs) -> bool:
+    """One guarded update of ``layer`` on ``inputs`` (a mean-square loss)."""
+    with GuardedUpdate(optim, layer, 'distillation', **kwargs) as update:
+        return update.apply(layer(inputs).pow(2).mean(), layer.parameters())
+
+
+def _layer_and_optim(lr: float = 0.1):
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    return layer, OptimWrapper(torch.optim.SGD(layer.parameters(), lr=lr, momentum=0.9))
+
+
+def test_skips_in_a_row_stop_training_naming_the_checkpoint_before_the_last_update():
+    hub = MessageHub.get_instance(f'guard_{uuid.uuid4().hex}')  # the current one from now
+    layer, optim = _layer_and_optim()
+    counter = SkipCounter(limit=3)
+    good, nan = torch.randn(8, 4), torch.full((8, 4), float('nan'))
+    hub.update_info('last_ckpt', 'work/epoch_1.pth')
+    assert _guarded_step(layer, optim, good, counter=counter)
+    hub.update_info('last_ckpt', 'work/epoch_2.pth')  # saved after that update: suspect
+    state = copy.deepcopy(layer.state_dict())
+    assert not _guarded_step(layer, optim, nan, counter=counter)
+    assert not _guarded_step(layer, optim, nan, counter=counter)
+    assert (counter.total, counter.in_a_row) == (2, 2)
+    with pytest.raises(TrainingDiverged, match='3 TST distillation steps in a row') as info:
+        _guarded_step(layer, optim, nan, counter=counter)
+    assert isinstance(info.value, ConfigError)  # tools/train.py: one line, no traceback
+    assert 'is work/epoch_1.pth' in str(info.value)
+    _assert_same(state, layer.state_dict())  # every skip put the BN statistics back
+    assert _guarded_step(layer, optim, good, counter=counter)  # an update resets the row
+    assert (counter.total, counter.in_a_row) == (3, 0)
+
+
+def test_an_update_that_makes_the_student_non_finite_stops_training_at_once():
+    """Nothing could put back a part without a copy of its parameters (the student): instead
+    of skipping every later step until the end, the run stops at this update."""
+    MessageHub.get_instance(f'guard_{uuid.uuid4().hex}')
+    layer, optim = _layer_and_optim(lr=float('inf'))
+    with pytest.raises(TrainingDiverged, match='non-finite parameters or buffers after a TST '
+                       'distillation update') as info:
+        _guarded_step(layer, optim, torch.randn(8, 4), counter=SkipCounter())
+    assert 'no checkpoint was saved before its last update' in str(info.value)
+
+
+def test_a_skip_puts_back_the_buffers_it_is_given():
+    """A teacher in train mode (``teacher_norm_eval=False``) updates its BN statistics in
+    the forward: a non-finite batch made them NaN for the rest of training."""
+    layer, optim = _layer_and_optim()
+    teacher = torch.nn.BatchNorm1d(4)
+    before = copy.deepcopy(teacher.state_dict())
+    with GuardedUpdate(optim, layer, 'distillation',
+                       buffers=[*layer.buffers(), *teacher.buffers()]) as update:
+        inputs = torch.full((8, 4), float('nan'))
+        loss = layer(inputs).mean() + teacher(inputs).mean()
+        assert not update.apply(loss, layer.parameters())
+    _assert_same(before, teacher.state_dict())
