@@ -1,5 +1,6 @@
 """Non-finite steps: skipped on every rank together, leaving models and optimizers as they were."""
 import copy
+import json
 import os
 import os.path as osp
 import sys
@@ -11,7 +12,8 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
-from tst_testing import ROOT, free_port, run_ranks
+from mmengine.runner import Runner
+from tst_testing import ROOT, fashion_runner_cfg, free_port, run_ranks
 
 import tst_mm  # noqa: F401
 from tst_mm.distill.step_guard import GuardedUpdate, SkipCounter, TrainingDiverged
@@ -211,3 +213,42 @@ def test_a_skip_puts_back_the_buffers_it_is_given():
         loss = layer(inputs).mean() + teacher(inputs).mean()
         assert not update.apply(loss, layer.parameters())
     _assert_same(before, teacher.state_dict())
+
+
+@pytest.mark.parametrize('phase', ['distill', 'search'])
+def test_a_skipped_step_puts_back_the_teacher_bn_statistics(fashion_mnist_root, phase):
+    """With ``teacher_norm_eval=False`` the teacher's forward updates its BN statistics; a
+    non-finite batch left them NaN for the rest of training."""
+    model, optim = _build()
+    model.teacher_norm_eval = False
+    model.train()
+    model.set_phase(phase)
+    model.train_step(_batch(fashion_mnist_root), optim)
+    teacher = copy.deepcopy(model.teacher.state_dict())
+    log_vars = model.train_step(_batch(fashion_mnist_root, nan=True), optim)
+    _assert_same(teacher, model.teacher.state_dict())
+    skipped = log_vars['student.skipped_steps' if phase == 'distill' else 'augment.skipped']
+    assert skipped == 1
+
+
+def test_an_exploding_update_stops_the_run_naming_the_last_good_checkpoint(
+        fashion_mnist_root, tmp_path):
+    """Student lr 1e30 from the second epoch: its first update makes the student useless and
+    every later step is skipped; before, until the end of training, with one warning."""
+    cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist.py', None, fashion_mnist_root,
+                             tmp_path, 'diverge')
+    cfg.model.update(allow_random_teacher=True, max_consecutive_skips=2)
+    cfg.train_cfg.update(max_epochs=3, search_epochs=[], preflight=False)
+    cfg.param_scheduler.student = [dict(type='MultiStepLR', by_epoch=True, milestones=[1],
+                                        gamma=1e31)]
+    cfg.default_hooks.logger.interval = 1
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(TrainingDiverged) as info:
+        runner.train()
+    assert str(info.value).startswith('2 TST distillation steps in a row skipped')
+    assert f'is {tmp_path / "epoch_1.pth"};' in str(info.value)
+    assert not (tmp_path / 'epoch_3.pth').exists()
+    with open(osp.join(runner.log_dir, 'vis_data', 'scalars.json')) as f:
+        skipped = [record['student.skipped_steps'] for record in map(json.loads, f)
+                   if 'student.skipped_steps' in record]
+    assert skipped[:3] == [0, 0, 0] and skipped[-1] == 1  # the second skip stops the run
