@@ -5,13 +5,17 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner import Runner
+from torch.utils.data import DataLoader
 from tst_testing import ROOT, fashion_runner_cfg
 from tst_testing import run_tool_expecting_failure as _fail_tool
 
 import tst_mm  # noqa: F401
+from tst_mm.engine.preflight import run_preflight
 from tst_mm.registry import MODELS
+from tst_mm.utils import ConfigError
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 DET_TST_CONFIG = 'configs/demo/tst_faster-rcnn_scenes.py'
@@ -53,6 +57,40 @@ def test_a_run_with_preflight_ends_bit_identical_to_one_without(
         'search_epoch_1_pass_2.pth']
     assert [osp.basename(path) for path in glob.glob(str(tmp_path / 'True' / 'epoch_*'))] == [
         'epoch_2.pth']
+
+
+def _ready_runner(data_root, work_dir) -> Runner:
+    """A Fashion-MNIST TST runner (random teacher) with its optimizers built, as
+    ``Runner.train`` has them when its loop starts."""
+    cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist.py', None, data_root, work_dir,
+                             'preflight')
+    cfg.model.allow_random_teacher = True
+    runner = Runner.from_cfg(cfg)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    return runner
+
+
+def _loader(runner: Runner, edit) -> DataLoader:
+    """A loader of the first 4 training samples after ``edit(samples)``."""
+    dataset = runner.train_dataloader.dataset
+    samples = [dataset[index] for index in range(4)]
+    edit(samples)
+    return DataLoader(samples, batch_size=4, collate_fn=pseudo_collate)
+
+
+def test_an_error_that_refuses_nothing_keeps_its_type_and_traceback(fashion_mnist_root,
+                                                                     tmp_path):
+    """Only the refusals meant as such become a one-line PreflightError; a label the head
+    cannot take (a bug of the data, or of ours, or an out-of-memory error) was one too,
+    without its traceback."""
+    runner = _ready_runner(fashion_mnist_root, tmp_path)
+
+    def label_42(samples):
+        samples[0]['data_samples'].set_gt_label(42)
+
+    with pytest.raises(IndexError, match='out of bounds') as info:
+        run_preflight(runner, _loader(runner, label_42))
+    assert not isinstance(info.value, ConfigError)
 
 
 def _fashion_options(data_root):

@@ -18,7 +18,7 @@ from ..utils.runner_setup import ConfigError, error_line
 from ..utils.unwrap import unwrap_model
 from .weight_averaging import keep_augmenter_out_of_averages
 
-__all__ = ['PreflightError', 'first_batch', 'TrainingState', 'run_preflight',
+__all__ = ['PreflightError', 'first_batch', 'TrainingState', 'REFUSALS', 'run_preflight',
            'check_teacher_classes', 'prepare_tst_training']
 
 
@@ -87,6 +87,11 @@ class TrainingState:
             torch.cuda.set_rng_state_all(cuda_states)
 
 
+#: Errors a step raises to refuse a setting, on purpose: the preflight reports them in one
+#: line. Any other error (out of memory, a bug) keeps its type and traceback.
+REFUSALS = (ConfigError, NotImplementedError)
+
+
 def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
     """One search step and one distillation step on the first batch, then undo both.
 
@@ -99,7 +104,9 @@ def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
         search: Whether to run the search step (runs that never search need not).
 
     Raises:
-        PreflightError: If a step fails; the message names it and the error's first line.
+        PreflightError: If a step refuses the setting (:data:`REFUSALS`); the message names
+            the step and the error's first line. Other errors are raised as they are, with
+            a note naming the step.
     """
     model = runner.model
     distiller = unwrap_model(model)
@@ -117,12 +124,16 @@ def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
             model.train()
             try:
                 model.train_step(batch, optim_wrapper=runner.optim_wrapper)
-            except Exception as err:
+            except REFUSALS as err:
                 raise PreflightError(
                     f'TST preflight: the {phase} step failed on the first batch: '
                     f'{type(err).__name__}: {error_line(err)} (train_cfg.preflight=False '
                     'skips this check; the run would then fail at its first '
                     f'{phase} step)') from err
+            except Exception as err:
+                err.add_note(f'(raised in the TST preflight, by the {phase} step on the first '
+                             'batch)')
+                raise
     finally:
         state.restore()
     runner.logger.info(f'TST preflight: {" and ".join(phases)} steps run on the first batch '
