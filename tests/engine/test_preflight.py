@@ -1,6 +1,7 @@
 """The preflight before the first epoch, and the refusals that print one line, not a traceback."""
 import glob
 import os.path as osp
+from typing import Tuple
 
 import pytest
 import torch
@@ -13,8 +14,8 @@ from tst_testing import ROOT, fashion_runner_cfg
 from tst_testing import run_tool_expecting_failure as _fail_tool
 
 import tst_mm  # noqa: F401
-from tst_mm.engine.preflight import run_preflight
-from tst_mm.registry import MODELS
+from tst_mm.engine.preflight import first_batch, run_preflight
+from tst_mm.registry import DATASETS, MODELS
 from tst_mm.utils import ConfigError
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
@@ -25,7 +26,8 @@ DET_TEACHER = osp.join(ROOT, 'configs/demo/faster-rcnn_r18-tiny_scenes.py')
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 
-def _train(teacher_ckpt, data_root, work_dir, preflight: bool) -> Runner:
+def _train(teacher_ckpt, data_root, work_dir, preflight: bool) -> Tuple[Runner, int]:
+    """A run, and how many times its student's backbone ran."""
     cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist.py', teacher_ckpt, data_root,
                              work_dir, 'preflight')
     cfg.train_cfg.update(max_epochs=2, search_epochs=[0, 1], search_passes=2,
@@ -33,14 +35,25 @@ def _train(teacher_ckpt, data_root, work_dir, preflight: bool) -> Runner:
     cfg.param_scheduler.student[0].end = 2
     cfg.default_hooks.checkpoint.max_keep_ckpts = 1
     runner = Runner.from_cfg(cfg)
+    forwards = _count_forwards(runner.model.student.backbone)
     runner.train()
-    return runner
+    return runner, len(forwards)
+
+
+def _count_forwards(module: torch.nn.Module) -> list:
+    """A list that grows by one at every forward of ``module``."""
+    calls = []
+    module.register_forward_pre_hook(lambda *args: calls.append(1))
+    return calls
 
 
 def test_a_run_with_preflight_ends_bit_identical_to_one_without(
         fashion_teacher_ckpt, fashion_mnist_root, tmp_path):
-    runs = {flag: _train(fashion_teacher_ckpt, fashion_mnist_root, tmp_path / str(flag), flag)
-            for flag in (True, False)}
+    runs, forwards = {}, {}
+    for flag in (True, False):
+        runs[flag], forwards[flag] = _train(fashion_teacher_ckpt, fashion_mnist_root,
+                                            tmp_path / str(flag), flag)
+    assert forwards[True] == forwards[False] + 2  # the preflight's search and distill steps
     with_state, without_state = (runs[flag].model.state_dict() for flag in (True, False))
     assert with_state.keys() == without_state.keys()
     for key in with_state:  # student, BN statistics, policy
@@ -91,6 +104,48 @@ def test_an_error_that_refuses_nothing_keeps_its_type_and_traceback(fashion_mnis
     with pytest.raises(IndexError, match='out of bounds') as info:
         run_preflight(runner, _loader(runner, label_42))
     assert not isinstance(info.value, ConfigError)
+
+
+def test_preflight_leaves_no_trace_in_the_runner(fashion_mnist_root, tmp_path):
+    """Runtime info, the warnings mmengine's logger has shown (it shows each once), and the
+    counts of skipped steps are as before; a non-finite first batch makes both steps skip
+    and warn."""
+    runner = _ready_runner(fashion_mnist_root, tmp_path)
+
+    def nan_image(samples):
+        for sample in samples:
+            sample['inputs'] = sample['inputs'].float()
+        samples[0]['inputs'][:] = float('nan')
+
+    loader = _loader(runner, nan_image)
+    distiller = runner.model
+    info = dict(runner.message_hub.runtime_info)
+    filters = [log_filter for handler in runner.logger.handlers
+               for log_filter in handler.filters if hasattr(log_filter, 'seen')]
+    seen = [set(log_filter.seen) for log_filter in filters]
+    forwards = _count_forwards(distiller.student.backbone)
+    run_preflight(runner, loader)
+    assert len(forwards) == 2  # it ran: a search and a distillation step
+    assert dict(runner.message_hub.runtime_info) == info
+    assert filters and [log_filter.seen for log_filter in filters] == seen
+    assert [(counter.total, counter.in_a_row) for counter in distiller.skips.values()] == [
+        (0, 0), (0, 0)]
+
+
+def test_first_batch_leaves_a_cached_mosaic_as_it_was(scenes_root):
+    """RTMDet's recipe caches images in CachedMosaic / CachedMixUp: the preflight's and the
+    sample grid's draws filled the caches (0 -> 2) before the first real batch."""
+    cfg = Config.fromfile(osp.join(ROOT, DET_TST_CONFIG))
+    dataset = cfg.train_dataloader.dataset
+    dataset.data_root = osp.join(scenes_root, 'coco') + '/'
+    dataset.pipeline.insert(2, dict(type='CachedMosaic', img_scale=(96, 96), pad_val=114.0))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(dataset)
+    loader = DataLoader(dataset, batch_size=2, collate_fn=pseudo_collate)
+    batch = first_batch(loader)
+    assert len(batch['inputs']) == 2
+    mosaic = dataset.pipeline.transforms[2]
+    assert type(mosaic).__name__ == 'CachedMosaic' and len(mosaic.results_cache) == 0
 
 
 def _fashion_options(data_root):
