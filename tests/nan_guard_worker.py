@@ -3,8 +3,9 @@
     python tests/nan_guard_worker.py RANK WORLD_SIZE PORT DATA_ROOT OUT_DIR
 
 Builds the Fashion-MNIST TST distiller (random teacher) behind ``TSTDistributedWrapper`` on a
-gloo process group, then runs steps where only rank 1 sees a non-finite batch, or an error,
-and saves what each rank holds after every step to ``OUT_DIR/rank<r>_<step>.pth``.
+gloo process group, runs a good search and a good distillation step (so that both optimizers
+hold momentum), then steps where only rank 1 sees a non-finite batch, or an error, and saves
+what each rank holds after every step to ``OUT_DIR/rank<r>_<step>.pth``.
 """
 import copy
 import os
@@ -72,6 +73,8 @@ def main() -> None:
         torch.save(dict(_snapshot(distiller, optim), outcome=outcome),
                    osp.join(out_dir, f'rank{rank}_{name}.pth'))
 
+    step('warm_search', 'search')  # good steps first: both optimizers hold momentum
+    step('warm_distill', 'distill')
     torch.save(_snapshot(distiller, optim), osp.join(out_dir, f'rank{rank}_start.pth'))
     step('search_nan', 'search', 'nan')
     step('search', 'search')

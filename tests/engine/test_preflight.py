@@ -1,17 +1,22 @@
 """The preflight before the first epoch, and the refusals that print one line, not a traceback."""
 import glob
 import os.path as osp
+from typing import Tuple
 
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner import Runner
+from torch.utils.data import DataLoader
 from tst_testing import ROOT, fashion_runner_cfg
 from tst_testing import run_tool_expecting_failure as _fail_tool
 
 import tst_mm  # noqa: F401
-from tst_mm.registry import MODELS
+from tst_mm.engine.preflight import first_batch, run_preflight
+from tst_mm.registry import DATASETS, MODELS
+from tst_mm.utils import ConfigError
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 DET_TST_CONFIG = 'configs/demo/tst_faster-rcnn_scenes.py'
@@ -21,7 +26,8 @@ DET_TEACHER = osp.join(ROOT, 'configs/demo/faster-rcnn_r18-tiny_scenes.py')
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 
-def _train(teacher_ckpt, data_root, work_dir, preflight: bool) -> Runner:
+def _train(teacher_ckpt, data_root, work_dir, preflight: bool) -> Tuple[Runner, int]:
+    """A run, and how many times its student's backbone ran."""
     cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist.py', teacher_ckpt, data_root,
                              work_dir, 'preflight')
     cfg.train_cfg.update(max_epochs=2, search_epochs=[0, 1], search_passes=2,
@@ -29,14 +35,25 @@ def _train(teacher_ckpt, data_root, work_dir, preflight: bool) -> Runner:
     cfg.param_scheduler.student[0].end = 2
     cfg.default_hooks.checkpoint.max_keep_ckpts = 1
     runner = Runner.from_cfg(cfg)
+    forwards = _count_forwards(runner.model.student.backbone)
     runner.train()
-    return runner
+    return runner, len(forwards)
+
+
+def _count_forwards(module: torch.nn.Module) -> list:
+    """A list that grows by one at every forward of ``module``."""
+    calls = []
+    module.register_forward_pre_hook(lambda *args: calls.append(1))
+    return calls
 
 
 def test_a_run_with_preflight_ends_bit_identical_to_one_without(
         fashion_teacher_ckpt, fashion_mnist_root, tmp_path):
-    runs = {flag: _train(fashion_teacher_ckpt, fashion_mnist_root, tmp_path / str(flag), flag)
-            for flag in (True, False)}
+    runs, forwards = {}, {}
+    for flag in (True, False):
+        runs[flag], forwards[flag] = _train(fashion_teacher_ckpt, fashion_mnist_root,
+                                            tmp_path / str(flag), flag)
+    assert forwards[True] == forwards[False] + 2  # the preflight's search and distill steps
     with_state, without_state = (runs[flag].model.state_dict() for flag in (True, False))
     assert with_state.keys() == without_state.keys()
     for key in with_state:  # student, BN statistics, policy
@@ -53,6 +70,82 @@ def test_a_run_with_preflight_ends_bit_identical_to_one_without(
         'search_epoch_1_pass_2.pth']
     assert [osp.basename(path) for path in glob.glob(str(tmp_path / 'True' / 'epoch_*'))] == [
         'epoch_2.pth']
+
+
+def _ready_runner(data_root, work_dir) -> Runner:
+    """A Fashion-MNIST TST runner (random teacher) with its optimizers built, as
+    ``Runner.train`` has them when its loop starts."""
+    cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist.py', None, data_root, work_dir,
+                             'preflight')
+    cfg.model.allow_random_teacher = True
+    runner = Runner.from_cfg(cfg)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    return runner
+
+
+def _loader(runner: Runner, edit) -> DataLoader:
+    """A loader of the first 4 training samples after ``edit(samples)``."""
+    dataset = runner.train_dataloader.dataset
+    samples = [dataset[index] for index in range(4)]
+    edit(samples)
+    return DataLoader(samples, batch_size=4, collate_fn=pseudo_collate)
+
+
+def test_an_error_that_refuses_nothing_keeps_its_type_and_traceback(fashion_mnist_root,
+                                                                     tmp_path):
+    """Only the refusals meant as such become a one-line PreflightError; a label the head
+    cannot take (a bug of the data, or of ours, or an out-of-memory error) was one too,
+    without its traceback."""
+    runner = _ready_runner(fashion_mnist_root, tmp_path)
+
+    def label_42(samples):
+        samples[0]['data_samples'].set_gt_label(42)
+
+    with pytest.raises(IndexError, match='out of bounds') as info:
+        run_preflight(runner, _loader(runner, label_42))
+    assert not isinstance(info.value, ConfigError)
+
+
+def test_preflight_leaves_no_trace_in_the_runner(fashion_mnist_root, tmp_path):
+    """Runtime info, the warnings mmengine's logger has shown (it shows each once), and the
+    counts of skipped steps are as before; a non-finite first batch makes both steps skip
+    and warn."""
+    runner = _ready_runner(fashion_mnist_root, tmp_path)
+
+    def nan_image(samples):
+        for sample in samples:
+            sample['inputs'] = sample['inputs'].float()
+        samples[0]['inputs'][:] = float('nan')
+
+    loader = _loader(runner, nan_image)
+    distiller = runner.model
+    info = dict(runner.message_hub.runtime_info)
+    filters = [log_filter for handler in runner.logger.handlers
+               for log_filter in handler.filters if hasattr(log_filter, 'seen')]
+    seen = [set(log_filter.seen) for log_filter in filters]
+    forwards = _count_forwards(distiller.student.backbone)
+    run_preflight(runner, loader)
+    assert len(forwards) == 2  # it ran: a search and a distillation step
+    assert dict(runner.message_hub.runtime_info) == info
+    assert filters and [log_filter.seen for log_filter in filters] == seen
+    assert [(counter.total, counter.in_a_row) for counter in distiller.skips.values()] == [
+        (0, 0), (0, 0)]
+
+
+def test_first_batch_leaves_a_cached_mosaic_as_it_was(scenes_root):
+    """RTMDet's recipe caches images in CachedMosaic / CachedMixUp: the preflight's and the
+    sample grid's draws filled the caches (0 -> 2) before the first real batch."""
+    cfg = Config.fromfile(osp.join(ROOT, DET_TST_CONFIG))
+    dataset = cfg.train_dataloader.dataset
+    dataset.data_root = osp.join(scenes_root, 'coco') + '/'
+    dataset.pipeline.insert(2, dict(type='CachedMosaic', img_scale=(96, 96), pad_val=114.0))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(dataset)
+    loader = DataLoader(dataset, batch_size=2, collate_fn=pseudo_collate)
+    batch = first_batch(loader)
+    assert len(batch['inputs']) == 2
+    mosaic = dataset.pipeline.transforms[2]
+    assert type(mosaic).__name__ == 'CachedMosaic' and len(mosaic.results_cache) == 0
 
 
 def _fashion_options(data_root):

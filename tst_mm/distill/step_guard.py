@@ -1,22 +1,83 @@
 """One optimizer update that all ranks apply, or all skip, leaving everything as it was."""
 import copy
+from itertools import chain
 from typing import Iterable, Optional, Sequence
 
 import torch
-from mmengine.logging import MMLogger
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.optim import OptimWrapper
 from torch import nn
 
 from ..utils.collective import FAILED, NON_FINITE, OK, worst_on_any_rank
+from ..utils.runner_setup import ConfigError
 from .grad_sync import sync_gradients
 
-__all__ = ['GuardedUpdate']
+__all__ = ['GuardedUpdate', 'SkipCounter', 'TrainingDiverged']
+
+
+class TrainingDiverged(ConfigError):
+    """Training cannot go on: a TST part is not finite, or stays skipped. One line from
+    ``tools/train.py``, naming the last checkpoint saved before the part's last update."""
 
 
 def _all_finite(tensors: Iterable[Optional[torch.Tensor]]) -> bool:
     """Whether every given tensor holds only finite values (one host sync)."""
     flags = [torch.isfinite(tensor).all() for tensor in tensors if tensor is not None]
     return bool(torch.stack(flags).all()) if flags else True
+
+
+def _last_checkpoint() -> Optional[str]:
+    """The checkpoint the run saved last (``CheckpointHook`` and the TST search passes record
+    it in the message hub), or ``None``."""
+    return MessageHub.get_current_instance().get_info('last_ckpt')
+
+
+class SkipCounter:
+    """The skipped updates of one TST part, and when to give up on it.
+
+    A skipped step leaves the part as it was, so a passing glitch (one non-finite batch) costs
+    one step. A part that cannot recover (a student that an exploding update made huge: every
+    later loss is non-finite) would be skipped silently until the end of training; after
+    ``limit`` skips in a row the run stops instead.
+
+    Args:
+        limit: Skipped steps in a row after which :class:`TrainingDiverged` is raised.
+
+    Attributes:
+        total: Steps skipped so far (in this process's run).
+        in_a_row: Steps skipped since the last applied update.
+        checkpoint: The last checkpoint saved before the last applied update (``None`` while
+            none is known): the one to resume from when the part diverges.
+    """
+
+    def __init__(self, limit: int = 20) -> None:
+        if int(limit) < 1:
+            raise ConfigError(f'max_consecutive_skips must be >= 1, got {limit}')
+        self.limit = int(limit)
+        self.total = 0
+        self.in_a_row = 0
+        self.checkpoint: Optional[str] = None
+
+    def before_update(self) -> None:
+        """Note the last checkpoint saved before an update is applied."""
+        self.checkpoint = _last_checkpoint()
+
+    def applied(self) -> None:
+        """An update was applied: the skips in a row start again from zero."""
+        self.in_a_row = 0
+
+    def skipped(self) -> bool:
+        """Count a skipped step; whether that makes ``limit`` in a row."""
+        self.total += 1
+        self.in_a_row += 1
+        return self.in_a_row >= self.limit
+
+    def resume_hint(self) -> str:
+        """Where to resume from, for an error message."""
+        where = (f'the last checkpoint saved before its last update is {self.checkpoint}'
+                 if self.checkpoint else 'no checkpoint was saved before its last update')
+        return (f'{where}; resume with a lower learning rate or gradient clipping '
+                '(optim_wrapper.<part>.clip_grad)')
 
 
 class GuardedUpdate:
@@ -35,25 +96,36 @@ class GuardedUpdate:
     averaged they are the same on every rank, so the gradient check that follows (skipped
     under AMP, whose loss scaler skips such steps itself) decides the same everywhere.
 
-    A skipped step leaves the part as it was: its buffers (e.g. BN statistics, which a
+    A skipped step leaves the part as it was: the buffers (e.g. BN statistics, which a
     non-finite forward corrupts) are put back, and with ``keep_params`` also its parameters
-    and its optimizer's state (momentum), in case a finite gradient still made a parameter
-    non-finite. ``keep_params`` copies them before every step, so it is meant for small parts
-    such as the augmenter; the student relies on the gradient check instead.
+    and its optimizer's state (momentum). ``keep_params`` copies them before every step, so
+    it is meant for small parts such as the augmenter. After an applied update the part's
+    parameters and buffers are checked on every rank: with ``keep_params`` a non-finite one
+    makes the step a skip, without (the student) nothing could put it back, and
+    :class:`TrainingDiverged` stops the run at once.
+
+    With a :class:`SkipCounter`, skips are counted, the warning of each says how many came
+    in a row, and :class:`TrainingDiverged` is raised after ``counter.limit`` in a row.
 
     Args:
         wrapper: The optimizer wrapper of the part.
-        module: The part (its buffers, and with ``keep_params`` its parameters, are kept).
+        module: The part (checked after an update; its parameters kept with ``keep_params``).
         name: The step's name in messages, e.g. ``'search'``.
         keep_params: Also restore parameters and optimizer state on a skip.
+        buffers: The buffers a skip puts back (default: the part's own). Give also those of
+            other modules the forward changes, e.g. a teacher's BN statistics.
+        counter: Where skips are counted, across steps.
     """
 
     def __init__(self, wrapper: OptimWrapper, module: nn.Module, name: str,
-                 keep_params: bool = False) -> None:
+                 keep_params: bool = False, buffers: Optional[Iterable[torch.Tensor]] = None,
+                 counter: Optional[SkipCounter] = None) -> None:
         self.wrapper = wrapper
         self.module = module
         self.name = name
-        self._buffers = [(buf, buf.detach().clone()) for buf in module.buffers()]
+        self.counter = counter
+        buffers = module.buffers() if buffers is None else buffers
+        self._buffers = [(buf, buf.detach().clone()) for buf in buffers]
         self._params = None
         self._optim_state = None
         if keep_params:
@@ -90,6 +162,8 @@ class GuardedUpdate:
 
         Raises:
             RuntimeError: If the step failed with an error on another rank.
+            TrainingDiverged: If the update made the part non-finite (without
+                ``keep_params``), or the counter's limit of skips in a row is reached.
         """
         local = OK if _all_finite([loss.detach(), *[t.detach() for t in also_finite]]) \
             else NON_FINITE
@@ -111,15 +185,27 @@ class GuardedUpdate:
             self.wrapper.zero_grad()
             self._skip('non-finite gradients')
             return False
+        if self.counter is not None:
+            self.counter.before_update()
         self.wrapper.step()
         self.wrapper.zero_grad()
-        if self._params is not None and not _all_finite(params):
-            self._skip('non-finite parameters after the update')
-            return False
+        # parameters are the same on every rank, buffers (BN statistics) need not be
+        finite = _all_finite(chain(self.module.parameters(), self.module.buffers()))
+        if worst_on_any_rank(OK if finite else NON_FINITE, loss.device) != OK:
+            if self._params is not None:
+                self._skip('non-finite parameters or buffers after the update')
+                return False
+            hint = self.counter.resume_hint() if self.counter is not None else ''
+            raise TrainingDiverged(
+                f'the {type(self.module).__name__} holds non-finite parameters or buffers '
+                f'after a TST {self.name} update (an exploding update); nothing can put it '
+                f'back, so training stops{"; " + hint if hint else ""}')
+        if self.counter is not None:
+            self.counter.applied()
         return True
 
     def _skip(self, reason: str) -> None:
-        """Put the part back as it was before the step and say so."""
+        """Put the part back as it was before the step, say so, and count the skip."""
         self.skipped = True
         with torch.no_grad():
             for buf, saved in self._buffers:
@@ -128,6 +214,21 @@ class GuardedUpdate:
                 param.copy_(saved)
         if self._optim_state is not None:
             self.wrapper.optimizer.load_state_dict(self._optim_state)
+        part = type(self.module).__name__
+        if self.counter is None:
+            MMLogger.get_current_instance().warning(
+                f'TST {self.name} step skipped on every rank: {reason}; the {part} and its '
+                'optimizer are as before the step')
+            return
+        give_up = self.counter.skipped()
+        # the counts make every message new: mmengine's logger drops repeated warnings
         MMLogger.get_current_instance().warning(
-            f'TST {self.name} step skipped on every rank: {reason}; the '
-            f'{type(self.module).__name__} and its optimizer are as before the step')
+            f'TST {self.name} step skipped on every rank ({self.counter.in_a_row} in a row, '
+            f'{self.counter.total} in all): {reason}; the {part} and its optimizer are as '
+            'before the step')
+        if give_up:
+            raise TrainingDiverged(
+                f'{self.counter.in_a_row} TST {self.name} steps in a row skipped (the last: '
+                f'{reason}): the {part} does not recover, so training stops (the limit is '
+                f'model.max_consecutive_skips={self.counter.limit}); '
+                f'{self.counter.resume_hint()}')

@@ -17,7 +17,7 @@ from ..utils.runner_setup import ConfigError
 from .model_config import apply_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective
-from .step_guard import GuardedUpdate
+from .step_guard import GuardedUpdate, SkipCounter
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
 
@@ -82,6 +82,10 @@ class TSTDistiller(BaseModel):
         teacher_norm_eval: Keep the teacher in eval mode (BN statistics frozen) at all times.
         allow_random_teacher: Train without ``teacher_ckpt`` (a teacher with random weights),
             e.g. for tests or cost measurements; refused otherwise.
+        max_consecutive_skips: Stop training (``TrainingDiverged``, naming the checkpoint to
+            resume from) after this many non-finite steps of the student, or of the
+            augmenter, in a row (each is skipped and logged as ``student.skipped_steps``, the
+            skips so far, or ``augment.skipped``, 1 for a skipped search step).
         data_preprocessor: Settings for the shared preprocessor, which is the student's: they
             are added to the student's ``data_preprocessor``; one that contradicts it is
             refused (mmengine passes a config's top-level ``data_preprocessor`` here).
@@ -101,6 +105,7 @@ class TSTDistiller(BaseModel):
                  teacher_correct_only: bool = False,
                  teacher_norm_eval: bool = True,
                  allow_random_teacher: bool = False,
+                 max_consecutive_skips: int = 20,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -152,6 +157,7 @@ class TSTDistiller(BaseModel):
         if self.teacher_correct_only:
             self.adapter.check_teacher_correct_only(self.student, self.distill_losses)
         self.phase = 'distill'
+        self.skips = {step: SkipCounter(max_consecutive_skips) for step in ('distill', 'search')}
         # The teacher is neither saved in checkpoints nor expected when loading them.
         self._register_state_dict_hook(self._drop_teacher_from_state_dict)
         self.register_load_state_dict_post_hook(self._ignore_missing_teacher_keys)
@@ -362,7 +368,8 @@ class TSTDistiller(BaseModel):
                       optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
         wrapper = optim_wrapper['student']
         # all ranks apply the update or all skip it (non-finite loss or gradients anywhere)
-        with GuardedUpdate(wrapper, self.student, 'distillation') as update:
+        with GuardedUpdate(wrapper, self.student, 'distillation', counter=self.skips['distill'],
+                           buffers=self.buffers_with_teacher()) as update:
             inputs, data_samples, num_augmented = self._augmented_batch(inputs, data_samples)
             with wrapper.optim_context(self):
                 losses = self.adapter.distill_losses(
@@ -370,6 +377,7 @@ class TSTDistiller(BaseModel):
                     num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only)
             loss, log_vars = self.parse_losses(losses)
             update.apply(loss, self.student.parameters())
+        log_vars['student.skipped_steps'] = self.skips['distill'].total
         return log_vars
 
     def _search_step(self, inputs: torch.Tensor, data_samples: List,
@@ -384,7 +392,9 @@ class TSTDistiller(BaseModel):
             param.requires_grad_(False)
         try:
             # a skipped step (on every rank together) leaves policy and momentum as they were
-            with GuardedUpdate(wrapper, self.augmenter, 'search', keep_params=True) as update:
+            with GuardedUpdate(wrapper, self.augmenter, 'search', keep_params=True,
+                               counter=self.skips['search'],
+                               buffers=self.buffers_with_teacher()) as update:
                 with wrapper.optim_context(self):
                     aug_inputs, aug_samples = self.augmenter(inputs,
                                                              copy.deepcopy(data_samples))
@@ -393,6 +403,7 @@ class TSTDistiller(BaseModel):
                         self.search_objective, clean_inputs=inputs)
                 loss, log_vars = self.parse_losses(losses)
                 update.apply(loss, self.augmenter.parameters(), also_finite=[aug_inputs])
+            log_vars['augment.skipped'] = float(update.skipped)
             return log_vars
         finally:
             for param in frozen:

@@ -202,6 +202,9 @@ class TSTSearchMixin:
         # meta as the loop stands: resuming re-enters this position and skips the passes done
         self.runner.save_checkpoint(self.runner.work_dir, filename,
                                     meta=dict(epoch=self._epoch, iter=self._iter))
+        # where CheckpointHook records its own: a diverging run names the last one saved
+        self.runner.message_hub.update_info('last_ckpt',
+                                            osp.join(self.runner.work_dir, filename))
         if is_main_process():
             with open(osp.join(self.runner.work_dir, 'last_checkpoint'), 'w') as f:
                 f.write(osp.join(self.runner.work_dir, filename))

@@ -12,6 +12,7 @@ from mmengine.hooks import Hook
 
 from ...registry import HOOKS
 from ...utils.unwrap import unwrap_model
+from ..preflight import first_batch
 
 __all__ = ['TSTSampleGridHook']
 
@@ -39,11 +40,10 @@ class TSTSampleGridHook(Hook):
 
     def before_train(self, runner) -> None:
         if self._batch is None:
-            # Straight from the dataset: an abandoned dataloader iterator would close the
-            # shared index stream of an InfiniteSampler (iteration-based configs).
-            loader = runner.train_dataloader
-            num = min(self.num_samples, len(loader.dataset))
-            self._batch = loader.collate_fn([loader.dataset[i] for i in range(num)])
+            # Straight from the dataset (an abandoned dataloader iterator would close the
+            # shared index stream of an InfiniteSampler, iteration-based configs), through
+            # copies of its pipelines (CachedMosaic's image cache stays as it was)
+            self._batch = first_batch(runner.train_dataloader, self.num_samples)
         self._save(runner, 'before_training')
 
     def after_search_phase(self, runner, epoch: Optional[int] = None,
