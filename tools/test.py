@@ -15,7 +15,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
-from tst_mm.utils import ConfigError, load_tool_config, prepare_launch
+from tst_mm.errors import ConfigError
+from tst_mm.utils import load_tool_config, prepare_launch
 
 
 def parse_args(argv=None) -> argparse.Namespace:

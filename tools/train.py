@@ -16,8 +16,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
+from tst_mm.errors import ConfigError
 from tst_mm.utils import (
-    ConfigError,
     check_resume_checkpoint,
     enable_amp,
     load_tool_config,

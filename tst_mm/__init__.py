@@ -7,12 +7,13 @@ from . import augment, datasets, distill, engine, losses, search_objectives  # n
 from .augment import LearnableAugmenter
 from .distill import TSTDistiller
 from .engine import TSTEpochBasedTrainLoop, TSTIterBasedTrainLoop, TSTOptimWrapperConstructor
+from .errors import ConfigError
 from .utils import register_checkpoint_safe_globals
 from .version import __version__
 
 register_checkpoint_safe_globals()
 
 __all__ = [
-    '__version__', 'TSTDistiller', 'LearnableAugmenter', 'TSTEpochBasedTrainLoop',
+    '__version__', 'ConfigError', 'TSTDistiller', 'LearnableAugmenter', 'TSTEpochBasedTrainLoop',
     'TSTIterBasedTrainLoop', 'TSTOptimWrapperConstructor'
 ]

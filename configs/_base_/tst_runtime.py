@@ -1,7 +1,6 @@
-# Pieces every TST config shares: the plugin import and the policy logs / sample pictures.
-# (optim_wrapper cannot live here: mmengine refuses a key defined by two bases, and the
-# student's own config defines one.)
-custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
-# Stock launchers (the toolboxes' tools/train.py, mim train) wrap TST with this under DDP.
-model_wrapper_cfg = dict(type='tst_mm.TSTDistributedWrapper')
+# Pieces every TST config shares: the plugin (tst_plugin.py) and the policy logs / sample
+# pictures. A config whose own base defines custom_hooks (mmengine refuses a key that two bases
+# both define) inherits tst_plugin.py instead and lists these hooks after its own.
+_base_ = './tst_plugin.py'
+
 custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook'), dict(type='tst_mm.TSTSampleGridHook')]

@@ -3,7 +3,7 @@
 # (after 6 and 12 completed epochs), as in the paper. 8 GPUs x 2 images:
 #   bash tools/dist_train.sh configs/tst/retinanet_r101_r50_coco.py 8
 # Each distillation step sees [x'; x], so a GPU holds 4 images.
-_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py', '../_base_/tst_runtime.py']
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py', '../_base_/tst_coco_2x.py']
 
 model = dict(
     _delete_=True,
@@ -13,30 +13,9 @@ model = dict(
     teacher_ckpt='https://download.openmmlab.com/mmdetection/v2.0/retinanet/'
     'retinanet_r101_fpn_2x_coco/'
     'retinanet_r101_fpn_2x_coco_20200131-5560aee8.pth',
-    # Detection needs 'compose': one affine per image, which boxes follow exactly.
-    augmenter=dict(type='tst_mm.LearnableAugmenter', num_ops=4, geometric_mode='compose'),
-    # 'cls': KL (tau 1) on each location's sigmoid class scores (binary KL).
-    # Add e.g. neck_mse=dict(type='tst_mm.FeatureMSELoss', normalize=True) for FPN features.
-    distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.0)),
-    # The student's own losses, inverted during search steps only.
-    weakness_loss=dict(type='tst_mm.InvertedDetectionLosses', targets='positives',
-                       regression='reciprocal'),
-    search_loss_weights=dict(teacher=1.0, weakness=1.0),
-    augment_ratio=1.0)
-
-optim_wrapper = dict(
-    _delete_=True,
-    constructor='tst_mm.TSTOptimWrapperConstructor',
-    student=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001)),
-    augmenter=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
-param_scheduler = dict(
-    _delete_=True,
-    student=[
-        dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-        dict(type='MultiStepLR', begin=0, end=24, by_epoch=True, milestones=[16, 22],
-             gamma=0.1)
-    ],
-    augmenter=[])
-
-train_cfg = dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=24,
-                 search_epochs=[6, 12], search_passes=1, val_interval=1)
+    **_base_.tst.model)
+optim_wrapper = _base_.tst.optim_wrapper
+optim_wrapper.student.optimizer.lr = 0.01  # RetinaNet's own 2x recipe
+param_scheduler = _base_.tst.param_scheduler
+train_cfg = _base_.tst.train_cfg
+del _base_.tst  # put in place above: the final config holds each setting once

@@ -11,9 +11,9 @@
 # train_dataloader.batch_size and base_lr. RTMDet's QualityFocalLoss / GIoULoss are inverted;
 # 'cls' is the per-location binary KL of the classification maps (same strides, one point per
 # location in both models).
-_base_ = 'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py'
-
-custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)
+# (RTMDet's own config defines custom_hooks, so this one inherits tst_plugin.py, not
+# tst_runtime.py, and lists TST's hooks after RTMDet's below.)
+_base_ = ['mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py', '../_base_/tst_plugin.py']
 
 model = dict(
     _delete_=True,
@@ -22,12 +22,9 @@ model = dict(
     teacher='mmdet::rtmdet/rtmdet_l_8xb32-300e_coco.py',
     teacher_ckpt='https://download.openmmlab.com/mmdetection/v3.0/rtmdet/'
     'rtmdet_l_8xb32-300e_coco/rtmdet_l_8xb32-300e_coco_20220719_112030-5a0be7c4.pth',
-    augmenter=dict(type='tst_mm.LearnableAugmenter', num_ops=4, geometric_mode='compose'),
-    distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.0)),
-    weakness_loss=dict(type='tst_mm.InvertedDetectionLosses', targets='positives',
-                       regression='reciprocal'),
-    search_loss_weights=dict(teacher=1.0, weakness=1.0),
-    augment_ratio=1.0)
+    augmenter=dict(type='tst_mm.LearnableAugmenter', geometric_mode='compose'),
+    distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0)),
+    weakness_loss=dict(type='tst_mm.InvertedDetectionLosses'))
 
 # The stock optimizer and schedule, for the student; the augmenter as in every TST config.
 optim_wrapper = dict(

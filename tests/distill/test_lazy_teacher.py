@@ -12,8 +12,8 @@ from tst_testing import ROOT, fashion_runner_cfg
 import tst_mm  # noqa: F401
 from tst_mm.distill.model_config import resolve_model_config
 from tst_mm.distill.model_skeleton import build_skeleton, parameters_on_meta
+from tst_mm.errors import ConfigError
 from tst_mm.registry import MODELS
-from tst_mm.utils import ConfigError
 
 TST_CONFIG = 'configs/demo/tst_fashion-mnist.py'
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tst_mm.errors import ConfigError
 from tst_mm.losses import StudentWeaknessLoss
 from tst_mm.registry import MODELS
 from tst_mm.search_objectives import (
@@ -12,7 +13,6 @@ from tst_mm.search_objectives import (
     PaperSearchObjective,
     TeacherGatedObjective,
 )
-from tst_mm.utils.runner_setup import ConfigError
 
 LABELS = torch.tensor([0, 1, 2])
 # the teacher is right on samples 0 and 2 (argmax = label) and wrong on sample 1

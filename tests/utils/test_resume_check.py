@@ -8,8 +8,8 @@ from torch import nn
 from tst_testing import ROOT, run_tool_expecting_failure
 
 from tst_mm.engine import TSTDistributedWrapper
+from tst_mm.errors import ConfigError
 from tst_mm.utils import (
-    ConfigError,
     check_resume_checkpoint,
     resume_checkpoint_path,
     state_dict_mismatch,

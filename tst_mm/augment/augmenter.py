@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from tst_mm.registry import MODELS
 
-from ..utils.runner_setup import ConfigError
+from ..errors import ConfigError
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
-from ..utils.runner_setup import ConfigError
+from ..errors import ConfigError
 from . import geometry, pixel_ops
 
 __all__ = ['OpSpec', 'OP_TABLE', 'OP_NAMES', 'resolve_ops']

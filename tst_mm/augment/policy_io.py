@@ -8,7 +8,7 @@ import math
 import os
 from typing import Dict, Optional, Union
 
-from ..utils.runner_setup import ConfigError
+from ..errors import ConfigError
 
 __all__ = ['Policy', 'load_policy', 'save_policy', 'inverse_sigmoid']
 

@@ -3,8 +3,8 @@ from typing import Iterator, Optional, Sized
 
 from mmengine.dataset import DefaultSampler
 
+from ..errors import ConfigError
 from ..registry import DATA_SAMPLERS
-from ..utils.runner_setup import ConfigError
 
 __all__ = ['RepeatedViewsSampler']
 

@@ -4,7 +4,7 @@ from typing import List, Optional, Union
 
 from mmengine.config import Config, ConfigDict
 
-from ..utils.runner_setup import ConfigError
+from ..errors import ConfigError
 
 __all__ = ['resolve_model_config', 'apply_data_preprocessor', 'resolve_model_paths']
 

@@ -1,9 +1,9 @@
 """Build the distiller's search objective from its config keys, refusing bad ones in one line."""
 from typing import Optional
 
+from ..errors import ConfigError
 from ..registry import MODELS
 from ..search_objectives import SearchObjective
-from ..utils.runner_setup import ConfigError
 
 __all__ = ['build_search_objective']
 

@@ -22,8 +22,9 @@ from mmengine.runner.checkpoint import (
 )
 from torch import nn
 
+from tst_mm.errors import ConfigError
 from tst_mm.utils.collective import raise_if_failed_elsewhere
-from tst_mm.utils.runner_setup import ConfigError, error_line, state_dict_mismatch
+from tst_mm.utils.runner_setup import error_line, state_dict_mismatch
 
 __all__ = ['TeacherCheckpointError', 'load_teacher_checkpoint', 'read_checkpoint',
            'checkpoint_classes', 'hash_prefix', 'zoo_location', 'freeze']

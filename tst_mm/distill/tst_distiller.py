@@ -12,8 +12,8 @@ from mmengine.registry import DefaultScope
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..errors import ConfigError
 from ..registry import MODELS
-from ..utils.runner_setup import ConfigError
 from .model_config import apply_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective

@@ -2,8 +2,8 @@
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from torch import nn
 
+from ..errors import ConfigError
 from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
-from ..utils.runner_setup import ConfigError
 from ..utils.unwrap import unwrap_model
 
 __all__ = ['TSTOptimWrapperConstructor']

@@ -16,7 +16,8 @@ from mmengine.logging import MessageHub, MMLogger
 from mmengine.logging.logger import FilterDuplicateWarning
 from torch.utils.data import DataLoader
 
-from ..utils.runner_setup import ConfigError, error_line
+from ..errors import ConfigError
+from ..utils.runner_setup import error_line
 from ..utils.unwrap import unwrap_model
 from .weight_averaging import keep_augmenter_out_of_averages
 

@@ -4,7 +4,7 @@ from typing import Optional
 
 from torch.optim import Optimizer
 
-from ..utils.runner_setup import ConfigError
+from ..errors import ConfigError
 
 __all__ = ['SearchOptimController']
 

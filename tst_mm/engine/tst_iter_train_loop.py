@@ -6,8 +6,8 @@ from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
+from ..errors import ConfigError
 from ..registry import LOOPS
-from ..utils.runner_setup import ConfigError
 from .preflight import prepare_tst_training
 from .tst_search_mixin import TSTSearchMixin
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from mmengine.dist import all_reduce, is_main_process
 
-from ..utils.runner_setup import ConfigError
+from ..errors import ConfigError
 from ..utils.unwrap import unwrap_model
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
 from .search_optim import SearchOptimController

@@ -7,8 +7,8 @@ from mmengine.runner import EpochBasedTrainLoop
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..errors import ConfigError
 from ..registry import LOOPS
-from ..utils.runner_setup import ConfigError
 from .preflight import prepare_tst_training
 from .tst_search_mixin import STATE_KEY, TSTSearchMixin
 

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from tst_mm.registry import MODELS
 
-from ..utils.runner_setup import ConfigError
+from ..errors import ConfigError
 
 __all__ = ['SearchObjective', 'PaperSearchObjective', 'check_weight']
 

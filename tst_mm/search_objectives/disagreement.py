@@ -7,8 +7,8 @@ from torch import Tensor
 
 from tst_mm.registry import MODELS
 
+from ..errors import ConfigError
 from ..losses._utils import log_softmax32
-from ..utils.runner_setup import ConfigError
 from .base import SearchObjective, check_weight
 
 __all__ = ['DisagreementObjective']

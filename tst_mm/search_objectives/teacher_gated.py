@@ -7,7 +7,7 @@ from torch import Tensor
 
 from tst_mm.registry import MODELS
 
-from ..utils.runner_setup import ConfigError
+from ..errors import ConfigError
 from .base import SearchObjective, check_weight
 
 __all__ = ['TeacherGatedObjective']

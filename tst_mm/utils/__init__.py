@@ -1,9 +1,9 @@
 """Utilities of tst-mm: checkpoint loading on recent torch and runner set-up helpers."""
+from ..errors import ConfigError
 from .optional_imports import optional_module_missing
 from .run_records import last_logged_scalar, logged_records
 from .runner_setup import (
     KNOWN_SCOPES,
-    ConfigError,
     check_default_scope,
     check_resume_checkpoint,
     configure_model_wrapper,

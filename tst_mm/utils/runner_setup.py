@@ -10,6 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import find_latest_checkpoint
 from torch import nn
 
+from ..errors import ConfigError  # also importable from here, where it lived before
 from .unwrap import unwrap_model
 
 __all__ = ['ConfigError', 'error_line', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
@@ -20,10 +21,6 @@ __all__ = ['ConfigError', 'error_line', 'KNOWN_SCOPES', 'check_default_scope', '
 #: ``default_scope`` values a tst-mm config may use, with the task they mean.
 KNOWN_SCOPES = {'mmpretrain': 'classification', 'mmdet': 'detection',
                 'mmseg': 'semantic segmentation'}
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message says what is wrong and how to fix it."""
 
 
 def error_line(err: BaseException) -> str:
