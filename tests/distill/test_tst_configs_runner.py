@@ -16,6 +16,7 @@ from tst_testing import ROOT
 import tst_mm  # noqa: F401
 from tst_mm.distill import TSTDistiller
 from tst_mm.distill.task_adapters.detection_inversion import InvertedDetectionLosses
+from tst_mm.search_objectives import PaperSearchObjective
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/tst/*.py')))
 
@@ -42,7 +43,9 @@ def test_config_round_trips_through_a_stock_runner(path, tmp_path):
                                                                          'augmenter'}
 
     # the values the configs no longer spell out, as the constructors give them
-    assert model.search_loss_weights == {'teacher': 1.0, 'weakness': 1.0}
+    objective = model.search_objective  # the paper's, at its default weights
+    assert isinstance(objective, PaperSearchObjective)
+    assert (objective.teacher_weight, objective.weakness_weight) == (1.0, 1.0)
     assert model.augment_ratio == 1.0
     assert model.augmenter.num_ops == 4 and model.augmenter.seg_ignore_index == 255
     assert model.augmenter.geometric_mode == ('blend' if scope == 'mmpretrain' else 'compose')
