@@ -34,7 +34,7 @@ def test_amp_without_cuda_is_a_one_line_error():
     ('train_cfg.search_epochs=[9]', 'search_epochs [9] lie outside the training length'),
     ('train_cfg.search_passes=0', 'search_passes must be >= 1'),
     ('model.search_objective.type=tst_mm.NoSuchObjective',
-     "model.search_objective: NoSuchObjective is not in the"),
+     "model.search_objective: tst_mm.NoSuchObjective is not in the"),
     ('model.search_objective.type=tst_mm.TeacherGatedObjective '
      'model.search_objective.hinge_weight=-1', 'hinge_weight must be >= 0'),
     ('model.search_objective.type=tst_mm.DisagreementObjective '
