@@ -300,14 +300,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         [osp.join(ROOT, 'benchmarks'), os.environ.get('PYTHONPATH', '')])
     started = time.time()
     teacher_ckpt, _ = cls_quality.ensure_teacher(args.study)
-    starts: List[Dict] = []
-    for seed in args.seeds:
-        if args.cached_only and cached_result(
-                start_dir(seed, args), lambda s=seed: start_config(s, args, teacher_ckpt)
-        ) is None:
-            continue
-        starts.append(run_start(seed, args, teacher_ckpt))
-        print(f'start seed {seed}: top-1 {starts[-1]["top1"]:.2f} at epoch '
+    start_seeds = [seed for seed in args.seeds if not args.cached_only or cached_result(
+        start_dir(seed, args), lambda s=seed: start_config(s, args, teacher_ckpt)) is not None]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        starts = list(pool.map(lambda seed: run_start(seed, args, teacher_ckpt), start_seeds))
+    for start in starts:
+        print(f'start seed {start["seed"]}: top-1 {start["top1"]:.2f} at epoch '
               f'{start_epoch(args)}', flush=True)
     done = {r['seed'] for r in starts}
     jobs = [(setting, seed) for seed in args.seeds for setting in args.settings]
