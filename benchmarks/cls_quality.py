@@ -235,7 +235,7 @@ def data_options(args) -> List[str]:
 
 def base_config(args, seed: int, teacher_ckpt: str) -> Config:
     """The preset's TST config with this study's data, teacher and seed."""
-    cfg = Config.fromfile(osp.join(ROOT, args.tst_config))
+    cfg = load_config(osp.join(ROOT, args.tst_config))
     cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
     cfg.model.teacher_ckpt = teacher_ckpt
     data_root = osp.abspath(args.data_root)

@@ -77,6 +77,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='the patient schedule length (a short one for tests)')
     parser.add_argument('--subset', type=int, default=None,
                         help='student training images (the patient subset by default)')
+    parser.add_argument('--val-subset', type=int, default=None,
+                        help='test the start checkpoints on this many test images (all)')
+    parser.add_argument('--teacher-ckpt', default=None,
+                        help="the teacher (the patient study's by default)")
     parser.add_argument('--passes', type=int, default=None,
                         help='search passes (the patient config\'s by default)')
     parser.add_argument('--cached-only', action='store_true',
@@ -88,8 +92,9 @@ def parse_args(argv=None) -> argparse.Namespace:
              '--work-dir', args.study_work_dir]
     if args.epochs:
         study += ['--epochs', str(args.epochs)]
-    if args.subset:
-        study += ['--subset', str(args.subset)]
+    for option in ('subset', 'val_subset', 'teacher_ckpt'):
+        if getattr(args, option):
+            study += ['--' + option.replace('_', '-'), str(getattr(args, option))]
     args.study = cls_quality.parse_args(study)
     return args
 

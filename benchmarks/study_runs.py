@@ -27,8 +27,9 @@ __all__ = [
 ]
 
 #: mmengine's ``Config.fromfile`` resolves ``pkg::`` bases through pkg_resources, which is not
-#: thread-safe: studies that run several jobs at once build their configs one at a time.
-_CONFIG_LOCK = threading.Lock()
+#: thread-safe: studies that run several jobs at once build their configs one at a time (reentrant:
+#: a config builder may load configs itself).
+_CONFIG_LOCK = threading.RLock()
 
 
 def run_tool(args: List[str], log_path: str, threads: int, append: bool = False) -> float:

@@ -261,3 +261,40 @@ def test_final_policy_figure_draws_only_the_runs_the_tables_count(tmp_path, monk
     assert report['summary']['tst_positive']['seeds'] == [0]
     assert report['missing'] == ['tst_positive seed 1']
     assert drawn == {'tst_positive': [str(tmp_path / 'runs' / 'tst_positive_seed0')]}
+
+
+@pytest.mark.slow
+def test_search_proxy_scores_x_prime_before_and_after_one_phase(tmp_path, fashion_mnist_root,
+                                                               fashion_teacher_ckpt):
+    out, work = tmp_path / 'out', tmp_path / 'work'
+    common = ['benchmarks/search_proxy.py', '--seeds', '0', '1', '--settings', 'paper', 'gated',
+              '--epochs', '8', '--subset', '128', '--val-subset', '64', '--passes', '1',
+              '--images', '64', '--draws', '2', '--jobs', '2', '--data-root',
+              fashion_mnist_root, '--teacher-ckpt', fashion_teacher_ckpt, '--work-dir',
+              str(work), '--out', str(out)]
+    run_tool(*common)
+    report = json.loads((out / 'search_proxy.json').read_text())
+    assert [(s['seed'], s['top1'] > 0) for s in report['starts']] == [(0, True), (1, True)]
+    runs = {(r['method'], r['seed']): r for r in report['runs']}
+    assert set(runs) == {('paper', 0), ('gated', 0), ('paper', 1), ('gated', 1)}
+    for seed in (0, 1):  # every setting starts from the same student, policy and draws
+        assert runs['paper', seed]['before'] == runs['gated', seed]['before']
+    for run in runs.values():
+        scores = run['after']
+        assert 0 <= scores['trsw'] <= scores['teacher_top1'] <= 1
+        assert scores['trsw'] + scores['both_wrong'] == pytest.approx(
+            1 - scores['student_top1'])
+        assert run['moved'] > 0  # the phase changed the policy
+    summary = report['summary']
+    gated = summary['gated']
+    assert gated['trsw']['change'] == pytest.approx(
+        (runs['gated', 0]['after']['trsw'] - runs['gated', 0]['before']['trsw']
+         + runs['gated', 1]['after']['trsw'] - runs['gated', 1]['before']['trsw']) / 2)
+    assert gated['kept'] == (gated['trsw']['change'] > 0 and
+                             100 * gated['teacher_top1']['change'] >= -0.5)
+    assert (out / 'search_proxy.png').stat().st_size > 0
+    assert '| gated |' in (out / 'search_proxy.md').read_text()
+    # a second call trains nothing: every run is cached
+    again = run_tool(*common, '--cached-only').stdout
+    assert 'Not run' not in again
+    assert json.loads((out / 'search_proxy.json').read_text())['summary'] == summary
