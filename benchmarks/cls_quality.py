@@ -36,6 +36,10 @@ Methods, the same seeds for each (paired):
 - ``tst_noinvert``, ``kd_random_noinvert`` (patient): TST and the untrained policy with the op
   pool less ``invert``, the op the teacher fails on (19% right on inverted images, 95% clean;
   ``benchmarks/teacher_on_augmented.py --per-op``);
+- ``tst_<setting>`` (patient): TST with another search objective (``model.search_objective``),
+  one per setting of :data:`SEARCH_OBJECTIVES` but the paper's, e.g. ``tst_gated``
+  (``tst_mm.TeacherGatedObjective``) or ``tst_paper_t3`` (the paper's with teacher weight 3);
+  ``benchmarks/search_proxy.py`` ranks the same settings in minutes;
 - ``tst_learned`` (short): the colour ops as pretrained op-imitation networks
   (``tools/pretrain_ops.py``, grey, trained here once and cached);
 - ``tst_online`` (short): no search phases; one search step after every ``--online-interval``
@@ -108,9 +112,25 @@ PRESETS = {
         methods=['kd', 'kd_2view', 'kd_random', 'tst', 'tst_filter', 'alone', 'tst_positive',
                  'kd_random_filter']),
 }
+#: Search objectives (``model.search_objective``) of the ``tst_<setting>`` methods, and the
+#: settings ``benchmarks/search_proxy.py`` ranks; ``paper`` is the default ``tst`` runs with.
+SEARCH_OBJECTIVES = {
+    'paper': dict(type='tst_mm.PaperSearchObjective'),
+    'paper_t3': dict(type='tst_mm.PaperSearchObjective', teacher_weight=3.0),
+    'gated': dict(type='tst_mm.TeacherGatedObjective'),
+    'gated_l3': dict(type='tst_mm.TeacherGatedObjective', hinge_weight=3.0),
+    'gated_d01': dict(type='tst_mm.TeacherGatedObjective', margin=0.1),
+    'gated_prob': dict(type='tst_mm.TeacherGatedObjective', gate='prob'),
+    'disagree': dict(type='tst_mm.DisagreementObjective'),
+    'disagree_l3': dict(type='tst_mm.DisagreementObjective', consistency_weight=3.0),
+    'disagree_e005': dict(type='tst_mm.DisagreementObjective', margin=0.05),
+    'disagree_ce': dict(type='tst_mm.DisagreementObjective', consistency='ce'),
+}
+#: ``tst_<setting>``: TST with a search objective other than the paper's.
+OBJECTIVE_METHODS = {f'tst_{name}': name for name in SEARCH_OBJECTIVES if name != 'paper'}
 METHODS = ('alone', 'kd', 'dkd', 'dist', 'kd_2view', 'kd_random', 'kd_random_filter',
            'kd_random_m03', 'kd_random_noinvert', 'tst', 'tst_filter', 'tst_positive', 'tst_m03',
-           'tst_noinvert', 'tst_learned', 'tst_online')
+           'tst_noinvert', 'tst_learned', 'tst_online', *OBJECTIVE_METHODS)
 #: The ``_m03`` methods start every learnable magnitude at 0.3 instead of 0.5: there the
 #: teacher scores >= 75% on x' (``benchmarks/teacher_on_augmented.py``), the premise the
 #: patient study's pilot asks for and the default initial policy misses.
@@ -134,6 +154,10 @@ DESCRIPTIONS = {
     'tst_noinvert': 'TST, no invert op',
     'tst_learned': 'TST, learned colour ops',
     'tst_online': 'TST, online search',
+    **{method: 'TST, search objective ' + ', '.join(
+        [SEARCH_OBJECTIVES[name]['type'].split('.')[-1]]
+        + [f'{key}={value}' for key, value in SEARCH_OBJECTIVES[name].items() if key != 'type'])
+       for method, name in OBJECTIVE_METHODS.items()},
 }
 #: Paired differences the patient report tabulates: (method, baseline).
 PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter', 'kd'),
@@ -142,7 +166,9 @@ PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter'
          ('tst_m03', 'kd_random_m03'), ('tst_m03', 'kd_2view'), ('kd_random_m03', 'kd_random'),
          ('tst_noinvert', 'kd_random_noinvert'), ('tst_noinvert', 'kd_2view'),
          ('tst_noinvert', 'kd'), ('tst_noinvert', 'tst'), ('kd_random_noinvert', 'kd_random'),
-         ('kd_2view', 'kd'), ('kd', 'alone')]
+         ('kd_2view', 'kd'), ('kd', 'alone'),
+         *[(method, base) for method in OBJECTIVE_METHODS
+           for base in ('kd_random', 'tst', 'kd', 'kd_2view')]]
 TOP1 = 'accuracy/top1'
 DIAGNOSTICS_HOOK = dict(type='tst_mm.TSTDiagnosticsHook', eval_train_subset=True)
 
@@ -191,8 +217,8 @@ def method_names(preset: str) -> List[str]:
     """The methods a preset can run."""
     if preset == 'patient':
         return [m for m in METHODS if m not in ('dkd', 'dist', 'tst_learned', 'tst_online')]
-    return [m for m in METHODS
-            if not m.endswith(('_filter', '_2view', '_positive', '_m03', '_noinvert'))]
+    return [m for m in METHODS if m not in OBJECTIVE_METHODS
+            and not m.endswith(('_filter', '_2view', '_positive', '_m03', '_noinvert'))]
 
 
 def ensure_teacher(args) -> Tuple[str, float]:
@@ -294,6 +320,8 @@ def patient_config(method: str, seed: int, args, teacher_ckpt: str) -> Config:
             math.log(MILD_MAGNITUDE / (1 - MILD_MAGNITUDE)), 6)
     if method.endswith('_noinvert'):
         cfg.model.augmenter.ops = NO_INVERT_OPS
+    if method in OBJECTIVE_METHODS:
+        cfg.model.search_objective = SEARCH_OBJECTIVES[OBJECTIVE_METHODS[method]]
     return cfg
 
 

@@ -37,19 +37,9 @@ import torch
 from mmengine.config import Config
 from study_runs import ROOT, RunInProgress, cached_result, run_cached
 
-#: The search objectives and settings the proxy can run (``model.search_objective``).
-SETTINGS = {
-    'paper': dict(type='tst_mm.PaperSearchObjective'),
-    'paper_t3': dict(type='tst_mm.PaperSearchObjective', teacher_weight=3.0),
-    'gated': dict(type='tst_mm.TeacherGatedObjective'),
-    'gated_l3': dict(type='tst_mm.TeacherGatedObjective', hinge_weight=3.0),
-    'gated_d01': dict(type='tst_mm.TeacherGatedObjective', margin=0.1),
-    'gated_prob': dict(type='tst_mm.TeacherGatedObjective', gate='prob'),
-    'disagree': dict(type='tst_mm.DisagreementObjective'),
-    'disagree_l3': dict(type='tst_mm.DisagreementObjective', consistency_weight=3.0),
-    'disagree_e005': dict(type='tst_mm.DisagreementObjective', margin=0.05),
-    'disagree_ce': dict(type='tst_mm.DisagreementObjective', consistency='ce'),
-}
+#: The search objectives and settings the proxy can run (``model.search_objective``); the
+#: patient study runs each as a ``tst_<setting>`` method.
+SETTINGS = cls_quality.SEARCH_OBJECTIVES
 #: The study's first search phase, where the proxy starts.
 START_EPOCH = 10
 SCORES = ('teacher_top1', 'student_top1', 'trsw', 'both_wrong', 'kl', 'teacher_py',

@@ -193,6 +193,31 @@ def test_patient_no_invert_methods_leave_only_invert_out_of_the_pool(mmpretrain_
     assert 'tst_noinvert' not in study.method_names('short')
 
 
+def test_patient_objective_methods_change_only_the_search_objective(mmpretrain_scope,
+                                                                     monkeypatch):
+    import tst_mm  # noqa: F401
+    from tst_mm.registry import MODELS
+    from tst_mm.search_objectives import PaperSearchObjective, TeacherGatedObjective
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))
+    study = load_script('benchmarks/cls_quality.py')
+    args = study.parse_args(['--preset', 'patient'])
+    default = study.patient_config('tst', 0, args, 'teacher.pth')
+    gated = study.patient_config('tst_gated_l3', 0, args, 'teacher.pth')
+    heavier = study.patient_config('tst_paper_t3', 0, args, 'teacher.pth')
+    assert 'search_objective' not in default.model  # cached tst runs keep their config
+    objectives = {}
+    for method, cfg in (('tst_gated_l3', gated), ('tst_paper_t3', heavier)):
+        objectives[method] = MODELS.build(cfg.model.pop('search_objective'))
+        assert cfg.pretty_text == default.pretty_text  # nothing else differs
+    assert isinstance(objectives['tst_gated_l3'], TeacherGatedObjective)
+    assert objectives['tst_gated_l3'].hinge_weight == 3.0
+    assert isinstance(objectives['tst_paper_t3'], PaperSearchObjective)
+    assert objectives['tst_paper_t3'].teacher_weight == 3.0
+    assert ('tst_gated_l3', 'kd_random') in study.PAIRS
+    assert 'tst_gated' not in study.method_names('short')
+    assert 'tst_paper' not in study.METHODS  # the paper's objective is plain tst
+
+
 @pytest.mark.slow
 def test_teacher_on_augmented_scores_the_loaded_teacher_per_op(mmpretrain_scope, fashion_mnist_root,
                                                                fashion_teacher_ckpt):
