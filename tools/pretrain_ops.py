@@ -25,10 +25,10 @@ from torch import Tensor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 from tst_mm.augment.learned_ops import LearnedOps, OpImitationNet
-from tst_mm.augment.op_table import COLOUR, OP_TABLE
+from tst_mm.augment.ops import COLOR, OP_NAMES, build_op
 from tst_mm.augment.region import ValidRegion
 
-IMITATED_OPS = [n for n, s in OP_TABLE.items() if s.kind == COLOUR]
+IMITATED_OPS = [n for n in OP_NAMES if build_op(n).kind == COLOR]
 #: Real photos bundled in the scikit-image wheel (no download needed).
 RGB_PHOTOS = ['astronaut', 'chelsea', 'rocket', 'hubble_deep_field', 'immunohistochemistry',
               'retina']
@@ -119,12 +119,12 @@ def exact_targets(name: str, img: Tensor, magnitude: Tensor,
     Returns:
         The target batch and the ``(B, 1, 1, 1)`` signed magnitude fed to the network.
     """
-    spec = OP_TABLE[name]
+    spec = build_op(name)
     sign = sign if spec.signed else torch.ones_like(sign)
     value = sign * (spec.low + (spec.high - spec.low) * magnitude)
     region = ValidRegion.from_data_samples(img, None)
     with torch.no_grad():
-        target = spec.fn(img, value, region)
+        target = spec.apply(img, value, region)
     return target, sign * magnitude
 
 

@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels
-from .op_table import COLOUR, FIXED, GEOMETRIC, OP_NAMES, OpSpec, resolve_ops
+from .ops import COLOR, FIXED, GEOMETRIC, OP_NAMES, AugmentOp, resolve_ops
 from .policy_io import Policy, inverse_sigmoid, load_policy, save_policy
 from .region import ValidRegion
 
@@ -35,12 +35,12 @@ class LearnableAugmenter(BaseModule):
     1. draws ``num_ops`` ops of the pool at random (one subset for the whole batch, torch's
        CPU RNG) and, with ``signs='random'``, a random sign per signed op;
     2. draws a relaxed-Bernoulli gate ``b`` per sample and drawn op from the probability logits;
-    3. in ``[0, 1]`` pixel space, blends the colour and fixed ops in parallel,
+    3. in ``[0, 1]`` pixel space, blends the color and fixed ops in parallel,
        ``x' = x + sum_k b_k (op_k(x) - x)``, running each op only on the images whose gate is
        above :data:`GATE_SKIP`;
-    4. geometric ops: ``'blend'`` treats each warp like a colour op; ``'compose'`` builds one
+    4. geometric ops: ``'blend'`` treats each warp like a color op; ``'compose'`` builds one
        forward affine per image, ``A = I + sum_k b_k (H_k - I)`` (pixel coordinates), and warps
-       the colour-blended image once with it (exposed as :attr:`last_affine`) and moves the
+       the color-blended image once with it (exposed as :attr:`last_affine`) and moves the
        data samples' boxes, instance masks and label maps with it
        (:mod:`tst_mm.augment.label_geometry`);
     5. clamps, renormalises, and restores padding to its input values exactly.
@@ -50,7 +50,7 @@ class LearnableAugmenter(BaseModule):
     outside the image read ``fill``.
 
     Args:
-        ops: Names of the ops in the pool (see :mod:`tst_mm.augment.op_table`); ``None`` means
+        ops: Names of the ops in the pool (see :mod:`tst_mm.augment.ops`); ``None`` means
             all 14, or the policy's ops when ``policy`` is given.
         num_ops: Ops drawn per batch; ``None`` (or at least the pool size) applies all.
         temperature: Temperature of the relaxed-Bernoulli gates.
@@ -66,7 +66,7 @@ class LearnableAugmenter(BaseModule):
             augmentation usable as a plain batch augment.
         fill: Value (in ``[0, 1]``) of pixels warped in from outside the image.
         op_impl: ``'exact'`` (analytic ops) or ``'learned'`` (pretrained op-imitation CNNs for
-            the colour ops with a learnable magnitude; geometric ops stay exact affine warps).
+            the color ops with a learnable magnitude; geometric ops stay exact affine warps).
         learned_ops_ckpt: Checkpoint of the op-imitation CNNs, written by
             ``tools/pretrain_ops.py``; required with ``op_impl='learned'``.
         min_box_size: ``'compose'`` mode: warped boxes narrower or lower than this (pixels,
@@ -75,7 +75,7 @@ class LearnableAugmenter(BaseModule):
             their area inside the image are dropped likewise.
         seg_ignore_index: ``'compose'`` mode: label-map value of pixels warped in from outside
             the image (and of the padding).
-        signs: Direction of the signed ops (brightness, colour, contrast, sharpness, rotate,
+        signs: Direction of the signed ops (brightness, color, contrast, sharpness, rotate,
             shear, translate): ``'random'`` draws a sign per op and batch, so a magnitude
             covers both directions (darker and brighter, left and right); ``'positive'``
             always takes the positive one (brighter, more contrast, one rotation / shear /
@@ -132,7 +132,7 @@ class LearnableAugmenter(BaseModule):
             policy = load_policy(policy)
             if ops is None:
                 ops = list(policy)
-        self._specs: List[OpSpec] = resolve_ops(ops)
+        self._specs: List[AugmentOp] = resolve_ops(ops)
         self.op_names: List[str] = [s.name for s in self._specs]
         self.magnitude_op_names: List[str] = [
             s.name for s in self._specs if s.learnable_magnitude
@@ -165,7 +165,7 @@ class LearnableAugmenter(BaseModule):
         self.learned_ops: Optional[nn.Module] = None
         if op_impl == 'learned':
             from .learned_ops import load_learned_ops
-            names = [s.name for s in self._specs if s.kind == COLOUR]
+            names = [s.name for s in self._specs if s.kind == COLOR]
             self.learned_ops = load_learned_ops(learned_ops_ckpt, names)
 
         if policy is not None:
@@ -289,7 +289,7 @@ class LearnableAugmenter(BaseModule):
             return list(range(n))
         return sorted(torch.randperm(n)[:self.num_ops].tolist())
 
-    def _op_value(self, spec: OpSpec, sign: float, like: Tensor) -> Tensor:
+    def _op_value(self, spec: AugmentOp, sign: float, like: Tensor) -> Tensor:
         """The op's parameter value (0-dim, on ``like``'s device and dtype)."""
         j = self._magnitude_index.get(spec.name)
         if j is None:
@@ -297,16 +297,16 @@ class LearnableAugmenter(BaseModule):
         magnitude = torch.sigmoid(self.magnitude_logits[j]).to(like.dtype)
         return sign * (spec.low + (spec.high - spec.low) * magnitude)
 
-    def _pixel_op(self, spec: OpSpec, img: Tensor, value: Tensor, sign: float,
+    def _pixel_op(self, spec: AugmentOp, img: Tensor, value: Tensor, sign: float,
                   region: ValidRegion) -> Tensor:
-        """Apply a colour or fixed op, exactly or through its op-imitation network."""
-        if self.learned_ops is not None and spec.kind == COLOUR:
+        """Apply a color or fixed op, exactly or through its op-imitation network."""
+        if self.learned_ops is not None and spec.kind == COLOR:
             magnitude = torch.sigmoid(self.magnitude_logits[self._magnitude_index[spec.name]])
             signed = magnitude.to(img.dtype) * sign
             return self.learned_ops(spec.name, img, signed, region)
-        return spec.fn(img, value, region)
+        return spec.apply(img, value, region)
 
-    def _blend_op(self, out: Tensor, img: Tensor, spec: OpSpec, value: Tensor, sign: float,
+    def _blend_op(self, out: Tensor, img: Tensor, spec: AugmentOp, value: Tensor, sign: float,
                   gate: Tensor, region: ValidRegion) -> Tensor:
         """Add one op's gated change, ``out + gate * (op(img) - img)``, to ``out``.
 
@@ -320,9 +320,9 @@ class LearnableAugmenter(BaseModule):
         if active.numel() < gate.numel():
             img, gate, region = img[active], gate[active], region.select(active)
         if spec.kind == GEOMETRIC:
-            changed = warp_affine(img, spec.fn(value, region.sizes), self.fill)
+            changed = warp_affine(img, spec.apply(value, region.sizes), self.fill)
         else:
-            assert spec.kind in (COLOUR, FIXED)
+            assert spec.kind in (COLOR, FIXED)
             changed = self._pixel_op(spec, img, value, sign, region)
         term = gate.view(-1, 1, 1, 1) * (changed - img)
         if active.numel() == out.shape[0]:
@@ -382,7 +382,7 @@ class LearnableAugmenter(BaseModule):
             value = self._op_value(spec, sign, img)
             gate = gates[:, k]
             if spec.kind == GEOMETRIC and self.geometric_mode == 'compose':
-                matrices.append((gate, spec.fn(value, region.sizes)))
+                matrices.append((gate, spec.apply(value, region.sizes)))
                 continue
             out = self._blend_op(out, img, spec, value, sign, gate, region)
         out = out.clamp(0.0, 1.0)

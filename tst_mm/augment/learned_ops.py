@@ -1,6 +1,6 @@
-"""Op-imitation networks: TST's "priori bias" alternative to the exact colour ops.
+"""Op-imitation networks: TST's "priori bias" alternative to the exact color ops.
 
-For each colour op with a learnable magnitude, a tiny CNN is pretrained (by MSE, with
+For each color op with a learnable magnitude, a tiny CNN is pretrained (by MSE, with
 ``tools/pretrain_ops.py``) to map ``(image, magnitude)`` to the exact op's output, then frozen.
 Its output is smooth in the magnitude, so no straight-through estimator is needed.
 

@@ -68,6 +68,12 @@ class TaskAdapter(metaclass=ABCMeta):
     def __init__(self) -> None:
         self._kd_outputs: Dict[str, str] = {}
 
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        """Whether this adapter handles ``model`` (a built student or teacher); the distiller
+        takes the first registered adapter that does."""
+        return False
+
     def set_kd_outputs(self, compares: Mapping[str, Optional[str]]) -> None:
         """Say which output each KD loss compares.
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...registry import TASK_ADAPTERS
 from ...search_objectives import SearchObjective
 from .base import TaskAdapter, call_distill_loss
 
@@ -36,6 +37,7 @@ def augmented_diagnostics(student_logits: torch.Tensor, teacher_logits: torch.Te
     return out
 
 
+@TASK_ADAPTERS.register_module()
 class ClassificationAdapter(TaskAdapter):
     """Adapter for ``mmpretrain.models.ImageClassifier`` students and teachers.
 
@@ -46,6 +48,11 @@ class ClassificationAdapter(TaskAdapter):
 
     task = 'classification'
     kd_outputs = ('logits', )
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        from mmpretrain.models.classifiers import ImageClassifier
+        return isinstance(model, ImageClassifier)
 
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         num_student = getattr(student.head, 'num_classes', None)

@@ -68,6 +68,7 @@ from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
 from ...augment.label_geometry import INSTANCE_FIELDS, clip_boxes_to_image
+from ...registry import TASK_ADAPTERS
 from .base import TaskAdapter, takes, total_task_loss
 from .detection_inversion import InvertedDetectionLosses
 
@@ -326,11 +327,16 @@ def _loss_mode(model: nn.Module) -> Iterator[None]:
         model.training = False
 
 
+@TASK_ADAPTERS.register_module()
 class DetectionAdapter(TaskAdapter):
     """Adapter for mmdet two-stage, single-stage and DETR-family detectors."""
 
     task = 'detection'
     kd_outputs = ('cls', 'neck')
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        return is_detector(model)
 
     def __init__(self) -> None:
         super().__init__()
@@ -416,9 +422,9 @@ class DetectionAdapter(TaskAdapter):
 
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
         """Refuse an augmenter that blends geometric ops: boxes cannot follow a blend."""
-        from ...augment.op_table import GEOMETRIC, OP_TABLE
+        from ...augment.ops import GEOMETRIC, build_op
         geometric = [name for name in getattr(augmenter, 'op_names', [])
-                     if name in OP_TABLE and OP_TABLE[name].kind == GEOMETRIC]
+                     if build_op(name).kind == GEOMETRIC]
         if geometric and getattr(augmenter, 'geometric_mode', 'compose') != 'compose':
             raise ValueError(
                 f"the augmenter blends the geometric ops {geometric} (geometric_mode="

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...registry import TASK_ADAPTERS
 from .base import TaskAdapter, takes, total_task_loss
 
 __all__ = ['SegmentationAdapter', 'is_segmentor']
@@ -133,11 +134,16 @@ def _teacher_correct(teacher_logits: Tensor, labels: Tensor, num_augmented: int)
     return correct
 
 
+@TASK_ADAPTERS.register_module()
 class SegmentationAdapter(TaskAdapter):
     """Adapter for mmseg ``EncoderDecoder`` students and teachers."""
 
     task = 'segmentation'
     kd_outputs = ('decode', 'auxiliary')
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        return is_segmentor(model)
 
     # ------------------------------------------------------------------ checks
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
