@@ -281,6 +281,22 @@ class LearnableAugmenter(BaseModule):
             if j is not None and magnitude is not None:
                 self.magnitude_logits[j] = inverse_sigmoid(magnitude)
 
+    def check_labels_can_follow(self) -> None:
+        """Refuse to blend geometric ops, which boxes, masks and label maps cannot follow.
+
+        The one place this rule is checked: by :meth:`forward` on samples that carry such
+        labels, and at build time by the task adapters whose labels move with the pixels.
+
+        Raises:
+            ValueError: In ``'blend'`` mode with geometric ops in the pool.
+        """
+        geometric = [s.name for s in self._specs if s.kind == GEOMETRIC]
+        if self.geometric_mode == 'blend' and geometric:
+            raise ValueError(
+                f"geometric_mode='blend' cannot move boxes, masks or label maps with the "
+                f"geometric ops {geometric}: set geometric_mode='compose' in the augmenter "
+                'config for detection and segmentation (or leave the geometric ops out).')
+
     # ------------------------------------------------------------------ forward
     def _draw_ops(self) -> List[int]:
         """Indices (into the pool) of this batch's ops, drawn with torch's CPU RNG."""
@@ -351,14 +367,8 @@ class LearnableAugmenter(BaseModule):
         """
         if inputs.dim() != 4:
             raise ValueError(f'Expected a (B, C, H, W) batch, got shape {tuple(inputs.shape)}.')
-        if self.geometric_mode == 'blend' and data_samples is not None and any(
-                s.kind == GEOMETRIC for s in self._specs) and any(
-                    has_spatial_labels(s) for s in data_samples):
-            geometric = [s.name for s in self._specs if s.kind == GEOMETRIC]
-            raise ValueError(
-                f"geometric_mode='blend' cannot move boxes, masks or label maps with the "
-                f"geometric ops {geometric}: set geometric_mode='compose' in the augmenter "
-                'config for detection and segmentation (or leave the geometric ops out).')
+        if data_samples is not None and any(has_spatial_labels(s) for s in data_samples):
+            self.check_labels_can_follow()
         work_dtype = inputs.dtype if inputs.dtype in (torch.float32, torch.float64) \
             else torch.float32
         batch = inputs.shape[0]

@@ -10,13 +10,11 @@ from ...registry import TASK_ADAPTERS
 from .base import TaskAdapter, call_distill_loss, total_task_loss
 from .classification import ClassificationAdapter
 from .detection import DetectionAdapter, is_detector
-from .detection_inversion import InvertedDetectionLosses
 from .segmentation import SegmentationAdapter, is_segmentor
 
 __all__ = [
-    'TaskAdapter', 'ClassificationAdapter', 'DetectionAdapter', 'InvertedDetectionLosses',
-    'SegmentationAdapter', 'is_detector', 'is_segmentor', 'call_distill_loss', 'total_task_loss',
-    'adapter_for'
+    'TaskAdapter', 'ClassificationAdapter', 'DetectionAdapter', 'SegmentationAdapter',
+    'is_detector', 'is_segmentor', 'call_distill_loss', 'total_task_loss', 'adapter_for'
 ]
 
 

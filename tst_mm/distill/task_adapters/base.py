@@ -1,27 +1,20 @@
 """What the distiller needs from a task: logits to distil, task losses, the search objective."""
-import inspect
 from abc import ABCMeta, abstractmethod
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
+from ...losses.extra_inputs import LABELS, takes
 from ...search_objectives import PaperSearchObjective, SearchObjective
 
-__all__ = ['TaskAdapter', 'call_distill_loss', 'takes', 'total_task_loss']
-
-
-def takes(function: Union[nn.Module, Callable], argument: str) -> bool:
-    """Whether a callable (a module: its ``forward``) has a parameter named ``argument``."""
-    if isinstance(function, nn.Module):
-        function = function.forward
-    return argument in inspect.signature(function).parameters
+__all__ = ['TaskAdapter', 'call_distill_loss', 'total_task_loss']
 
 
 def call_distill_loss(loss: nn.Module, student_out: torch.Tensor, teacher_out: torch.Tensor,
                       labels: torch.Tensor) -> torch.Tensor:
-    """Call a KD loss, passing the labels only to losses that take them (e.g. DKD)."""
-    if takes(loss, 'labels'):
+    """Call a KD loss, passing the labels only to losses that declare them (e.g. DKD)."""
+    if takes(loss, LABELS):
         return loss(student_out, teacher_out, labels)
     return loss(student_out, teacher_out)
 
@@ -62,6 +55,9 @@ class TaskAdapter(metaclass=ABCMeta):
 
     #: Name of the task, used in messages.
     task: str = ''
+    #: Whether the task's labels (boxes, masks, label maps) move with the pixels, so that the
+    #: augmenter must compose its geometric ops (:meth:`check_augmenter`).
+    labels_follow_pixels: bool = False
     #: The outputs a KD loss can compare (values of ``compares``); the first is the example.
     kd_outputs: Tuple[str, ...] = ()
 
@@ -121,7 +117,17 @@ class TaskAdapter(metaclass=ABCMeta):
         return None
 
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
-        """Raise ``ValueError`` if the augmenter cannot serve this task (default: any can)."""
+        """Raise ``ValueError`` if the augmenter cannot serve this task: for a task whose
+        labels follow the pixels, one that blends geometric ops (the augmenter's own
+        ``check_labels_can_follow``)."""
+        check = getattr(augmenter, 'check_labels_can_follow', None)
+        if self.labels_follow_pixels and check is not None:
+            check()
+
+    def check_teacher_classes(self, teacher_classes: Tuple[str, ...],
+                              dataset_classes: Tuple[str, ...]) -> None:
+        """Raise ``ConfigError`` if the teacher checkpoint's class names (known once it is
+        loaded) cannot teach on the training dataset's (default: names are not compared)."""
         return None
 
     def check_teacher_correct_only(self, student: nn.Module,
