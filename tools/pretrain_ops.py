@@ -119,12 +119,12 @@ def exact_targets(name: str, img: Tensor, magnitude: Tensor,
     Returns:
         The target batch and the ``(B, 1, 1, 1)`` signed magnitude fed to the network.
     """
-    spec = build_op(name)
-    sign = sign if spec.signed else torch.ones_like(sign)
-    value = sign * (spec.low + (spec.high - spec.low) * magnitude)
+    op = build_op(name)
+    sign = sign if op.signed else torch.ones_like(sign)
+    value = sign * (op.low + (op.high - op.low) * magnitude)
     region = ValidRegion.from_data_samples(img, None)
     with torch.no_grad():
-        target = spec.apply(img, value, region)
+        target = op.apply(img, value, region)
     return target, sign * magnitude
 
 

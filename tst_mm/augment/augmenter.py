@@ -132,10 +132,10 @@ class LearnableAugmenter(BaseModule):
             policy = load_policy(policy)
             if ops is None:
                 ops = list(policy)
-        self._specs: List[AugmentOp] = resolve_ops(ops)
-        self.op_names: List[str] = [s.name for s in self._specs]
+        self._ops: List[AugmentOp] = resolve_ops(ops)
+        self.op_names: List[str] = [s.name for s in self._ops]
         self.magnitude_op_names: List[str] = [
-            s.name for s in self._specs if s.learnable_magnitude
+            s.name for s in self._ops if s.learnable_magnitude
         ]
         self._magnitude_index: Dict[str, int] = {
             n: i for i, n in enumerate(self.magnitude_op_names)
@@ -165,7 +165,7 @@ class LearnableAugmenter(BaseModule):
         self.learned_ops: Optional[nn.Module] = None
         if op_impl == 'learned':
             from .learned_ops import load_learned_ops
-            names = [s.name for s in self._specs if s.kind == COLOR]
+            names = [s.name for s in self._ops if s.kind == COLOR]
             self.learned_ops = load_learned_ops(learned_ops_ckpt, names)
 
         if policy is not None:
@@ -290,7 +290,7 @@ class LearnableAugmenter(BaseModule):
         Raises:
             ValueError: In ``'blend'`` mode with geometric ops in the pool.
         """
-        geometric = [s.name for s in self._specs if s.kind == GEOMETRIC]
+        geometric = [s.name for s in self._ops if s.kind == GEOMETRIC]
         if self.geometric_mode == 'blend' and geometric:
             raise ValueError(
                 f"geometric_mode='blend' cannot move boxes, masks or label maps with the "
@@ -300,29 +300,29 @@ class LearnableAugmenter(BaseModule):
     # ------------------------------------------------------------------ forward
     def _draw_ops(self) -> List[int]:
         """Indices (into the pool) of this batch's ops, drawn with torch's CPU RNG."""
-        n = len(self._specs)
+        n = len(self._ops)
         if self.num_ops is None or self.num_ops >= n:
             return list(range(n))
         return sorted(torch.randperm(n)[:self.num_ops].tolist())
 
-    def _op_value(self, spec: AugmentOp, sign: float, like: Tensor) -> Tensor:
+    def _op_value(self, op: AugmentOp, sign: float, like: Tensor) -> Tensor:
         """The op's parameter value (0-dim, on ``like``'s device and dtype)."""
-        j = self._magnitude_index.get(spec.name)
+        j = self._magnitude_index.get(op.name)
         if j is None:
-            return torch.full((), spec.low, device=like.device, dtype=like.dtype)
+            return torch.full((), op.low, device=like.device, dtype=like.dtype)
         magnitude = torch.sigmoid(self.magnitude_logits[j]).to(like.dtype)
-        return sign * (spec.low + (spec.high - spec.low) * magnitude)
+        return sign * (op.low + (op.high - op.low) * magnitude)
 
-    def _pixel_op(self, spec: AugmentOp, img: Tensor, value: Tensor, sign: float,
+    def _pixel_op(self, op: AugmentOp, img: Tensor, value: Tensor, sign: float,
                   region: ValidRegion) -> Tensor:
         """Apply a color or fixed op, exactly or through its op-imitation network."""
-        if self.learned_ops is not None and spec.kind == COLOR:
-            magnitude = torch.sigmoid(self.magnitude_logits[self._magnitude_index[spec.name]])
+        if self.learned_ops is not None and op.kind == COLOR:
+            magnitude = torch.sigmoid(self.magnitude_logits[self._magnitude_index[op.name]])
             signed = magnitude.to(img.dtype) * sign
-            return self.learned_ops(spec.name, img, signed, region)
-        return spec.apply(img, value, region)
+            return self.learned_ops(op.name, img, signed, region)
+        return op.apply(img, value, region)
 
-    def _blend_op(self, out: Tensor, img: Tensor, spec: AugmentOp, value: Tensor, sign: float,
+    def _blend_op(self, out: Tensor, img: Tensor, op: AugmentOp, value: Tensor, sign: float,
                   gate: Tensor, region: ValidRegion) -> Tensor:
         """Add one op's gated change, ``out + gate * (op(img) - img)``, to ``out``.
 
@@ -335,11 +335,11 @@ class LearnableAugmenter(BaseModule):
             return out
         if active.numel() < gate.numel():
             img, gate, region = img[active], gate[active], region.select(active)
-        if spec.kind == GEOMETRIC:
-            changed = warp_affine(img, spec.apply(value, region.sizes), self.fill)
+        if op.kind == GEOMETRIC:
+            changed = warp_affine(img, op.apply(value, region.sizes), self.fill)
         else:
-            assert spec.kind in (COLOR, FIXED)
-            changed = self._pixel_op(spec, img, value, sign, region)
+            assert op.kind in (COLOR, FIXED)
+            changed = self._pixel_op(op, img, value, sign, region)
         term = gate.view(-1, 1, 1, 1) * (changed - img)
         if active.numel() == out.shape[0]:
             return out + term
@@ -378,23 +378,23 @@ class LearnableAugmenter(BaseModule):
             img = torch.where(region.mask > 0, img, self.fill)
 
         drawn = self._draw_ops()
-        specs = [self._specs[i] for i in drawn]
-        signs = [1.0] * len(specs)
+        ops = [self._ops[i] for i in drawn]
+        signs = [1.0] * len(ops)
         if self.signs == 'random':
-            drawn_signs = (torch.randint(0, 2, (len(specs), )) * 2 - 1).tolist()
-            signs = [float(s) if spec.signed else 1.0 for s, spec in zip(drawn_signs, specs)]
+            drawn_signs = (torch.randint(0, 2, (len(ops), )) * 2 - 1).tolist()
+            signs = [float(s) if op.signed else 1.0 for s, op in zip(drawn_signs, ops)]
         logits = torch.stack([self.probability_logits[i] for i in drawn]).to(work_dtype)
         gates = relaxed_bernoulli(logits, batch, self.temperature)
 
         out = img
         matrices: List[Tuple[Tensor, Tensor]] = []
-        for k, (spec, sign) in enumerate(zip(specs, signs)):
-            value = self._op_value(spec, sign, img)
+        for k, (op, sign) in enumerate(zip(ops, signs)):
+            value = self._op_value(op, sign, img)
             gate = gates[:, k]
-            if spec.kind == GEOMETRIC and self.geometric_mode == 'compose':
-                matrices.append((gate, spec.apply(value, region.sizes)))
+            if op.kind == GEOMETRIC and self.geometric_mode == 'compose':
+                matrices.append((gate, op.apply(value, region.sizes)))
                 continue
-            out = self._blend_op(out, img, spec, value, sign, gate, region)
+            out = self._blend_op(out, img, op, value, sign, gate, region)
         out = out.clamp(0.0, 1.0)
 
         if self.geometric_mode == 'compose':
@@ -413,7 +413,7 @@ class LearnableAugmenter(BaseModule):
                     self.seg_ignore_index)
         else:
             self.last_affine = None
-        self.last_ops = [s.name for s in specs]
+        self.last_ops = [s.name for s in ops]
         self.last_signs = signs
         self.last_gates = gates.detach()
 

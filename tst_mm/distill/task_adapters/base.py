@@ -50,7 +50,7 @@ class TaskAdapter(metaclass=ABCMeta):
 
     An adapter holds no parameters; the distiller passes it the student, the teacher and the
     loss modules on each call. It holds one setting: which output each KD loss compares
-    (:meth:`set_kd_outputs`, from the ``compares`` field of each ``distill_losses`` entry).
+    (:meth:`set_compares`, from the ``compares`` field of each ``distill_losses`` entry).
     """
 
     #: Name of the task, used in messages.
@@ -59,10 +59,10 @@ class TaskAdapter(metaclass=ABCMeta):
     #: augmenter must compose its geometric ops (:meth:`check_augmenter`).
     labels_follow_pixels: bool = False
     #: The outputs a KD loss can compare (values of ``compares``); the first is the example.
-    kd_outputs: Tuple[str, ...] = ()
+    compares_choices: Tuple[str, ...] = ()
 
     def __init__(self) -> None:
-        self._kd_outputs: Dict[str, str] = {}
+        self._compares: Dict[str, str] = {}
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
@@ -70,7 +70,7 @@ class TaskAdapter(metaclass=ABCMeta):
         takes the first registered adapter that does."""
         return False
 
-    def set_kd_outputs(self, compares: Mapping[str, Optional[str]]) -> None:
+    def set_compares(self, compares: Mapping[str, Optional[str]]) -> None:
         """Say which output each KD loss compares.
 
         Args:
@@ -79,31 +79,32 @@ class TaskAdapter(metaclass=ABCMeta):
                 name starts with (``'cls'`` for ``cls`` or ``cls_kl``).
 
         Raises:
-            ValueError: If an output is not one of :attr:`kd_outputs`, or a name says none.
+            ValueError: If an output is not one of :attr:`compares_choices`, or a name says
+                none.
         """
-        self._kd_outputs = {name: self._kd_output(name, output)
-                            for name, output in compares.items()}
+        self._compares = {name: self._checked_compares(name, output)
+                          for name, output in compares.items()}
 
-    def kd_output(self, name: str) -> str:
-        """The output the KD loss ``name`` compares (see :meth:`set_kd_outputs`)."""
-        if name not in self._kd_outputs:
-            self._kd_outputs[name] = self._kd_output(name, None)
-        return self._kd_outputs[name]
+    def compares(self, name: str) -> str:
+        """The output the KD loss ``name`` compares (see :meth:`set_compares`)."""
+        if name not in self._compares:
+            self._compares[name] = self._checked_compares(name, None)
+        return self._compares[name]
 
-    def _kd_output(self, name: str, output: Optional[str]) -> str:
-        if output is None and len(self.kd_outputs) == 1:
-            return self.kd_outputs[0]
+    def _checked_compares(self, name: str, output: Optional[str]) -> str:
+        if output is None and len(self.compares_choices) == 1:
+            return self.compares_choices[0]
         if output is None:
             output = name.split('_')[0]
-            if output not in self.kd_outputs:
+            if output not in self.compares_choices:
                 raise ValueError(
                     f'distill_losses entry {name!r}: say which {self.task} output it compares '
-                    f'with compares=<one of {self.kd_outputs}> in the entry, or start its name '
-                    f'with one of them (e.g. "{self.kd_outputs[0]}" or '
-                    f'"{self.kd_outputs[0]}_kl")')
-        elif output not in self.kd_outputs:
+                    f'with compares=<one of {self.compares_choices}> in the entry, or start '
+                    f'its name with one of them (e.g. "{self.compares_choices[0]}" or '
+                    f'"{self.compares_choices[0]}_kl")')
+        elif output not in self.compares_choices:
             raise ValueError(f'distill_losses entry {name!r}: compares={output!r} is not a '
-                             f'{self.task} output; use one of {self.kd_outputs}')
+                             f'{self.task} output; use one of {self.compares_choices}')
         return output
 
     @abstractmethod

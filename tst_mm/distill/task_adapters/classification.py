@@ -47,7 +47,7 @@ class ClassificationAdapter(TaskAdapter):
     """
 
     task = 'classification'
-    kd_outputs = ('logits', )
+    compares_choices = ('logits', )
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:

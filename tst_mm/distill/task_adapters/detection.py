@@ -336,7 +336,7 @@ class DetectionAdapter(TaskAdapter):
 
     task = 'detection'
     labels_follow_pixels = True
-    kd_outputs = ('cls', 'neck')
+    compares_choices = ('cls', 'neck')
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
@@ -416,7 +416,7 @@ class DetectionAdapter(TaskAdapter):
                              'which needs a two-stage (RoI head) detector; dense heads have no '
                              'per-location class targets to check it against')
         without_mask = [name for name, loss in distill_losses.items()
-                        if self.kd_output(name) == 'cls' and not takes(loss, VALID_MASK)]
+                        if self.compares(name) == 'cls' and not takes(loss, VALID_MASK)]
         if without_mask:
             raise ValueError(f'teacher_correct_only leaves RoIs out through a valid_mask, which '
                              f'the distill_losses {without_mask} do not take; use tst_mm.KDLoss')
@@ -426,14 +426,14 @@ class DetectionAdapter(TaskAdapter):
         """Refuse, before training, KD losses that cannot compare the output they name."""
         family = _family(student)
         for name, loss in distill_losses.items():
-            target = self.kd_output(name)
-            if target == 'cls' and family == 'query':
+            compared = self.compares(name)
+            if compared == 'cls' and family == 'query':
                 raise ValueError(
                     f'distill_losses entry {name!r}: {type(student.bbox_head).__name__} '
                     '(DETR family) matches its queries to objects inside its loss, so teacher '
                     'and student queries do not correspond and TST cannot distil their class '
                     "scores correctly; use feature losses (compares='neck') for this detector")
-            if target == 'cls' and takes(loss, LABELS):
+            if compared == 'cls' and takes(loss, LABELS):
                 raise ValueError(f'distill_losses entry {name!r} ({type(loss).__name__}) needs '
                                  'class labels per prediction, which detection KD does not '
                                  'have; use tst_mm.KDLoss')
@@ -460,17 +460,17 @@ class DetectionAdapter(TaskAdapter):
                        num_augmented: int = 0, teacher_correct_only: bool = False
                        ) -> Dict[str, Tensor]:
         family = _family(student)
-        targets = {name: self.kd_output(name) for name in distill_losses or {}}
+        compares = {name: self.compares(name) for name in distill_losses or {}}
         data_samples = self._clipped(data_samples)
         with _Capture(student, family) as capture:
             student_losses = student.loss(inputs, _own_instances(data_samples))
         losses = {f'student.{key}': value for key, value in student_losses.items()}
-        if not targets:
+        if not compares:
             return losses
         with torch.no_grad():
             teacher_feats = teacher.extract_feat(inputs)
             teacher_cls = None
-            if 'cls' in targets.values():
+            if 'cls' in compares.values():
                 teacher_cls = self._teacher_cls(teacher, family, teacher_feats, capture)
         roi_masks = [None] * len(teacher_cls or [])
         if teacher_correct_only and num_augmented and teacher_cls is not None \
@@ -478,7 +478,7 @@ class DetectionAdapter(TaskAdapter):
             roi_masks, dropped = _roi_teacher_correct(teacher_cls, capture, num_augmented)
             losses['distill.dropped_aug'] = torch.as_tensor(dropped).float()
         for name, loss in distill_losses.items():
-            if targets[name] == 'neck':
+            if compares[name] == 'neck':
                 value = self._neck_kd(loss, capture.feats, teacher_feats)
             elif family == 'two_stage':
                 weights = _stage_weights(student)

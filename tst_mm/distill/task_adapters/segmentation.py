@@ -143,7 +143,7 @@ class SegmentationAdapter(TaskAdapter):
 
     task = 'segmentation'
     labels_follow_pixels = True
-    kd_outputs = ('decode', 'auxiliary')
+    compares_choices = ('decode', 'auxiliary')
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
@@ -205,14 +205,14 @@ class SegmentationAdapter(TaskAdapter):
         if not distill_losses:
             return losses
 
-        targets = {name: self.kd_output(name) for name in distill_losses}
+        compares = {name: self.compares(name) for name in distill_losses}
         filtered = teacher_correct_only and num_augmented > 0
         teacher_logits = {}
         with torch.no_grad():
             teacher_feats = teacher.extract_feat(inputs)
-            if 'decode' in targets.values() or filtered:
+            if 'decode' in compares.values() or filtered:
                 teacher_logits['decode'] = [_head_logits(teacher.decode_head, teacher_feats)]
-            if 'auxiliary' in targets.values():
+            if 'auxiliary' in compares.values():
                 teacher_logits['auxiliary'] = [
                     _head_logits(h, teacher_feats) for h in _aux_heads(teacher)]
         labels = student.decode_head._stack_batch_gt(data_samples)  # (N, 1, H, W)
@@ -237,7 +237,7 @@ class SegmentationAdapter(TaskAdapter):
             return masks[size]
 
         for name, loss in distill_losses.items():
-            head = targets[name]
+            head = compares[name]
             pairs = list(zip(student_logits[head], teacher_logits[head]))
             if not pairs or len(student_logits[head]) != len(teacher_logits[head]):
                 raise ValueError(
