@@ -9,12 +9,12 @@ from torch import nn
 from ...registry import TASK_ADAPTERS
 from .base import TaskAdapter, call_distill_loss, total_task_loss
 from .classification import ClassificationAdapter
-from .detection import DetectionAdapter, is_detector
-from .segmentation import SegmentationAdapter, is_segmentor
+from .detection import DetectionAdapter
+from .segmentation import SegmentationAdapter
 
 __all__ = [
     'TaskAdapter', 'ClassificationAdapter', 'DetectionAdapter', 'SegmentationAdapter',
-    'is_detector', 'is_segmentor', 'call_distill_loss', 'total_task_loss', 'adapter_for'
+    'call_distill_loss', 'total_task_loss', 'adapter_for'
 ]
 
 

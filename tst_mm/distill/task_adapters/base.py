@@ -1,4 +1,5 @@
 """What the distiller needs from a task: logits to distil, task losses, the search objective."""
+import importlib
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -8,7 +9,17 @@ from torch import nn
 from ...losses.extra_inputs import LABELS, takes
 from ...search_objectives import PaperSearchObjective, SearchObjective
 
-__all__ = ['TaskAdapter', 'call_distill_loss', 'total_task_loss']
+__all__ = ['TaskAdapter', 'call_distill_loss', 'is_instance_of', 'total_task_loss']
+
+
+def is_instance_of(model: nn.Module, module: str, class_name: str) -> bool:
+    """Whether ``model`` is an instance of ``module.class_name``, ``False`` when that package
+    cannot be imported (what an adapter's :meth:`TaskAdapter.matches` usually asks)."""
+    try:
+        base = getattr(importlib.import_module(module), class_name)
+    except ImportError:
+        return False
+    return isinstance(model, base)
 
 
 def call_distill_loss(loss: nn.Module, student_out: torch.Tensor, teacher_out: torch.Tensor,

@@ -7,7 +7,7 @@ from torch import nn
 
 from ...registry import TASK_ADAPTERS
 from ...search_objectives import SearchObjective
-from .base import TaskAdapter, call_distill_loss
+from .base import TaskAdapter, call_distill_loss, is_instance_of
 
 __all__ = ['ClassificationAdapter', 'augmented_diagnostics']
 
@@ -51,8 +51,8 @@ class ClassificationAdapter(TaskAdapter):
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
-        from mmpretrain.models.classifiers import ImageClassifier
-        return isinstance(model, ImageClassifier)
+        """mmpretrain image classifiers."""
+        return is_instance_of(model, 'mmpretrain.models.classifiers', 'ImageClassifier')
 
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         num_student = getattr(student.head, 'num_classes', None)

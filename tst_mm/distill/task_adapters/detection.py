@@ -73,18 +73,9 @@ from ...errors import ConfigError
 from ...losses.extra_inputs import LABELS, VALID_MASK, takes
 from ...losses.inverted_detection_losses import InvertedDetectionLosses
 from ...registry import TASK_ADAPTERS
-from .base import TaskAdapter, total_task_loss
+from .base import TaskAdapter, is_instance_of, total_task_loss
 
-__all__ = ['DetectionAdapter', 'is_detector']
-
-
-def is_detector(model: nn.Module) -> bool:
-    """Whether ``model`` is an mmdet detector (``False`` when mmdet is not installed)."""
-    try:
-        from mmdet.models.detectors import BaseDetector
-    except ImportError:
-        return False
-    return isinstance(model, BaseDetector)
+__all__ = ['DetectionAdapter']
 
 
 def _family(model: nn.Module) -> str:
@@ -340,7 +331,8 @@ class DetectionAdapter(TaskAdapter):
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
-        return is_detector(model)
+        """mmdet detectors."""
+        return is_instance_of(model, 'mmdet.models.detectors', 'BaseDetector')
 
     def __init__(self) -> None:
         super().__init__()
@@ -369,7 +361,7 @@ class DetectionAdapter(TaskAdapter):
     # ------------------------------------------------------------------ checks
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         for role, model in (('student', student), ('teacher', teacher)):
-            if not is_detector(model):
+            if not self.matches(model):
                 raise ValueError(f'the {role} is a {type(model).__name__}, not an mmdet '
                                  'detector; use a teacher of the same task')
         family, teacher_family = _family(student), _family(teacher)

@@ -46,18 +46,9 @@ from torch import Tensor, nn
 
 from ...losses.extra_inputs import IGNORE_INDEX, VALID_MASK, takes
 from ...registry import TASK_ADAPTERS
-from .base import TaskAdapter, total_task_loss
+from .base import TaskAdapter, is_instance_of, total_task_loss
 
-__all__ = ['SegmentationAdapter', 'is_segmentor']
-
-
-def is_segmentor(model: nn.Module) -> bool:
-    """Whether ``model`` is an mmseg segmentor (``False`` when mmseg is not installed)."""
-    try:
-        from mmseg.models.segmentors import BaseSegmentor
-    except ImportError:
-        return False
-    return isinstance(model, BaseSegmentor)
+__all__ = ['SegmentationAdapter']
 
 
 def _aux_heads(model: nn.Module) -> List[nn.Module]:
@@ -147,7 +138,8 @@ class SegmentationAdapter(TaskAdapter):
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
-        return is_segmentor(model)
+        """mmseg segmentors (the checks then ask for an ``EncoderDecoder``)."""
+        return is_instance_of(model, 'mmseg.models.segmentors', 'BaseSegmentor')
 
     # ------------------------------------------------------------------ checks
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
