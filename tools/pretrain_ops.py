@@ -1,6 +1,6 @@
 """Pretrain the op-imitation networks used by ``LearnableAugmenter(op_impl='learned')``.
 
-Each colour op with a learnable magnitude (brightness, color, contrast, sharpness, posterize,
+Each color op with a learnable magnitude (brightness, color, contrast, sharpness, posterize,
 solarize) gets a tiny CNN trained by MSE to reproduce the exact op on random crops of the real
 photos bundled with scikit-image, at random magnitudes and signs. Geometric ops are not
 imitated (see ``tst_mm/augment/learned_ops.py``). Example::
@@ -48,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='image channels of the target data (1: grey, 3: RGB)')
     parser.add_argument('--width', type=int, default=32, help='hidden channels per network')
     parser.add_argument('--ops', nargs='+', default=IMITATED_OPS, choices=IMITATED_OPS,
-                        help='ops to imitate (default: all colour ops)')
+                        help='ops to imitate (default: all color ops)')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--crop', type=int, default=32, help='side of the training crops')
     parser.add_argument('--lr', type=float, default=2e-3)

@@ -25,7 +25,7 @@ PRETRAIN_HINT = 'run `python tools/pretrain_ops.py --out PATH` to create it'
 
 
 class OpImitationNet(nn.Module):
-    """A tiny residual CNN that imitates one colour op.
+    """A tiny residual CNN that imitates one color op.
 
     Inputs per pixel: the image (C channels), the per-channel mean of the image's valid region
     (C constant maps, so global ops such as contrast are learnable) and the signed magnitude
