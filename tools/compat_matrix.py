@@ -52,7 +52,7 @@ from mmengine.runner import Runner, set_random_seed
 import tst_mm  # noqa: F401  (registers the plugin)
 from tst_mm.distill.model_config import resolve_model_config
 from tst_mm.distill.task_adapters import DetectionAdapter
-from tst_mm.distill.task_adapters.detection_inversion import InvertedLoss
+from tst_mm.losses.inverted_detection_losses import InvertedLoss
 from tst_mm.registry import DATASETS, MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -597,7 +597,7 @@ distillation steps on two images (scenes at 64 x 64, or Fashion-MNIST) and `runn
   auxiliary head logits per pixel; classification: logits).
 - **search**: how the search step turns the student's own losses against it (detection:
   each loss class the run's search step called and its inverted form, see
-  `tst_mm/distill/task_adapters/detection_inversion.py`; TOOD's first epochs use its
+  `tst_mm/losses/inverted_detection_losses.py`; TOOD's first epochs use its
   `initial_loss_cls`;
   segmentation and classification: the student's loss and the bounded inverted
   cross-entropy `StudentWeaknessLoss`, -log(1 - p_y), that replaces it).

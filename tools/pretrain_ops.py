@@ -1,6 +1,6 @@
 """Pretrain the op-imitation networks used by ``LearnableAugmenter(op_impl='learned')``.
 
-Each colour op with a learnable magnitude (brightness, color, contrast, sharpness, posterize,
+Each color op with a learnable magnitude (brightness, color, contrast, sharpness, posterize,
 solarize) gets a tiny CNN trained by MSE to reproduce the exact op on random crops of the real
 photos bundled with scikit-image, at random magnitudes and signs. Geometric ops are not
 imitated (see ``tst_mm/augment/learned_ops.py``). Example::
@@ -25,10 +25,10 @@ from torch import Tensor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 from tst_mm.augment.learned_ops import LearnedOps, OpImitationNet
-from tst_mm.augment.op_table import COLOUR, OP_TABLE
+from tst_mm.augment.ops import COLOR, OP_NAMES, build_op
 from tst_mm.augment.region import ValidRegion
 
-IMITATED_OPS = [n for n, s in OP_TABLE.items() if s.kind == COLOUR]
+IMITATED_OPS = [n for n in OP_NAMES if build_op(n).kind == COLOR]
 #: Real photos bundled in the scikit-image wheel (no download needed).
 RGB_PHOTOS = ['astronaut', 'chelsea', 'rocket', 'hubble_deep_field', 'immunohistochemistry',
               'retina']
@@ -48,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='image channels of the target data (1: grey, 3: RGB)')
     parser.add_argument('--width', type=int, default=32, help='hidden channels per network')
     parser.add_argument('--ops', nargs='+', default=IMITATED_OPS, choices=IMITATED_OPS,
-                        help='ops to imitate (default: all colour ops)')
+                        help='ops to imitate (default: all color ops)')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--crop', type=int, default=32, help='side of the training crops')
     parser.add_argument('--lr', type=float, default=2e-3)
@@ -119,12 +119,12 @@ def exact_targets(name: str, img: Tensor, magnitude: Tensor,
     Returns:
         The target batch and the ``(B, 1, 1, 1)`` signed magnitude fed to the network.
     """
-    spec = OP_TABLE[name]
-    sign = sign if spec.signed else torch.ones_like(sign)
-    value = sign * (spec.low + (spec.high - spec.low) * magnitude)
+    op = build_op(name)
+    sign = sign if op.signed else torch.ones_like(sign)
+    value = sign * (op.low + (op.high - op.low) * magnitude)
     region = ValidRegion.from_data_samples(img, None)
     with torch.no_grad():
-        target = spec.fn(img, value, region)
+        target = op.apply(img, value, region)
     return target, sign * magnitude
 
 

@@ -7,11 +7,11 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.structures import BaseDataElement
 
 from tst_mm.augment import OP_NAMES, LearnableAugmenter, relaxed_bernoulli
-from tst_mm.augment.op_table import OP_TABLE
+from tst_mm.augment.ops import build_op
 
 MEAN = {1: [72.9], 3: [123.675, 116.28, 103.53]}
 STD = {1: [90.0], 3: [58.395, 57.12, 57.375]}
-LEARNABLE = [n for n in OP_NAMES if OP_TABLE[n].learnable_magnitude]
+LEARNABLE = [n for n in OP_NAMES if build_op(n).learnable_magnitude]
 
 
 def smooth_images(batch, channels, height, width, low=0.1, high=0.9, seed=0):
@@ -340,7 +340,7 @@ def test_non_finite_image_stays_non_finite_without_raising(op):
     assert torch.isfinite(out[1]).all()
 
 
-SIGNED = [n for n in OP_NAMES if OP_TABLE[n].signed]
+SIGNED = [n for n in OP_NAMES if build_op(n).signed]
 
 
 def test_positive_signs_never_give_a_negative_op_value():
@@ -352,7 +352,7 @@ def test_positive_signs_never_give_a_negative_op_value():
         aug(img)
         assert aug.last_signs == [1.0] * len(aug.last_ops)
         for name, sign in zip(aug.last_ops, aug.last_signs):
-            assert float(aug._op_value(OP_TABLE[name], sign, img)) >= 0.0
+            assert float(aug._op_value(build_op(name), sign, img)) >= 0.0
         drawn.update(aug.last_ops)
     assert set(SIGNED) <= drawn  # every signed op was drawn and checked
     with pytest.raises(ValueError, match='signs must be one of'):

@@ -340,3 +340,24 @@ def test_blend_mode_with_geometric_ops_refuses_boxes():
     colour_only = LearnableAugmenter(ops=['brightness'], num_ops=None, geometric_mode='blend')
     _, out = colour_only(torch.rand(1, 3, 8, 8), [sample])
     assert out[0] is sample
+
+
+def test_warp_boxes_maps_the_four_corners_as_written_out():
+    """mmdet's HorizontalBoxes.project_/clip_ give exactly the corner map, min/max and clip."""
+    torch.manual_seed(3)
+    boxes = torch.rand(64, 2) * 40
+    boxes = torch.cat([boxes, boxes + torch.rand(64, 2) * 30 + 1], dim=1)
+    affine = torch.tensor([[0.9, 0.2, 3.5], [-0.15, 1.1, -2.25]])
+    new, keep = warp_boxes(boxes, affine, (48, 56), min_box_size=1.0, min_box_visible=0.1)
+    b, a = boxes.double(), affine.double()
+    xs = torch.stack([b[:, 0], b[:, 2], b[:, 0], b[:, 2]], dim=1)
+    ys = torch.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3]], dim=1)
+    px = a[0, 0] * xs + a[0, 1] * ys + a[0, 2]
+    py = a[1, 0] * xs + a[1, 1] * ys + a[1, 2]
+    area = (px.amax(1) - px.amin(1)) * (py.amax(1) - py.amin(1))
+    expected = torch.stack([px.amin(1).clamp(0, 56), py.amin(1).clamp(0, 48),
+                            px.amax(1).clamp(0, 56), py.amax(1).clamp(0, 48)], dim=1)
+    assert torch.equal(new, expected.float())
+    width, height = expected[:, 2] - expected[:, 0], expected[:, 3] - expected[:, 1]
+    assert torch.equal(keep, (width >= 1) & (height >= 1) & (width * height >= 0.1 * area))
+    assert 0 < int(keep.sum()) < len(boxes)  # some boxes leave the image, most stay

@@ -18,8 +18,9 @@ from mmengine.registry import DefaultScope, init_default_scope
 from tst_testing import ROOT, load_script
 
 import tst_mm  # noqa: F401
-from tst_mm.distill.task_adapters import DetectionAdapter, InvertedDetectionLosses, adapter_for
+from tst_mm.distill.task_adapters import DetectionAdapter, adapter_for
 from tst_mm.distill.task_adapters.detection import _valid_locations
+from tst_mm.losses import InvertedDetectionLosses
 from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 DEMO = {name: osp.join(ROOT, f'configs/demo/{name}_r18-tiny_scenes.py')

@@ -18,9 +18,9 @@ from mmengine.registry import DefaultScope, init_default_scope
 from torch import nn
 
 import tst_mm  # noqa: F401
-from tst_mm.distill.task_adapters import InvertedDetectionLosses, detection_inversion
-from tst_mm.distill.task_adapters.detection_inversion import inversion_kind, register_inversion
-from tst_mm.losses import StudentWeaknessLoss
+from tst_mm.losses import InvertedDetectionLosses, StudentWeaknessLoss
+from tst_mm.losses import inverted_detection_losses as detection_inversion
+from tst_mm.losses.inverted_detection_losses import inversion_kind, register_inversion
 
 
 @pytest.fixture(autouse=True)

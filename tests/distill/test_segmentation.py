@@ -258,7 +258,7 @@ def test_compares_field_names_the_head(scenes_root):
     model.train()
     log_vars = model.train_step(_batch(scenes_root), _optim(model))
     assert {'distill.loss_kl', 'distill.loss_decode_cwd'} <= set(log_vars)
-    assert model.adapter.kd_output('kl') == model.adapter.kd_output('decode_cwd') == 'decode'
+    assert model.adapter.compares('kl') == model.adapter.compares('decode_cwd') == 'decode'
 
 
 def test_auxiliary_kd_needs_auxiliary_heads_on_both_sides(scenes_root):

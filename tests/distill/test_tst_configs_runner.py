@@ -15,7 +15,7 @@ from tst_testing import ROOT
 
 import tst_mm  # noqa: F401
 from tst_mm.distill import TSTDistiller
-from tst_mm.distill.task_adapters.detection_inversion import InvertedDetectionLosses
+from tst_mm.losses import InvertedDetectionLosses
 from tst_mm.search_objectives import PaperSearchObjective
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/tst/*.py')))

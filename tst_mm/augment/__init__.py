@@ -1,14 +1,14 @@
 """The learnable, differentiable augmenter of TST and its ops.
 
 ``LearnableAugmenter`` is registered as ``tst_mm.LearnableAugmenter``; the op pool and its
-ranges live in :mod:`tst_mm.augment.op_table`.
+ranges live in :mod:`tst_mm.augment.ops` (registry ``tst_mm.registry.AUGMENT_OPS``).
 """
 from ..utils.optional_imports import optional_module_missing
 from .augmenter import LearnableAugmenter
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .learned_ops import LearnedOps, OpImitationNet
-from .op_table import OP_NAMES, OP_TABLE, OpSpec, resolve_ops
+from .ops import COLOR, FIXED, GEOMETRIC, OP_NAMES, AugmentOp, build_op, resolve_ops
 from .policy_io import load_policy, save_policy
 from .region import ValidRegion
 
@@ -20,7 +20,8 @@ except ImportError as err:
     SegDataPreProcessorWithAugments = None
 
 __all__ = [
-    'LearnableAugmenter', 'OP_NAMES', 'OP_TABLE', 'OpSpec', 'resolve_ops', 'relaxed_bernoulli',
+    'LearnableAugmenter', 'AugmentOp', 'COLOR', 'GEOMETRIC', 'FIXED', 'OP_NAMES', 'build_op',
+    'resolve_ops', 'relaxed_bernoulli',
     'warp_affine', 'load_policy', 'save_policy', 'ValidRegion', 'LearnedOps',
     'OpImitationNet', 'SegDataPreProcessorWithAugments'
 ]

@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels
-from .op_table import COLOUR, FIXED, GEOMETRIC, OP_NAMES, OpSpec, resolve_ops
+from .ops import COLOR, FIXED, GEOMETRIC, OP_NAMES, AugmentOp, resolve_ops
 from .policy_io import Policy, inverse_sigmoid, load_policy, save_policy
 from .region import ValidRegion
 
@@ -35,12 +35,12 @@ class LearnableAugmenter(BaseModule):
     1. draws ``num_ops`` ops of the pool at random (one subset for the whole batch, torch's
        CPU RNG) and, with ``signs='random'``, a random sign per signed op;
     2. draws a relaxed-Bernoulli gate ``b`` per sample and drawn op from the probability logits;
-    3. in ``[0, 1]`` pixel space, blends the colour and fixed ops in parallel,
+    3. in ``[0, 1]`` pixel space, blends the color and fixed ops in parallel,
        ``x' = x + sum_k b_k (op_k(x) - x)``, running each op only on the images whose gate is
        above :data:`GATE_SKIP`;
-    4. geometric ops: ``'blend'`` treats each warp like a colour op; ``'compose'`` builds one
+    4. geometric ops: ``'blend'`` treats each warp like a color op; ``'compose'`` builds one
        forward affine per image, ``A = I + sum_k b_k (H_k - I)`` (pixel coordinates), and warps
-       the colour-blended image once with it (exposed as :attr:`last_affine`) and moves the
+       the color-blended image once with it (exposed as :attr:`last_affine`) and moves the
        data samples' boxes, instance masks and label maps with it
        (:mod:`tst_mm.augment.label_geometry`);
     5. clamps, renormalises, and restores padding to its input values exactly.
@@ -50,7 +50,7 @@ class LearnableAugmenter(BaseModule):
     outside the image read ``fill``.
 
     Args:
-        ops: Names of the ops in the pool (see :mod:`tst_mm.augment.op_table`); ``None`` means
+        ops: Names of the ops in the pool (see :mod:`tst_mm.augment.ops`); ``None`` means
             all 14, or the policy's ops when ``policy`` is given.
         num_ops: Ops drawn per batch; ``None`` (or at least the pool size) applies all.
         temperature: Temperature of the relaxed-Bernoulli gates.
@@ -66,7 +66,7 @@ class LearnableAugmenter(BaseModule):
             augmentation usable as a plain batch augment.
         fill: Value (in ``[0, 1]``) of pixels warped in from outside the image.
         op_impl: ``'exact'`` (analytic ops) or ``'learned'`` (pretrained op-imitation CNNs for
-            the colour ops with a learnable magnitude; geometric ops stay exact affine warps).
+            the color ops with a learnable magnitude; geometric ops stay exact affine warps).
         learned_ops_ckpt: Checkpoint of the op-imitation CNNs, written by
             ``tools/pretrain_ops.py``; required with ``op_impl='learned'``.
         min_box_size: ``'compose'`` mode: warped boxes narrower or lower than this (pixels,
@@ -75,7 +75,7 @@ class LearnableAugmenter(BaseModule):
             their area inside the image are dropped likewise.
         seg_ignore_index: ``'compose'`` mode: label-map value of pixels warped in from outside
             the image (and of the padding).
-        signs: Direction of the signed ops (brightness, colour, contrast, sharpness, rotate,
+        signs: Direction of the signed ops (brightness, color, contrast, sharpness, rotate,
             shear, translate): ``'random'`` draws a sign per op and batch, so a magnitude
             covers both directions (darker and brighter, left and right); ``'positive'``
             always takes the positive one (brighter, more contrast, one rotation / shear /
@@ -132,10 +132,10 @@ class LearnableAugmenter(BaseModule):
             policy = load_policy(policy)
             if ops is None:
                 ops = list(policy)
-        self._specs: List[OpSpec] = resolve_ops(ops)
-        self.op_names: List[str] = [s.name for s in self._specs]
+        self._ops: List[AugmentOp] = resolve_ops(ops)
+        self.op_names: List[str] = [s.name for s in self._ops]
         self.magnitude_op_names: List[str] = [
-            s.name for s in self._specs if s.learnable_magnitude
+            s.name for s in self._ops if s.learnable_magnitude
         ]
         self._magnitude_index: Dict[str, int] = {
             n: i for i, n in enumerate(self.magnitude_op_names)
@@ -165,7 +165,7 @@ class LearnableAugmenter(BaseModule):
         self.learned_ops: Optional[nn.Module] = None
         if op_impl == 'learned':
             from .learned_ops import load_learned_ops
-            names = [s.name for s in self._specs if s.kind == COLOUR]
+            names = [s.name for s in self._ops if s.kind == COLOR]
             self.learned_ops = load_learned_ops(learned_ops_ckpt, names)
 
         if policy is not None:
@@ -281,32 +281,48 @@ class LearnableAugmenter(BaseModule):
             if j is not None and magnitude is not None:
                 self.magnitude_logits[j] = inverse_sigmoid(magnitude)
 
+    def check_labels_can_follow(self) -> None:
+        """Refuse to blend geometric ops, which boxes, masks and label maps cannot follow.
+
+        The one place this rule is checked: by :meth:`forward` on samples that carry such
+        labels, and at build time by the task adapters whose labels move with the pixels.
+
+        Raises:
+            ValueError: In ``'blend'`` mode with geometric ops in the pool.
+        """
+        geometric = [s.name for s in self._ops if s.kind == GEOMETRIC]
+        if self.geometric_mode == 'blend' and geometric:
+            raise ValueError(
+                f"geometric_mode='blend' cannot move boxes, masks or label maps with the "
+                f"geometric ops {geometric}: set geometric_mode='compose' in the augmenter "
+                'config for detection and segmentation (or leave the geometric ops out).')
+
     # ------------------------------------------------------------------ forward
     def _draw_ops(self) -> List[int]:
         """Indices (into the pool) of this batch's ops, drawn with torch's CPU RNG."""
-        n = len(self._specs)
+        n = len(self._ops)
         if self.num_ops is None or self.num_ops >= n:
             return list(range(n))
         return sorted(torch.randperm(n)[:self.num_ops].tolist())
 
-    def _op_value(self, spec: OpSpec, sign: float, like: Tensor) -> Tensor:
+    def _op_value(self, op: AugmentOp, sign: float, like: Tensor) -> Tensor:
         """The op's parameter value (0-dim, on ``like``'s device and dtype)."""
-        j = self._magnitude_index.get(spec.name)
+        j = self._magnitude_index.get(op.name)
         if j is None:
-            return torch.full((), spec.low, device=like.device, dtype=like.dtype)
+            return torch.full((), op.low, device=like.device, dtype=like.dtype)
         magnitude = torch.sigmoid(self.magnitude_logits[j]).to(like.dtype)
-        return sign * (spec.low + (spec.high - spec.low) * magnitude)
+        return sign * (op.low + (op.high - op.low) * magnitude)
 
-    def _pixel_op(self, spec: OpSpec, img: Tensor, value: Tensor, sign: float,
+    def _pixel_op(self, op: AugmentOp, img: Tensor, value: Tensor, sign: float,
                   region: ValidRegion) -> Tensor:
-        """Apply a colour or fixed op, exactly or through its op-imitation network."""
-        if self.learned_ops is not None and spec.kind == COLOUR:
-            magnitude = torch.sigmoid(self.magnitude_logits[self._magnitude_index[spec.name]])
+        """Apply a color or fixed op, exactly or through its op-imitation network."""
+        if self.learned_ops is not None and op.kind == COLOR:
+            magnitude = torch.sigmoid(self.magnitude_logits[self._magnitude_index[op.name]])
             signed = magnitude.to(img.dtype) * sign
-            return self.learned_ops(spec.name, img, signed, region)
-        return spec.fn(img, value, region)
+            return self.learned_ops(op.name, img, signed, region)
+        return op.apply(img, value, region)
 
-    def _blend_op(self, out: Tensor, img: Tensor, spec: OpSpec, value: Tensor, sign: float,
+    def _blend_op(self, out: Tensor, img: Tensor, op: AugmentOp, value: Tensor, sign: float,
                   gate: Tensor, region: ValidRegion) -> Tensor:
         """Add one op's gated change, ``out + gate * (op(img) - img)``, to ``out``.
 
@@ -319,11 +335,11 @@ class LearnableAugmenter(BaseModule):
             return out
         if active.numel() < gate.numel():
             img, gate, region = img[active], gate[active], region.select(active)
-        if spec.kind == GEOMETRIC:
-            changed = warp_affine(img, spec.fn(value, region.sizes), self.fill)
+        if op.kind == GEOMETRIC:
+            changed = warp_affine(img, op.apply(value, region.sizes), self.fill)
         else:
-            assert spec.kind in (COLOUR, FIXED)
-            changed = self._pixel_op(spec, img, value, sign, region)
+            assert op.kind in (COLOR, FIXED)
+            changed = self._pixel_op(op, img, value, sign, region)
         term = gate.view(-1, 1, 1, 1) * (changed - img)
         if active.numel() == out.shape[0]:
             return out + term
@@ -351,14 +367,8 @@ class LearnableAugmenter(BaseModule):
         """
         if inputs.dim() != 4:
             raise ValueError(f'Expected a (B, C, H, W) batch, got shape {tuple(inputs.shape)}.')
-        if self.geometric_mode == 'blend' and data_samples is not None and any(
-                s.kind == GEOMETRIC for s in self._specs) and any(
-                    has_spatial_labels(s) for s in data_samples):
-            geometric = [s.name for s in self._specs if s.kind == GEOMETRIC]
-            raise ValueError(
-                f"geometric_mode='blend' cannot move boxes, masks or label maps with the "
-                f"geometric ops {geometric}: set geometric_mode='compose' in the augmenter "
-                'config for detection and segmentation (or leave the geometric ops out).')
+        if data_samples is not None and any(has_spatial_labels(s) for s in data_samples):
+            self.check_labels_can_follow()
         work_dtype = inputs.dtype if inputs.dtype in (torch.float32, torch.float64) \
             else torch.float32
         batch = inputs.shape[0]
@@ -368,23 +378,23 @@ class LearnableAugmenter(BaseModule):
             img = torch.where(region.mask > 0, img, self.fill)
 
         drawn = self._draw_ops()
-        specs = [self._specs[i] for i in drawn]
-        signs = [1.0] * len(specs)
+        ops = [self._ops[i] for i in drawn]
+        signs = [1.0] * len(ops)
         if self.signs == 'random':
-            drawn_signs = (torch.randint(0, 2, (len(specs), )) * 2 - 1).tolist()
-            signs = [float(s) if spec.signed else 1.0 for s, spec in zip(drawn_signs, specs)]
+            drawn_signs = (torch.randint(0, 2, (len(ops), )) * 2 - 1).tolist()
+            signs = [float(s) if op.signed else 1.0 for s, op in zip(drawn_signs, ops)]
         logits = torch.stack([self.probability_logits[i] for i in drawn]).to(work_dtype)
         gates = relaxed_bernoulli(logits, batch, self.temperature)
 
         out = img
         matrices: List[Tuple[Tensor, Tensor]] = []
-        for k, (spec, sign) in enumerate(zip(specs, signs)):
-            value = self._op_value(spec, sign, img)
+        for k, (op, sign) in enumerate(zip(ops, signs)):
+            value = self._op_value(op, sign, img)
             gate = gates[:, k]
-            if spec.kind == GEOMETRIC and self.geometric_mode == 'compose':
-                matrices.append((gate, spec.fn(value, region.sizes)))
+            if op.kind == GEOMETRIC and self.geometric_mode == 'compose':
+                matrices.append((gate, op.apply(value, region.sizes)))
                 continue
-            out = self._blend_op(out, img, spec, value, sign, gate, region)
+            out = self._blend_op(out, img, op, value, sign, gate, region)
         out = out.clamp(0.0, 1.0)
 
         if self.geometric_mode == 'compose':
@@ -403,7 +413,7 @@ class LearnableAugmenter(BaseModule):
                     self.seg_ignore_index)
         else:
             self.last_affine = None
-        self.last_ops = [s.name for s in specs]
+        self.last_ops = [s.name for s in ops]
         self.last_signs = signs
         self.last_gates = gates.detach()
 

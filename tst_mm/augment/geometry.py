@@ -138,6 +138,8 @@ def warp_affine(img: Tensor, forward: Tensor, fill: float = 0.0) -> Tensor:
         last_row[..., 2] = 1.0
         forward = torch.cat([forward, last_row], dim=1)
     inv = torch.linalg.inv(forward)
+    # Not kornia's warp_affine: it puts pixel centres at integer coordinates (align_corners),
+    # mmdet's boxes and ours at half-integers, so boxes would drift by half a pixel.
     # Express the inverse map in affine_grid's normalised coordinates (align_corners=False):
     # u = 2 x / W - 1, v = 2 y / H - 1. Done elementwise so no constant is copied to the device.
     a, b, c = inv[:, 0, 0], inv[:, 0, 1], inv[:, 0, 2]

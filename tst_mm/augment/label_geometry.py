@@ -113,23 +113,16 @@ def warp_boxes(boxes: Tensor, affine: Tensor, img_shape: Sequence[int],
     """
     if boxes.dim() != 2 or boxes.shape[-1] != 4:
         raise ValueError(f'expected (N, 4) x1, y1, x2, y2 boxes, got {tuple(boxes.shape)}')
-    mat = _as_3x3(affine).to(boxes.device)
-    b = boxes.to(torch.float64)
-    xs = torch.stack([b[:, 0], b[:, 2], b[:, 0], b[:, 2]], dim=1)
-    ys = torch.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3]], dim=1)
-    new_x = mat[0, 0] * xs + mat[0, 1] * ys + mat[0, 2]
-    new_y = mat[1, 0] * xs + mat[1, 1] * ys + mat[1, 2]
-    x1, x2 = new_x.amin(dim=1), new_x.amax(dim=1)
-    y1, y2 = new_y.amin(dim=1), new_y.amax(dim=1)
-    area_before = (x2 - x1) * (y2 - y1)
-    height, width = float(img_shape[0]), float(img_shape[1])
-    x1, x2 = x1.clamp(0.0, width), x2.clamp(0.0, width)
-    y1, y2 = y1.clamp(0.0, height), y2.clamp(0.0, height)
-    box_w, box_h = x2 - x1, y2 - y1
+    from mmdet.structures.bbox import HorizontalBoxes  # only where boxes exist
+    moved = HorizontalBoxes(boxes.to(torch.float64))  # mmdet's corner convention is ours
+    moved.project_(_as_3x3(affine).to(boxes.device))  # corners through A, then their min/max
+    area_before = moved.areas
+    moved.clip_((float(img_shape[0]), float(img_shape[1])))
+    box_w, box_h = moved.widths, moved.heights
     keep = (box_w >= min_box_size) & (box_h >= min_box_size)
     keep &= box_w * box_h >= min_box_visible * area_before
     keep &= torch.isfinite(area_before)
-    return torch.stack([x1, y1, x2, y2], dim=1).to(boxes.dtype), keep
+    return moved.tensor.to(boxes.dtype), keep
 
 
 # ---------------------------------------------------------------------------- masks and maps

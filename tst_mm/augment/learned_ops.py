@@ -1,6 +1,6 @@
-"""Op-imitation networks: TST's "priori bias" alternative to the exact colour ops.
+"""Op-imitation networks: TST's "priori bias" alternative to the exact color ops.
 
-For each colour op with a learnable magnitude, a tiny CNN is pretrained (by MSE, with
+For each color op with a learnable magnitude, a tiny CNN is pretrained (by MSE, with
 ``tools/pretrain_ops.py``) to map ``(image, magnitude)`` to the exact op's output, then frozen.
 Its output is smooth in the magnitude, so no straight-through estimator is needed.
 
@@ -25,7 +25,7 @@ PRETRAIN_HINT = 'run `python tools/pretrain_ops.py --out PATH` to create it'
 
 
 class OpImitationNet(nn.Module):
-    """A tiny residual CNN that imitates one colour op.
+    """A tiny residual CNN that imitates one color op.
 
     Inputs per pixel: the image (C channels), the per-channel mean of the image's valid region
     (C constant maps, so global ops such as contrast are learnable) and the signed magnitude

@@ -1,8 +1,8 @@
-"""Differentiable colour ops and the fixed ops, on batches of images in ``[0, 1]``.
+"""Differentiable color ops and the fixed ops, on batches of images in ``[0, 1]``.
 
 Every op here has the signature ``op(img, value, region) -> Tensor`` where ``img`` is a
 ``(B, C, H, W)`` batch in ``[0, 1]``, ``value`` is the op's parameter already mapped from the
-magnitude (a 0-dim tensor carrying the gradient; see :mod:`tst_mm.augment.op_table` for the
+magnitude (a 0-dim tensor carrying the gradient; see :mod:`tst_mm.augment.ops` for the
 ranges) and ``region`` is the batch's :class:`~tst_mm.augment.region.ValidRegion`. Ops whose
 result depends on image statistics (contrast, sharpness, equalize, cutout) look at the valid
 region only; pointwise ops may touch padding, which the augmenter restores afterwards.

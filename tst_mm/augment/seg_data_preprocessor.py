@@ -17,7 +17,7 @@ class SegDataPreProcessorWithAugments(SegDataPreProcessor):
     (e.g. a fixed ``tst_mm.LearnableAugmenter`` carrying a searched TST policy) and, in
     training only, calls them in order on the normalised, padded batch and its data samples,
     as mmdet's ``DetDataPreprocessor`` does. Augments with a ``set_normalization`` method get
-    this preprocessor's mean and std when it normalises, so their colour ops work in pixel
+    this preprocessor's mean and std when it normalises, so their color ops work in pixel
     space. Use it in a plain mmseg config::
 
         custom_imports = dict(imports=['tst_mm'], allow_failed_imports=False)

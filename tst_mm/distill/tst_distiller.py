@@ -141,7 +141,7 @@ class TSTDistiller(BaseModel):
             if norm is not None:
                 self.augmenter.set_normalization(norm[0], norm[1])
         distill_losses = {name: dict(cfg) for name, cfg in (distill_losses or {}).items()}
-        self.adapter.set_kd_outputs(
+        self.adapter.set_compares(
             {name: cfg.pop('compares', None) for name, cfg in distill_losses.items()})
         self.distill_losses = nn.ModuleDict(
             {name: MODELS.build(cfg) for name, cfg in distill_losses.items()})

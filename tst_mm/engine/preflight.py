@@ -197,28 +197,22 @@ def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
 
 
 def check_teacher_classes(distiller, dataset) -> None:
-    """Refuse a detection teacher whose checkpoint names other classes than the dataset.
+    """Let the task adapter compare the teacher checkpoint's class names with the dataset's.
 
     Class counts are checked when the models are built; names only become known with the
     teacher checkpoint (``meta.dataset_meta.classes``, or ``meta.CLASSES`` of mmcv-era
-    checkpoints) and the training dataset. Nothing is compared when either is unknown.
+    checkpoints) and the training dataset. Nothing is compared when either is unknown; what a
+    difference means is the task's rule (``adapter.check_teacher_classes``).
 
     Raises:
-        ConfigError: If both are known and differ.
+        ConfigError: If the adapter refuses the pair.
     """
     teacher_classes: Optional[tuple] = getattr(distiller, 'teacher_classes', None)
     metainfo = getattr(dataset, 'metainfo', None) or {}
     classes = metainfo.get('classes')
-    if distiller.adapter.task != 'detection' or not teacher_classes or not classes:
+    if not teacher_classes or not classes:
         return
-    if tuple(teacher_classes) != tuple(classes):
-        differ = [f'{index}: {t!r} vs {s!r}' for index, (t, s)
-                  in enumerate(zip(teacher_classes, classes)) if t != s]
-        raise ConfigError(
-            f'the teacher checkpoint was trained on other classes than the training dataset '
-            f'({len(teacher_classes)} vs {len(classes)} classes; first differences, teacher vs '
-            f'dataset: {", ".join(differ[:3]) or "the extra ones"}); use a teacher of this '
-            'dataset or set the dataset\'s metainfo classes in its order')
+    distiller.adapter.check_teacher_classes(tuple(teacher_classes), tuple(classes))
 
 
 def prepare_tst_training(loop, preflight: bool) -> None:

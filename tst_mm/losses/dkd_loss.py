@@ -8,6 +8,7 @@ from torch import Tensor
 from tst_mm.registry import MODELS
 
 from ._utils import check_same_shape, zero_with_grad
+from .extra_inputs import LABELS
 
 __all__ = ['DKDLoss']
 
@@ -34,6 +35,8 @@ class DKDLoss(nn.Module):
         tau: Softmax temperature, > 0.
         loss_weight: Multiplier of the whole loss.
     """
+
+    extra_inputs = (LABELS, )
 
     def __init__(self, alpha: float = 1.0, beta: float = 8.0, tau: float = 4.0,
                  loss_weight: float = 1.0) -> None:

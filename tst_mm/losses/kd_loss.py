@@ -8,6 +8,7 @@ from torch import Tensor
 from tst_mm.registry import MODELS
 
 from ._utils import check_same_shape, class_last, flatten_mask, log_softmax32, zero_with_grad
+from .extra_inputs import VALID_MASK
 
 __all__ = ['KDLoss']
 
@@ -37,6 +38,8 @@ class KDLoss(nn.Module):
             or ``'none'`` (returns :math:`\ell` per sample ``(N,)`` or per pixel ``(N, H, W)``,
             zero at masked-out pixels).
     """
+
+    extra_inputs = (VALID_MASK, )
 
     def __init__(self, tau: float = 4.0, loss_weight: float = 1.0,
                  reduction: str = 'batchmean') -> None:

@@ -9,6 +9,7 @@ from torch import Tensor
 from tst_mm.registry import MODELS
 
 from ._utils import class_last, zero_with_grad
+from .extra_inputs import IGNORE_INDEX
 
 __all__ = ['StudentWeaknessLoss']
 
@@ -43,6 +44,8 @@ class StudentWeaknessLoss(nn.Module):
             is a class (ImageNet has a class 255). The segmentation adapter passes its decode
             head's ``ignore_index`` per call.
     """
+
+    extra_inputs = (IGNORE_INDEX, )
 
     def __init__(self, loss_weight: float = 1.0, eps: float = 1e-6,
                  ignore_index: Optional[int] = None) -> None:

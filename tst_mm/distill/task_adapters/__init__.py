@@ -1,30 +1,34 @@
-"""One adapter per task: what TST needs to know about a classifier, detector or segmenter."""
+"""One adapter per task: what TST needs to know about a classifier, detector or segmenter.
+
+Adapters are registered in ``tst_mm.registry.TASK_ADAPTERS``; :func:`adapter_for` picks the
+first, in registration order, whose ``matches(model)`` is true. The built-in ones (registered
+when this package is imported, so before any of a user's) match disjoint mm base classes.
+"""
 from torch import nn
 
+from ...registry import TASK_ADAPTERS
 from .base import TaskAdapter, call_distill_loss, total_task_loss
 from .classification import ClassificationAdapter
-from .detection import DetectionAdapter, is_detector
-from .detection_inversion import InvertedDetectionLosses
-from .segmentation import SegmentationAdapter, is_segmentor
+from .detection import DetectionAdapter
+from .segmentation import SegmentationAdapter
 
 __all__ = [
-    'TaskAdapter', 'ClassificationAdapter', 'DetectionAdapter', 'InvertedDetectionLosses',
-    'SegmentationAdapter', 'call_distill_loss', 'total_task_loss', 'adapter_for'
+    'TaskAdapter', 'ClassificationAdapter', 'DetectionAdapter', 'SegmentationAdapter',
+    'call_distill_loss', 'total_task_loss', 'adapter_for'
 ]
 
 
 def adapter_for(model: nn.Module) -> TaskAdapter:
-    """Pick the adapter for a built mm model by its base class.
+    """A new adapter of the first registered type that handles ``model``.
 
     Raises:
-        TypeError: If the model is of no supported task.
+        TypeError: If no registered adapter matches the model.
     """
-    if is_detector(model):
-        return DetectionAdapter()
-    if is_segmentor(model):
-        return SegmentationAdapter()
-    from mmpretrain.models.classifiers import ImageClassifier
-    if isinstance(model, ImageClassifier):
-        return ClassificationAdapter()
-    raise TypeError(f'{type(model).__name__} is not a supported student/teacher type; tst_mm '
-                    'supports mmpretrain ImageClassifier models here')
+    for adapter_type in TASK_ADAPTERS.module_dict.values():
+        if adapter_type.matches(model):
+            return adapter_type()
+    raise TypeError(f'{type(model).__name__} is not a supported student/teacher type: no '
+                      f'task adapter matches it (registered: {list(TASK_ADAPTERS.module_dict)}); '
+                      'tst_mm supports mmpretrain ImageClassifier, mmdet detectors and mmseg '
+                      'segmentors, and others through an adapter registered in '
+                      'tst_mm.registry.TASK_ADAPTERS')

@@ -1,27 +1,31 @@
 """What the distiller needs from a task: logits to distil, task losses, the search objective."""
-import inspect
+import importlib
 from abc import ABCMeta, abstractmethod
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
+from ...losses.extra_inputs import LABELS, takes
 from ...search_objectives import PaperSearchObjective, SearchObjective
 
-__all__ = ['TaskAdapter', 'call_distill_loss', 'takes', 'total_task_loss']
+__all__ = ['TaskAdapter', 'call_distill_loss', 'is_instance_of', 'total_task_loss']
 
 
-def takes(function: Union[nn.Module, Callable], argument: str) -> bool:
-    """Whether a callable (a module: its ``forward``) has a parameter named ``argument``."""
-    if isinstance(function, nn.Module):
-        function = function.forward
-    return argument in inspect.signature(function).parameters
+def is_instance_of(model: nn.Module, module: str, class_name: str) -> bool:
+    """Whether ``model`` is an instance of ``module.class_name``, ``False`` when that package
+    cannot be imported (what an adapter's :meth:`TaskAdapter.matches` usually asks)."""
+    try:
+        base = getattr(importlib.import_module(module), class_name)
+    except ImportError:
+        return False
+    return isinstance(model, base)
 
 
 def call_distill_loss(loss: nn.Module, student_out: torch.Tensor, teacher_out: torch.Tensor,
                       labels: torch.Tensor) -> torch.Tensor:
-    """Call a KD loss, passing the labels only to losses that take them (e.g. DKD)."""
-    if takes(loss, 'labels'):
+    """Call a KD loss, passing the labels only to losses that declare them (e.g. DKD)."""
+    if takes(loss, LABELS):
         return loss(student_out, teacher_out, labels)
     return loss(student_out, teacher_out)
 
@@ -57,18 +61,27 @@ class TaskAdapter(metaclass=ABCMeta):
 
     An adapter holds no parameters; the distiller passes it the student, the teacher and the
     loss modules on each call. It holds one setting: which output each KD loss compares
-    (:meth:`set_kd_outputs`, from the ``compares`` field of each ``distill_losses`` entry).
+    (:meth:`set_compares`, from the ``compares`` field of each ``distill_losses`` entry).
     """
 
     #: Name of the task, used in messages.
     task: str = ''
+    #: Whether the task's labels (boxes, masks, label maps) move with the pixels, so that the
+    #: augmenter must compose its geometric ops (:meth:`check_augmenter`).
+    labels_follow_pixels: bool = False
     #: The outputs a KD loss can compare (values of ``compares``); the first is the example.
-    kd_outputs: Tuple[str, ...] = ()
+    compares_choices: Tuple[str, ...] = ()
 
     def __init__(self) -> None:
-        self._kd_outputs: Dict[str, str] = {}
+        self._compares: Dict[str, str] = {}
 
-    def set_kd_outputs(self, compares: Mapping[str, Optional[str]]) -> None:
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        """Whether this adapter handles ``model`` (a built student or teacher); the distiller
+        takes the first registered adapter that does."""
+        return False
+
+    def set_compares(self, compares: Mapping[str, Optional[str]]) -> None:
         """Say which output each KD loss compares.
 
         Args:
@@ -77,31 +90,32 @@ class TaskAdapter(metaclass=ABCMeta):
                 name starts with (``'cls'`` for ``cls`` or ``cls_kl``).
 
         Raises:
-            ValueError: If an output is not one of :attr:`kd_outputs`, or a name says none.
+            ValueError: If an output is not one of :attr:`compares_choices`, or a name says
+                none.
         """
-        self._kd_outputs = {name: self._kd_output(name, output)
-                            for name, output in compares.items()}
+        self._compares = {name: self._checked_compares(name, output)
+                          for name, output in compares.items()}
 
-    def kd_output(self, name: str) -> str:
-        """The output the KD loss ``name`` compares (see :meth:`set_kd_outputs`)."""
-        if name not in self._kd_outputs:
-            self._kd_outputs[name] = self._kd_output(name, None)
-        return self._kd_outputs[name]
+    def compares(self, name: str) -> str:
+        """The output the KD loss ``name`` compares (see :meth:`set_compares`)."""
+        if name not in self._compares:
+            self._compares[name] = self._checked_compares(name, None)
+        return self._compares[name]
 
-    def _kd_output(self, name: str, output: Optional[str]) -> str:
-        if output is None and len(self.kd_outputs) == 1:
-            return self.kd_outputs[0]
+    def _checked_compares(self, name: str, output: Optional[str]) -> str:
+        if output is None and len(self.compares_choices) == 1:
+            return self.compares_choices[0]
         if output is None:
             output = name.split('_')[0]
-            if output not in self.kd_outputs:
+            if output not in self.compares_choices:
                 raise ValueError(
                     f'distill_losses entry {name!r}: say which {self.task} output it compares '
-                    f'with compares=<one of {self.kd_outputs}> in the entry, or start its name '
-                    f'with one of them (e.g. "{self.kd_outputs[0]}" or '
-                    f'"{self.kd_outputs[0]}_kl")')
-        elif output not in self.kd_outputs:
+                    f'with compares=<one of {self.compares_choices}> in the entry, or start '
+                    f'its name with one of them (e.g. "{self.compares_choices[0]}" or '
+                    f'"{self.compares_choices[0]}_kl")')
+        elif output not in self.compares_choices:
             raise ValueError(f'distill_losses entry {name!r}: compares={output!r} is not a '
-                             f'{self.task} output; use one of {self.kd_outputs}')
+                             f'{self.task} output; use one of {self.compares_choices}')
         return output
 
     @abstractmethod
@@ -115,7 +129,17 @@ class TaskAdapter(metaclass=ABCMeta):
         return None
 
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
-        """Raise ``ValueError`` if the augmenter cannot serve this task (default: any can)."""
+        """Raise ``ValueError`` if the augmenter cannot serve this task: for a task whose
+        labels follow the pixels, one that blends geometric ops (the augmenter's own
+        ``check_labels_can_follow``)."""
+        check = getattr(augmenter, 'check_labels_can_follow', None)
+        if self.labels_follow_pixels and check is not None:
+            check()
+
+    def check_teacher_classes(self, teacher_classes: Tuple[str, ...],
+                              dataset_classes: Tuple[str, ...]) -> None:
+        """Raise ``ConfigError`` if the teacher checkpoint's class names (known once it is
+        loaded) cannot teach on the training dataset's (default: names are not compared)."""
         return None
 
     def check_teacher_correct_only(self, student: nn.Module,

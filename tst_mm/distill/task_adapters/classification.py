@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...registry import TASK_ADAPTERS
 from ...search_objectives import SearchObjective
-from .base import TaskAdapter, call_distill_loss
+from .base import TaskAdapter, call_distill_loss, is_instance_of
 
 __all__ = ['ClassificationAdapter', 'augmented_diagnostics']
 
@@ -36,6 +37,7 @@ def augmented_diagnostics(student_logits: torch.Tensor, teacher_logits: torch.Te
     return out
 
 
+@TASK_ADAPTERS.register_module()
 class ClassificationAdapter(TaskAdapter):
     """Adapter for ``mmpretrain.models.ImageClassifier`` students and teachers.
 
@@ -45,7 +47,12 @@ class ClassificationAdapter(TaskAdapter):
     """
 
     task = 'classification'
-    kd_outputs = ('logits', )
+    compares_choices = ('logits', )
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        """mmpretrain image classifiers."""
+        return is_instance_of(model, 'mmpretrain.models.classifiers', 'ImageClassifier')
 
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         num_student = getattr(student.head, 'num_classes', None)

@@ -46,10 +46,11 @@ Distillation (``distill_losses``)
 Search (``search_losses``)
     ``augment.loss_teacher``: the sum of the teacher's ordinary mmdet losses on ``x'``.
     ``augment.loss_weakness``: the sum of the student's losses on ``x'`` with every loss
-    module swapped for its inverted form (:mod:`.detection_inversion`) during the call only.
+    module swapped for its inverted form (:mod:`tst_mm.losses.inverted_detection_losses`)
+    during the call only.
 
-The augmenter must run in ``geometric_mode='compose'`` so boxes and masks move with the pixels
-(it refuses detection samples in ``'blend'`` mode when it has geometric ops).
+The augmenter must run in ``geometric_mode='compose'`` when it has geometric ops, so boxes and
+masks move with the pixels (``labels_follow_pixels``; checked by the base adapter).
 
 Bad boxes
     mmdet's ``CocoDataset`` already drops zero-size annotations and boxes entirely outside
@@ -68,19 +69,13 @@ from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
 from ...augment.label_geometry import INSTANCE_FIELDS, clip_boxes_to_image
-from .base import TaskAdapter, takes, total_task_loss
-from .detection_inversion import InvertedDetectionLosses
+from ...errors import ConfigError
+from ...losses.extra_inputs import LABELS, VALID_MASK, takes
+from ...losses.inverted_detection_losses import InvertedDetectionLosses
+from ...registry import TASK_ADAPTERS
+from .base import TaskAdapter, is_instance_of, total_task_loss
 
-__all__ = ['DetectionAdapter', 'is_detector']
-
-
-def is_detector(model: nn.Module) -> bool:
-    """Whether ``model`` is an mmdet detector (``False`` when mmdet is not installed)."""
-    try:
-        from mmdet.models.detectors import BaseDetector
-    except ImportError:
-        return False
-    return isinstance(model, BaseDetector)
+__all__ = ['DetectionAdapter']
 
 
 def _family(model: nn.Module) -> str:
@@ -326,11 +321,18 @@ def _loss_mode(model: nn.Module) -> Iterator[None]:
         model.training = False
 
 
+@TASK_ADAPTERS.register_module()
 class DetectionAdapter(TaskAdapter):
     """Adapter for mmdet two-stage, single-stage and DETR-family detectors."""
 
     task = 'detection'
-    kd_outputs = ('cls', 'neck')
+    labels_follow_pixels = True
+    compares_choices = ('cls', 'neck')
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        """mmdet detectors."""
+        return is_instance_of(model, 'mmdet.models.detectors', 'BaseDetector')
 
     def __init__(self) -> None:
         super().__init__()
@@ -359,7 +361,7 @@ class DetectionAdapter(TaskAdapter):
     # ------------------------------------------------------------------ checks
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         for role, model in (('student', student), ('teacher', teacher)):
-            if not is_detector(model):
+            if not self.matches(model):
                 raise ValueError(f'the {role} is a {type(model).__name__}, not an mmdet '
                                  'detector; use a teacher of the same task')
         family, teacher_family = _family(student), _family(teacher)
@@ -385,6 +387,20 @@ class DetectionAdapter(TaskAdapter):
                              'each stage\'s class logits into the same stage')
         InvertedDetectionLosses.check_supported(student)
 
+    def check_teacher_classes(self, teacher_classes: Tuple[str, ...],
+                              dataset_classes: Tuple[str, ...]) -> None:
+        """Refuse a teacher checkpoint that names other classes than the dataset: a detector's
+        class indices are the dataset's order, which the checkpoint must share."""
+        if teacher_classes == dataset_classes:
+            return
+        differ = [f'{index}: {t!r} vs {s!r}' for index, (t, s)
+                  in enumerate(zip(teacher_classes, dataset_classes)) if t != s]
+        raise ConfigError(
+            f'the teacher checkpoint was trained on other classes than the training dataset '
+            f'({len(teacher_classes)} vs {len(dataset_classes)} classes; first differences, '
+            f'teacher vs dataset: {", ".join(differ[:3]) or "the extra ones"}); use a teacher '
+            'of this dataset or set the dataset\'s metainfo classes in its order')
+
     def check_teacher_correct_only(self, student: nn.Module,
                                    distill_losses: Mapping[str, nn.Module]) -> None:
         if _family(student) != 'two_stage':
@@ -392,7 +408,7 @@ class DetectionAdapter(TaskAdapter):
                              'which needs a two-stage (RoI head) detector; dense heads have no '
                              'per-location class targets to check it against')
         without_mask = [name for name, loss in distill_losses.items()
-                        if self.kd_output(name) == 'cls' and not takes(loss, 'valid_mask')]
+                        if self.compares(name) == 'cls' and not takes(loss, VALID_MASK)]
         if without_mask:
             raise ValueError(f'teacher_correct_only leaves RoIs out through a valid_mask, which '
                              f'the distill_losses {without_mask} do not take; use tst_mm.KDLoss')
@@ -402,28 +418,17 @@ class DetectionAdapter(TaskAdapter):
         """Refuse, before training, KD losses that cannot compare the output they name."""
         family = _family(student)
         for name, loss in distill_losses.items():
-            target = self.kd_output(name)
-            if target == 'cls' and family == 'query':
+            compared = self.compares(name)
+            if compared == 'cls' and family == 'query':
                 raise ValueError(
                     f'distill_losses entry {name!r}: {type(student.bbox_head).__name__} '
                     '(DETR family) matches its queries to objects inside its loss, so teacher '
                     'and student queries do not correspond and TST cannot distil their class '
                     "scores correctly; use feature losses (compares='neck') for this detector")
-            if target == 'cls' and takes(loss, 'labels'):
+            if compared == 'cls' and takes(loss, LABELS):
                 raise ValueError(f'distill_losses entry {name!r} ({type(loss).__name__}) needs '
                                  'class labels per prediction, which detection KD does not '
                                  'have; use tst_mm.KDLoss')
-
-    def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
-        """Refuse an augmenter that blends geometric ops: boxes cannot follow a blend."""
-        from ...augment.op_table import GEOMETRIC, OP_TABLE
-        geometric = [name for name in getattr(augmenter, 'op_names', [])
-                     if name in OP_TABLE and OP_TABLE[name].kind == GEOMETRIC]
-        if geometric and getattr(augmenter, 'geometric_mode', 'compose') != 'compose':
-            raise ValueError(
-                f"the augmenter blends the geometric ops {geometric} (geometric_mode="
-                f"{augmenter.geometric_mode!r}), which boxes and masks cannot follow: set "
-                "geometric_mode='compose' in the augmenter config for detection")
 
     @staticmethod
     def _check_dense_heads(student_head: nn.Module, teacher_head: nn.Module) -> None:
@@ -447,17 +452,17 @@ class DetectionAdapter(TaskAdapter):
                        num_augmented: int = 0, teacher_correct_only: bool = False
                        ) -> Dict[str, Tensor]:
         family = _family(student)
-        targets = {name: self.kd_output(name) for name in distill_losses or {}}
+        compares = {name: self.compares(name) for name in distill_losses or {}}
         data_samples = self._clipped(data_samples)
         with _Capture(student, family) as capture:
             student_losses = student.loss(inputs, _own_instances(data_samples))
         losses = {f'student.{key}': value for key, value in student_losses.items()}
-        if not targets:
+        if not compares:
             return losses
         with torch.no_grad():
             teacher_feats = teacher.extract_feat(inputs)
             teacher_cls = None
-            if 'cls' in targets.values():
+            if 'cls' in compares.values():
                 teacher_cls = self._teacher_cls(teacher, family, teacher_feats, capture)
         roi_masks = [None] * len(teacher_cls or [])
         if teacher_correct_only and num_augmented and teacher_cls is not None \
@@ -465,7 +470,7 @@ class DetectionAdapter(TaskAdapter):
             roi_masks, dropped = _roi_teacher_correct(teacher_cls, capture, num_augmented)
             losses['distill.dropped_aug'] = torch.as_tensor(dropped).float()
         for name, loss in distill_losses.items():
-            if targets[name] == 'neck':
+            if compares[name] == 'neck':
                 value = self._neck_kd(loss, capture.feats, teacher_feats)
             elif family == 'two_stage':
                 weights = _stage_weights(student)
@@ -495,7 +500,7 @@ class DetectionAdapter(TaskAdapter):
     @staticmethod
     def _call_logit_loss(loss: nn.Module, student: Tensor, teacher: Tensor,
                          valid_mask: Optional[Tensor] = None) -> Tensor:
-        if valid_mask is not None and takes(loss, 'valid_mask'):
+        if valid_mask is not None and takes(loss, VALID_MASK):
             return loss(student, teacher, valid_mask=valid_mask)
         return loss(student, teacher)
 

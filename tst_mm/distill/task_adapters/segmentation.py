@@ -18,10 +18,11 @@ Distillation (``distill_losses``)
 
     Logits are compared at the **student's** logit resolution: a teacher map of another size
     is resized to the student's with bilinear interpolation (the student head's
-    ``align_corners``). Pixel-wise losses that take a ``valid_mask`` (``tst_mm.KDLoss``) leave
-    out the pixels whose ground truth, resized to that resolution with nearest sampling, is
-    the ``ignore_index`` (padding, pixels the augmenter brought in from outside the image,
-    dataset ignore labels). CWD compares whole channel maps and takes no mask.
+    ``align_corners``). Pixel-wise losses that declare a ``valid_mask`` input
+    (``tst_mm.KDLoss``; :mod:`tst_mm.losses.extra_inputs`) leave out the pixels whose ground
+    truth, resized to that resolution with nearest sampling, is the ``ignore_index`` (padding,
+    pixels the augmenter brought in from outside the image, dataset ignore labels). CWD
+    compares whole channel maps and takes no mask.
     With the distiller's ``teacher_correct_only``, the pixels of ``x'`` where the teacher's
     decode-head argmax misses the label are left out too (losses must take ``valid_mask``).
 
@@ -33,7 +34,8 @@ Search (``search_losses``)
     the label size as mmseg's ``BaseDecodeHead.loss_by_feat`` does; the head's
     ``ignore_index`` pixels are left out.
 
-The augmenter must run in ``geometric_mode='compose'``: the label maps then move with the
+The augmenter must run in ``geometric_mode='compose'`` when it has geometric ops
+(``labels_follow_pixels``; checked by the base adapter): the label maps then move with the
 pixels (nearest sampling; pixels from outside the image become the ignore index).
 """
 from typing import Dict, List, Mapping, Sequence
@@ -42,18 +44,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import TaskAdapter, takes, total_task_loss
+from ...losses.extra_inputs import IGNORE_INDEX, VALID_MASK, takes
+from ...registry import TASK_ADAPTERS
+from .base import TaskAdapter, is_instance_of, total_task_loss
 
-__all__ = ['SegmentationAdapter', 'is_segmentor']
-
-
-def is_segmentor(model: nn.Module) -> bool:
-    """Whether ``model`` is an mmseg segmentor (``False`` when mmseg is not installed)."""
-    try:
-        from mmseg.models.segmentors import BaseSegmentor
-    except ImportError:
-        return False
-    return isinstance(model, BaseSegmentor)
+__all__ = ['SegmentationAdapter']
 
 
 def _aux_heads(model: nn.Module) -> List[nn.Module]:
@@ -133,11 +128,18 @@ def _teacher_correct(teacher_logits: Tensor, labels: Tensor, num_augmented: int)
     return correct
 
 
+@TASK_ADAPTERS.register_module()
 class SegmentationAdapter(TaskAdapter):
     """Adapter for mmseg ``EncoderDecoder`` students and teachers."""
 
     task = 'segmentation'
-    kd_outputs = ('decode', 'auxiliary')
+    labels_follow_pixels = True
+    compares_choices = ('decode', 'auxiliary')
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        """mmseg segmentors (the checks then ask for an ``EncoderDecoder``)."""
+        return is_instance_of(model, 'mmseg.models.segmentors', 'BaseSegmentor')
 
     # ------------------------------------------------------------------ checks
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
@@ -157,11 +159,7 @@ class SegmentationAdapter(TaskAdapter):
                                  f'the student\'s has {s_head.num_classes}')
 
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
-        mode = getattr(augmenter, 'geometric_mode', 'compose')
-        if mode != 'compose':
-            raise ValueError(f"segmentation needs the augmenter in geometric_mode='compose' (got "
-                             f"{mode!r}) so that label maps move with the pixels: set "
-                             "augmenter=dict(..., geometric_mode='compose')")
+        super().check_augmenter(augmenter, student)
         ignore_index = getattr(augmenter, 'seg_ignore_index', None)
         head_ignore = student.decode_head.ignore_index
         if ignore_index is not None and ignore_index != head_ignore:
@@ -173,7 +171,7 @@ class SegmentationAdapter(TaskAdapter):
     def check_teacher_correct_only(self, student: nn.Module,
                                    distill_losses: Mapping[str, nn.Module]) -> None:
         without_mask = [name for name, loss in distill_losses.items()
-                        if not takes(loss, 'valid_mask')]
+                        if not takes(loss, VALID_MASK)]
         if without_mask:
             raise ValueError(f'teacher_correct_only leaves pixels out through a valid_mask, which '
                              f'the distill_losses {without_mask} do not take (e.g. CWD compares '
@@ -199,14 +197,14 @@ class SegmentationAdapter(TaskAdapter):
         if not distill_losses:
             return losses
 
-        targets = {name: self.kd_output(name) for name in distill_losses}
+        compares = {name: self.compares(name) for name in distill_losses}
         filtered = teacher_correct_only and num_augmented > 0
         teacher_logits = {}
         with torch.no_grad():
             teacher_feats = teacher.extract_feat(inputs)
-            if 'decode' in targets.values() or filtered:
+            if 'decode' in compares.values() or filtered:
                 teacher_logits['decode'] = [_head_logits(teacher.decode_head, teacher_feats)]
-            if 'auxiliary' in targets.values():
+            if 'auxiliary' in compares.values():
                 teacher_logits['auxiliary'] = [
                     _head_logits(h, teacher_feats) for h in _aux_heads(teacher)]
         labels = student.decode_head._stack_batch_gt(data_samples)  # (N, 1, H, W)
@@ -231,7 +229,7 @@ class SegmentationAdapter(TaskAdapter):
             return masks[size]
 
         for name, loss in distill_losses.items():
-            head = targets[name]
+            head = compares[name]
             pairs = list(zip(student_logits[head], teacher_logits[head]))
             if not pairs or len(student_logits[head]) != len(teacher_logits[head]):
                 raise ValueError(
@@ -242,7 +240,7 @@ class SegmentationAdapter(TaskAdapter):
             for s_logits, t_logits in pairs:
                 size = s_logits.shape[2:]
                 kwargs = {}
-                if takes(loss, 'valid_mask'):
+                if takes(loss, VALID_MASK):
                     kwargs['valid_mask'] = valid_mask(size)
                 values.append(loss(s_logits, resized(t_logits, size), **kwargs))
             losses[f'distill.loss_{name}'] = torch.stack(values).mean()
@@ -265,7 +263,7 @@ class SegmentationAdapter(TaskAdapter):
                                align_corners=head.align_corners)
         labels = labels[:, 0].long()
         kwargs = {}
-        if takes(weakness_loss, 'ignore_index'):  # the head's ignored pixels, whatever the
+        if takes(weakness_loss, IGNORE_INDEX):  # the head's ignored pixels, whatever the
             kwargs['ignore_index'] = head.ignore_index  # loss's own default
         return {
             'augment.loss_teacher': loss_teacher,

@@ -57,7 +57,7 @@ __all__ = ['InvertedDetectionLosses', 'InvertedLoss', 'find_loss_modules', 'inve
 
 TARGETS = ('positives', 'all')
 REGRESSIONS = ('reciprocal', 'clamp', 'negate')
-#: The inverted forms: names of :class:`InvertedLoss` methods (``_<kind>``).
+#: The inverted forms (:meth:`InvertedLoss.forms`).
 KINDS = ('softmax_ce', 'sigmoid_ce', 'mask', 'focal', 'quality_focal', 'varifocal',
          'regression')
 
@@ -167,6 +167,13 @@ class InvertedLoss(nn.Module):
         self.regression = regression
         self.regression_cap = float(regression_cap)
         self.background_index = background_index
+        self._form = self.forms()[kind]
+
+    def forms(self) -> Dict[str, Callable[..., Tensor]]:
+        """Each kind of :data:`KINDS` and the method computing its inverted form."""
+        return {'softmax_ce': self._softmax_ce, 'sigmoid_ce': self._sigmoid_ce,
+                'mask': self._mask, 'focal': self._focal, 'quality_focal': self._quality_focal,
+                'varifocal': self._varifocal, 'regression': self._regression}
 
     # ------------------------------------------------------------------ helpers
     def _positive(self, labels: Tensor, ignore_index: Optional[int]) -> Tensor:
@@ -299,7 +306,7 @@ class InvertedLoss(nn.Module):
 
     def forward(self, *args, **kwargs) -> Tensor:
         """Call the inverted loss with the original loss's arguments."""
-        return getattr(self, f'_{self.kind}')(*args, **kwargs)
+        return self._form(*args, **kwargs)
 
     def __getattr__(self, name: str):
         """Attributes a head reads from its loss module (``use_sigmoid``, ...) are the
