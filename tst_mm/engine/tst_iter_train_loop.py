@@ -19,8 +19,8 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
     """Iteration-based training with TST's search phases.
 
     The twin of ``tst_mm.TSTEpochBasedTrainLoop`` for iteration-based configs. A search
-    *pass* is ``search_iters`` search steps (``TSTDistiller`` in its ``search`` phase: only
-    the augmenter is trained); a search *phase* is ``search_passes`` passes, run before the
+    *pass* is ``search_iters`` search steps (the distiller's ``search_step``: only the
+    augmenter is trained); a search *phase* is ``search_passes`` passes, run before the
     student iterations listed in ``search_at`` (``search_at=[0, 2232]``: before the first
     iteration and after 2232 completed ones). Search steps are *extra*: they do not count as
     student iterations, do not step the parameter schedulers and do not run the standard
@@ -139,7 +139,7 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
     def run_iter(self, data_batch: Sequence[dict]) -> None:
         """A distillation iteration, followed by online search steps when they are due."""
         idx = self._iter
-        super().run_iter(data_batch)
+        self._distill_iter(idx, data_batch)
         self._online_search(idx, data_batch)
 
     # ------------------------------------------------------------------ search passes
