@@ -18,9 +18,9 @@ from .contract import TSTDistillerContract
 from .model_config import apply_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective
-from .step_guard import GuardedUpdate, SkipCounter
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
+from .update import GuardedUpdate, SkipCounter
 
 __all__ = ['TSTDistiller']
 

@@ -8,10 +8,10 @@ import torch
 from mmengine.dist import all_reduce, is_main_process
 
 from ..distill.contract import TSTDistillerContract
+from ..distill.update import SearchOptimController
 from ..errors import ConfigError
 from ..utils.unwrap import unwrap_model
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
-from .search_optim import SearchOptimController
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
 
