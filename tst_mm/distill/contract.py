@@ -61,15 +61,8 @@ class TSTDistillerContract(ABC):
     @abstractmethod
     def distill_step(self, data: Union[dict, tuple, list],
                      optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        """One distillation step: only the student is updated.
-
-        Args:
-            data: A batch from the dataloader.
-            optim_wrapper: The runner's ``OptimWrapperDict`` (``student``, ``augmenter``).
-
-        Returns:
-            Log variables of the step.
-        """
+        """One distillation step: only the student is updated; arguments and return value
+        as :meth:`search_step`."""
 
     @abstractmethod
     def load_teacher(self) -> None:

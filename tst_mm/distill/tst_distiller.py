@@ -347,28 +347,15 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                     optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
         """One search step: only the augmenter is trained (student and teacher frozen).
 
-        Args:
-            data: A batch from the dataloader.
-            optim_wrapper: An ``OptimWrapperDict`` with ``student`` and ``augmenter`` entries
-                (built by ``tst_mm.TSTOptimWrapperConstructor``).
-
-        Returns:
-            Log variables of the step.
+        ``optim_wrapper`` is built by ``tst_mm.TSTOptimWrapperConstructor``; see
+        :meth:`TSTDistillerContract.search_step`.
         """
         data = self._step_batch(data, optim_wrapper)
         return self._search_step(data['inputs'], data['data_samples'], optim_wrapper)
 
     def distill_step(self, data: Union[dict, tuple, list],
                      optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        """One distillation step: only the student is trained, on ``[x'; x]``.
-
-        Args:
-            data: A batch from the dataloader.
-            optim_wrapper: As for :meth:`search_step`.
-
-        Returns:
-            Log variables of the step.
-        """
+        """One distillation step: only the student is trained, on ``[x'; x]``."""
         data = self._step_batch(data, optim_wrapper)
         return self._distill_step(data['inputs'], data['data_samples'], optim_wrapper)
 
