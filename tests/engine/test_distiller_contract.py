@@ -13,6 +13,7 @@ import tst_mm  # noqa: F401
 from tst_mm.distill import TSTDistiller
 from tst_mm.distill.contract import TSTDistillerContract
 from tst_mm.engine import TSTDistributedWrapper
+from tst_mm.errors import ConfigError
 from tst_mm.registry import MODELS
 
 
@@ -103,3 +104,17 @@ def test_wrapper_delegates_each_contract_step(fashion_mnist_root, tmp_path):
     assert model.calls == ['search', 'distill'] and outputs['student.skipped_steps'] == 0
     assert any(not torch.equal(a, b) for a, b in zip(student, model.student.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(augmenter, model.augmenter.parameters()))
+
+
+def test_a_model_without_the_contract_is_refused_in_one_line(fashion_mnist_root, tmp_path):
+    cfg = fashion_runner_cfg('configs/demo/tst_fashion-mnist.py', None, fashion_mnist_root,
+                             tmp_path, 'contract')
+    cfg.model = cfg.model.student  # a plain classifier under the TST loop
+    cfg.optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1))
+    cfg.param_scheduler = None
+    cfg.custom_hooks = []
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ConfigError) as info:
+        runner.train()
+    assert type(info.value) is ConfigError
+    assert 'not a ImageClassifier' in str(info.value)

@@ -232,9 +232,17 @@ def prepare_tst_training(loop, preflight: bool) -> None:
         loop: The TST train loop (``runner``, ``dataloader``, and ``search_epochs`` or
             ``search_at`` and ``online``).
         preflight: Whether to run :func:`run_preflight`.
+
+    Raises:
+        ConfigError: If the runner's model is no TST distiller.
     """
     runner = loop.runner
     distiller: TSTDistillerContract = unwrap_model(runner.model)
+    if not isinstance(distiller, TSTDistillerContract):
+        raise ConfigError(f'{type(loop).__name__} trains a TST distiller (a '
+                          'tst_mm.distill.contract.TSTDistillerContract such as '
+                          f'tst_mm.TSTDistiller), not a {type(distiller).__name__}; set '
+                          "model.type='tst_mm.TSTDistiller' or use mmengine's own loop")
     keep_augmenter_out_of_averages(runner)
     check_teacher_classes(distiller, loop.dataloader.dataset)
     if preflight:

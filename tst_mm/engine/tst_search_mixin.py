@@ -7,10 +7,8 @@ import numpy as np
 import torch
 from mmengine.dist import all_reduce, is_main_process
 
-from ..distill.contract import TSTDistillerContract
 from ..distill.update import SearchOptimController
 from ..errors import ConfigError
-from ..utils.unwrap import unwrap_model
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
@@ -69,11 +67,6 @@ class TSTSearchMixin:
         self._pass_outputs: List[Dict[str, torch.Tensor]] = []
 
     # ------------------------------------------------------------------ helpers
-    @property
-    def distiller(self) -> TSTDistillerContract:
-        """The TST distiller, whether or not the runner wrapped it for DDP."""
-        return unwrap_model(self.runner.model)
-
     def _reseed(self, *keys: int) -> None:
         """Seed python, numpy and torch from the run's seed and a position in the schedule."""
         base = self.runner.seed if self.runner.seed is not None else 0
