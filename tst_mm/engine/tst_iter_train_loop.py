@@ -101,9 +101,9 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
 
     # ------------------------------------------------------------------ schedule
     def run(self):
-        """Train: the teacher and preflight checks, then mmengine's iteration loop, whose
-        data stream (:class:`_StudentBatches`) runs the search phase due before a student
-        batch is drawn."""
+        """Train: the checks before training and the preflight, then mmengine's iteration
+        loop, whose data stream (:class:`_StudentBatches`) runs the search phase due before a
+        student batch is drawn."""
         prepare_tst_training(self, self.preflight)
         self.dataloader_iterator = _StudentBatches(self, self._stream, resume_skips=self._iter)
         try:

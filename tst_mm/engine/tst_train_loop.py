@@ -94,7 +94,7 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
 
     # ------------------------------------------------------------------ schedule
     def run(self) -> nn.Module:
-        """Train: the teacher and preflight checks first, then the epochs."""
+        """Train: the checks before training and the preflight first, then the epochs."""
         prepare_tst_training(self, self.preflight)
         return super().run()
 
