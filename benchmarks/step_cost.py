@@ -103,17 +103,14 @@ def step_fn(mode: str, model, optim, batch_b, batch_2b):
     """A callable running one step of ``mode``."""
     def kd():
         model.augment_ratio = 0.0
-        model.set_phase('distill')
-        model.train_step(copy.copy(batch_2b), optim)
+        model.distill_step(copy.copy(batch_2b), optim)
 
     def tst():
         model.augment_ratio = 1.0
-        model.set_phase('distill')
-        model.train_step(copy.copy(batch_b), optim)
+        model.distill_step(copy.copy(batch_b), optim)
 
     def search():
-        model.set_phase('search')
-        model.train_step(copy.copy(batch_b), optim)
+        model.search_step(copy.copy(batch_b), optim)
 
     def augment():
         data = model.data_preprocessor(copy.copy(batch_b), True)

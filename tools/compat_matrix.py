@@ -472,7 +472,6 @@ def _time_steps(model, optim_wrapper, dataset, rounds: int = 3) -> Dict[str, flo
             step()
             if round_idx:  # the first round warms up
                 times[mode].append(time.perf_counter() - start)
-    model.set_phase('distill')
     model.augment_ratio = 1.0
     return {mode: statistics.median(values) for mode, values in times.items()}
 

@@ -170,8 +170,8 @@ def step_fns(model, optim, batch_b: dict, batch_2b: dict, ema, losses: Dict[str,
     """One callable per mode; the steps' losses are appended to ``losses[mode]``."""
     def run(mode: str, phase: str, ratio: float, batch: dict) -> None:
         model.augment_ratio = ratio
-        model.set_phase(phase)
-        log_vars = model.train_step(copy.copy(batch), optim)
+        step = model.search_step if phase == 'search' else model.distill_step
+        log_vars = step(copy.copy(batch), optim)
         losses[mode].append(float(log_vars['loss']))
         if ema is not None and phase == 'distill':
             ema.update_parameters(model)

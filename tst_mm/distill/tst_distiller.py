@@ -14,15 +14,17 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ConfigError
 from ..registry import MODELS
+from .contract import TSTDistillerContract
 from .model_config import apply_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective
-from .step_guard import GuardedUpdate, SkipCounter
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
+from .update import GuardedUpdate, SkipCounter
 
 __all__ = ['TSTDistiller']
 
+#: Steps :meth:`TSTDistiller.set_phase` can choose for the stock ``train_step``.
 PHASES = ('distill', 'search')
 
 
@@ -36,14 +38,16 @@ def _normalisation(model: nn.Module) -> Optional[tuple]:
 
 
 @MODELS.register_module()
-class TSTDistiller(BaseModel):
+class TSTDistiller(BaseModel, TSTDistillerContract):
     """TST: "Teaching What You Should Teach" (Shao et al., IJCAI 2023).
 
-    Each training step is either a *distillation* step (augmenter fixed, student trained on
-    ``[x'; x]`` with its task loss plus KD) or a *search* step (student and teacher frozen,
-    only the augmenter trained to make samples the teacher still gets right and the student
-    gets wrong). Which one runs is set by :meth:`set_phase`, driven by
-    ``tst_mm.TSTEpochBasedTrainLoop`` or ``tst_mm.TSTIterBasedTrainLoop``.
+    Each training step is either a *distillation* step (:meth:`distill_step`: augmenter
+    fixed, student trained on ``[x'; x]`` with its task loss plus KD) or a *search* step
+    (:meth:`search_step`: student and teacher frozen, only the augmenter trained to make
+    samples the teacher still gets right and the student gets wrong).
+    ``tst_mm.TSTEpochBasedTrainLoop`` and ``tst_mm.TSTIterBasedTrainLoop`` call them directly
+    (:class:`tst_mm.distill.contract.TSTDistillerContract`); the stock :meth:`train_step`
+    is for tools that step the model themselves.
 
     Write ``type='tst_mm.TSTDistiller'`` without ``_scope_``: the student and teacher dicts then
     resolve in the config's ``default_scope`` (mmpretrain / mmdet / mmseg).
@@ -156,7 +160,7 @@ class TSTDistiller(BaseModel):
         self.teacher_correct_only = bool(teacher_correct_only)
         if self.teacher_correct_only:
             self.adapter.check_teacher_correct_only(self.student, self.distill_losses)
-        self.phase = 'distill'
+        self._tool_phase = 'distill'  # what the stock train_step runs (set_phase)
         self.skips = {step: SkipCounter(max_consecutive_skips) for step in ('distill', 'search')}
         # The teacher is neither saved in checkpoints nor expected when loading them.
         self._register_state_dict_hook(self._drop_teacher_from_state_dict)
@@ -218,6 +222,16 @@ class TSTDistiller(BaseModel):
     def weakness_loss(self) -> Optional[nn.Module]:
         """The student-weakness loss of the search objective, if it has one."""
         return getattr(self.search_objective, 'weakness_loss', None)
+
+    @property
+    def task(self) -> str:
+        """The task of student and teacher (their adapter's)."""
+        return self.adapter.task
+
+    def check_teacher_classes(self, dataset_classes: tuple) -> None:
+        """See :meth:`TSTDistillerContract.check_teacher_classes` (the adapter's rule)."""
+        if self.teacher_classes:
+            self.adapter.check_teacher_classes(tuple(self.teacher_classes), dataset_classes)
 
     def buffers_with_teacher(self) -> Iterator[torch.Tensor]:
         """Every buffer, the teacher's included once it is built (its BN statistics change
@@ -326,32 +340,46 @@ class TSTDistiller(BaseModel):
         return restored
 
     def set_phase(self, phase: str) -> None:
-        """Choose what :meth:`train_step` does: ``'distill'`` or ``'search'``."""
+        """Choose what the stock :meth:`train_step` runs: ``'distill'`` (the default) or
+        ``'search'``. For tools that step the model through ``train_step``; the TST loops call
+        :meth:`search_step` and :meth:`distill_step` instead."""
         if phase not in PHASES:
             raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
-        self.phase = phase
+        self._tool_phase = phase
 
     # ------------------------------------------------------------------ training
+    def search_step(self, data: Union[dict, tuple, list],
+                    optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        """One search step: only the augmenter is trained (student and teacher frozen).
+
+        ``optim_wrapper`` is built by ``tst_mm.TSTOptimWrapperConstructor``; see
+        :meth:`TSTDistillerContract.search_step`.
+        """
+        data = self._step_batch(data, optim_wrapper)
+        return self._search_step(data['inputs'], data['data_samples'], optim_wrapper)
+
+    def distill_step(self, data: Union[dict, tuple, list],
+                     optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        """One distillation step: only the student is trained, on ``[x'; x]``."""
+        data = self._step_batch(data, optim_wrapper)
+        return self._distill_step(data['inputs'], data['data_samples'], optim_wrapper)
+
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        """One distillation or search step, by :attr:`phase`.
+        """The stock entry for tools: a distillation step, or a search step after
+        ``set_phase('search')``."""
+        step = self.search_step if self._tool_phase == 'search' else self.distill_step
+        return step(data, optim_wrapper)
 
-        Args:
-            data: A batch from the dataloader.
-            optim_wrapper: An ``OptimWrapperDict`` with ``student`` and ``augmenter`` entries
-                (built by ``tst_mm.TSTOptimWrapperConstructor``).
-
-        Returns:
-            Log variables of the step.
-        """
+    def _step_batch(self, data: Union[dict, tuple, list],
+                    optim_wrapper: OptimWrapperDict) -> dict:
+        """Check the optimizer wrappers, load the teacher if training has not yet, and
+        preprocess the batch."""
         if not isinstance(optim_wrapper, OptimWrapperDict) or 'student' not in optim_wrapper:
             raise TypeError("TSTDistiller needs optim_wrapper=dict(constructor="
                             "'tst_mm.TSTOptimWrapperConstructor', student=..., augmenter=...)")
         self.load_teacher()
-        data = self.data_preprocessor(data, True)
-        if self.phase == 'search':
-            return self._search_step(data['inputs'], data['data_samples'], optim_wrapper)
-        return self._distill_step(data['inputs'], data['data_samples'], optim_wrapper)
+        return self.data_preprocessor(data, True)
 
     def _augmented_batch(self, inputs: torch.Tensor, data_samples: List):
         """``([x'; x], samples, len(x'))`` with the augmenter fixed; ``x'`` covers

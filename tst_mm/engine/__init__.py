@@ -1,4 +1,5 @@
 """Training machinery of tst-mm: the TST loop, optimizer constructor and hooks."""
+from ..distill.update import SearchOptimController
 from .distributed_wrapper import TSTDistributedWrapper
 from .hooks import (
     POLICY_HISTORY_FILE,
@@ -8,7 +9,6 @@ from .hooks import (
     TSTTeacherEvalHook,
 )
 from .optim_constructor import TSTOptimWrapperConstructor
-from .search_optim import SearchOptimController
 from .tst_iter_train_loop import TSTIterBasedTrainLoop
 from .tst_train_loop import TSTEpochBasedTrainLoop
 

@@ -8,6 +8,7 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
 from torch import nn
 
+from ..distill.contract import TSTDistillerContract
 from ..registry import MODEL_WRAPPERS
 
 __all__ = ['TSTDistributedWrapper']
@@ -20,7 +21,9 @@ class TSTDistributedWrapper(nn.Module):
     ``MMDistributedDataParallel.train_step`` runs its own forward/backward/step, which would
     bypass TST's two alternating steps, and DDP only all-reduces gradients for outputs of its
     own ``forward`` (the distiller calls the student's parts directly). So this wrapper
-    delegates ``train_step`` to the distiller, which averages the gradients of the part it
+    delegates the steps of :class:`tst_mm.distill.contract.TSTDistillerContract`
+    (:meth:`search_step`, :meth:`distill_step`, and the stock :meth:`train_step`) to the
+    distiller, which averages the gradients of the part it
     updates (student or augmenter) across ranks before each optimizer step
     (:class:`tst_mm.distill.GuardedUpdate`, which also makes all ranks skip a non-finite step
     together); no parameter is ever "unused", so nothing
@@ -46,18 +49,36 @@ class TSTDistributedWrapper(nn.Module):
         super().__init__()
         self.module = module
         self.broadcast_buffers = broadcast_buffers
-        if hasattr(module, 'restore_teacher_norm_layers'):  # after the Runner's sync_bn
+        if isinstance(module, TSTDistillerContract):  # after the Runner's sync_bn
             module.restore_teacher_norm_layers()
         if dist.is_available() and dist.is_initialized():
             for tensor in chain(module.parameters(), module.buffers()):
                 dist.broadcast(tensor.data, src=0)
 
+    def _broadcast_buffers(self) -> None:
+        """Rank 0's buffers (the teacher's too) to every rank, when ``broadcast_buffers``."""
+        if self.broadcast_buffers and dist.is_initialized():
+            buffers = (self.module.buffers_with_teacher()
+                       if isinstance(self.module, TSTDistillerContract) else self.module.buffers())
+            for buffer in buffers:
+                dist.broadcast(buffer.data, src=0)
+
+    def search_step(self, data: Union[dict, tuple, list],
+                    optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        """The distiller's search step (the augmenter's gradients averaged over ranks)."""
+        self._broadcast_buffers()
+        return self.module.search_step(data, optim_wrapper)
+
+    def distill_step(self, data: Union[dict, tuple, list],
+                     optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        """The distiller's distillation step (the student's gradients averaged over ranks)."""
+        self._broadcast_buffers()
+        return self.module.distill_step(data, optim_wrapper)
+
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        """One TST step (distillation or search, by the distiller's phase)."""
-        if self.broadcast_buffers and dist.is_initialized():
-            for buffer in getattr(self.module, 'buffers_with_teacher', self.module.buffers)():
-                dist.broadcast(buffer.data, src=0)
+        """The distiller's stock ``train_step`` (for tools that step the model themselves)."""
+        self._broadcast_buffers()
         return self.module.train_step(data, optim_wrapper)
 
     def val_step(self, data: Union[dict, tuple, list]) -> list:

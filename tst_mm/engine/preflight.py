@@ -16,6 +16,7 @@ from mmengine.logging import MessageHub, MMLogger
 from mmengine.logging.logger import FilterDuplicateWarning
 from torch.utils.data import DataLoader
 
+from ..distill.contract import TSTDistillerContract
 from ..errors import ConfigError
 from ..utils.runner_setup import error_line
 from ..utils.unwrap import unwrap_model
@@ -75,18 +76,18 @@ class TrainingState:
     The distiller's parameters (student, augmenter; the teacher's are frozen) and all its
     buffers (BN statistics, the teacher's included), its counts of skipped steps, each
     optimizer wrapper's state (momentum, AMP loss scale) and step count, the distiller's
-    phase and train mode, the python, numpy and torch (CPU and CUDA) random states, the
+    train mode, the python, numpy and torch (CPU and CUDA) random states, the
     runtime info of the message hub, and which warnings mmengine's loggers have already
     shown (they show each warning once: one shown during the steps would be dropped when it
     comes for real).
 
     Args:
-        distiller: The unwrapped ``TSTDistiller``.
+        distiller: The unwrapped distiller.
         optim_wrapper: The runner's ``OptimWrapperDict``.
         message_hub: The runner's message hub, if its runtime info is to be kept.
     """
 
-    def __init__(self, distiller: torch.nn.Module, optim_wrapper,
+    def __init__(self, distiller: TSTDistillerContract, optim_wrapper,
                  message_hub: Optional[MessageHub] = None) -> None:
         self.distiller = distiller
         self.optim_wrapper = optim_wrapper
@@ -97,8 +98,7 @@ class TrainingState:
         self._wrappers = {name: (copy.deepcopy(wrapper.state_dict()),
                                  getattr(wrapper, '_inner_count', None))
                           for name, wrapper in optim_wrapper.items()}
-        self._skips = copy.deepcopy(getattr(distiller, 'skips', None))
-        self._phase = distiller.phase
+        self._skips = copy.deepcopy(distiller.skips)
         self._training = distiller.training
         self._rng = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
                      torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
@@ -116,9 +116,7 @@ class TrainingState:
             wrapper.zero_grad()
             if count is not None:
                 wrapper._inner_count = count
-        if self._skips is not None:
-            self.distiller.skips = copy.deepcopy(self._skips)
-        self.distiller.set_phase(self._phase)
+        self.distiller.skips = copy.deepcopy(self._skips)
         self.distiller.train(self._training)
         python_state, numpy_state, torch_state, cuda_states = self._rng
         random.setstate(python_state)
@@ -164,9 +162,10 @@ def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
             the step and the error's first line. Other errors are raised as they are, with
             a note naming the step.
     """
-    model = runner.model
-    distiller = unwrap_model(model)
-    phases = ['search'] if search and getattr(distiller, 'augmenter', None) is not None else []
+    model = runner.model  # the distiller, or the wrapper that delegates its steps
+    distiller: TSTDistillerContract = unwrap_model(model)
+    steps = {'search': model.search_step, 'distill': model.distill_step}
+    phases = ['search'] if search and distiller.can_search else []
     phases.append('distill')
     state = TrainingState(distiller, runner.optim_wrapper, runner.message_hub)
     # The preflight runs before the ``before_train`` hooks; heads that read the runtime info
@@ -176,10 +175,9 @@ def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
     try:
         batch = first_batch(dataloader)
         for phase in phases:
-            distiller.set_phase(phase)
             model.train()
             try:
-                model.train_step(batch, optim_wrapper=runner.optim_wrapper)
+                steps[phase](batch, optim_wrapper=runner.optim_wrapper)
             except REFUSALS as err:
                 raise PreflightError(
                     f'TST preflight: the {phase} step failed on the first batch: '
@@ -196,41 +194,47 @@ def run_preflight(runner, dataloader: DataLoader, search: bool = True) -> None:
                        'and undone')
 
 
-def check_teacher_classes(distiller, dataset) -> None:
-    """Let the task adapter compare the teacher checkpoint's class names with the dataset's.
+def check_teacher_classes(distiller: TSTDistillerContract, dataset) -> None:
+    """Let the distiller compare its teacher checkpoint's class names with the dataset's.
 
     Class counts are checked when the models are built; names only become known with the
     teacher checkpoint (``meta.dataset_meta.classes``, or ``meta.CLASSES`` of mmcv-era
-    checkpoints) and the training dataset. Nothing is compared when either is unknown; what a
-    difference means is the task's rule (``adapter.check_teacher_classes``).
+    checkpoints) and the training dataset. Nothing is compared when the dataset names none;
+    what a difference means is the task's rule (its adapter's ``check_teacher_classes``).
 
     Raises:
-        ConfigError: If the adapter refuses the pair.
+        ConfigError: If the distiller refuses the pair.
     """
-    teacher_classes: Optional[tuple] = getattr(distiller, 'teacher_classes', None)
     metainfo = getattr(dataset, 'metainfo', None) or {}
     classes = metainfo.get('classes')
-    if not teacher_classes or not classes:
-        return
-    distiller.adapter.check_teacher_classes(tuple(teacher_classes), tuple(classes))
+    if classes:
+        distiller.check_teacher_classes(tuple(classes))
 
 
 def prepare_tst_training(loop, preflight: bool) -> None:
     """What a TST loop does before its first epoch or iteration.
 
-    Loads the teacher (if the Runner has not yet), keeps the augmenter out of weight averages
-    (:func:`keep_augmenter_out_of_averages`), checks the teacher's class names against the
-    training data, then runs the preflight unless ``preflight`` is off (its search step only
-    when the loop will search).
+    Keeps the augmenter out of weight averages (:func:`keep_augmenter_out_of_averages`),
+    checks the teacher's class names against the training data (the Runner has loaded the
+    teacher: ``Runner.train`` calls the distiller's ``init_weights``, which calls its one
+    entry point, ``load_teacher``, before the loop runs), then runs the preflight unless
+    ``preflight`` is off (its search step only when the loop will search).
 
     Args:
         loop: The TST train loop (``runner``, ``dataloader``, and ``search_epochs`` or
             ``search_at`` and ``online``).
         preflight: Whether to run :func:`run_preflight`.
+
+    Raises:
+        ConfigError: If the runner's model is no TST distiller.
     """
     runner = loop.runner
-    distiller = unwrap_model(runner.model)
-    distiller.load_teacher()
+    distiller: TSTDistillerContract = unwrap_model(runner.model)
+    if not isinstance(distiller, TSTDistillerContract):
+        raise ConfigError(f'{type(loop).__name__} trains a TST distiller (a '
+                          'tst_mm.distill.contract.TSTDistillerContract such as '
+                          f'tst_mm.TSTDistiller), not a {type(distiller).__name__}; set '
+                          "model.type='tst_mm.TSTDistiller' or use mmengine's own loop")
     keep_augmenter_out_of_averages(runner)
     check_teacher_classes(distiller, loop.dataloader.dataset)
     if preflight:

@@ -1,6 +1,6 @@
 """The TST schedule for iteration-based training (mmseg's 80k-iteration recipes)."""
 import logging
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
@@ -19,8 +19,8 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
     """Iteration-based training with TST's search phases.
 
     The twin of ``tst_mm.TSTEpochBasedTrainLoop`` for iteration-based configs. A search
-    *pass* is ``search_iters`` search steps (``TSTDistiller`` in its ``search`` phase: only
-    the augmenter is trained); a search *phase* is ``search_passes`` passes, run before the
+    *pass* is ``search_iters`` search steps (the distiller's ``search_step``: only the
+    augmenter is trained); a search *phase* is ``search_passes`` passes, run before the
     student iterations listed in ``search_at`` (``search_at=[0, 2232]``: before the first
     iteration and after 2232 completed ones). Search steps are *extra*: they do not count as
     student iterations, do not step the parameter schedulers and do not run the standard
@@ -96,57 +96,56 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
                           search_optim)
         self.preflight = preflight
         self.search_batches = 0
+        #: the training stream itself (search passes draw from it directly)
+        self._stream = self.dataloader_iterator
 
     # ------------------------------------------------------------------ schedule
     def run(self):
-        """Train: the teacher and preflight checks, then student iterations with the search
-        phases due before them."""
+        """Train: the checks before training and the preflight, then mmengine's iteration
+        loop, whose data stream (:class:`_StudentBatches`) runs the search phase due before a
+        student batch is drawn."""
         prepare_tst_training(self, self.preflight)
-        self.runner.call_hook('before_train')
-        self.runner.call_hook('before_train_epoch')
+        self.dataloader_iterator = _StudentBatches(self, self._stream, resume_skips=self._iter)
+        try:
+            return super().run()
+        finally:
+            self.dataloader_iterator = self._stream
+
+    def _start_stream(self) -> None:
+        """Before the first batch: the progress saved with the checkpoint, and on resume the
+        batches the search steps drew (mmengine skips the student's)."""
         state = self._state()
         self.search_iter = state['search_iter']
         self.search_batches = state.get('search_batches', 0)
-        skip = self._iter + self.search_batches
-        if skip > 0:
-            print_log(f'Advance dataloader {skip} steps ({self._iter} student and '
-                      f'{self.search_batches} search iterations) to skip data that has already '
-                      'been used', logger='current', level=logging.WARNING)
-            for _ in range(skip):
-                next(self.dataloader_iterator)
-        while self._iter < self._max_iters and not self.stop_training:
-            if self._iter in self.search_at:
-                done = self._passes_done(self._iter)
-                if done < self.search_passes:
-                    self._run_search_phase(self._iter, first_pass=done)
-            # random state from (seed, iteration): a run resumed from any iteration checkpoint
-            # draws the same augmentations as the uninterrupted run
-            self._reseed(self._iter, -1)
-            self.runner.model.train()
-            data_batch = next(self.dataloader_iterator)
-            self.run_iter(data_batch)
+        if self.search_batches > 0:
+            print_log(f'Advance dataloader {self.search_batches} more steps to skip the data '
+                      'search iterations have already used', logger='current',
+                      level=logging.WARNING)
+            for _ in range(self.search_batches):
+                next(self._stream)
 
-            self._decide_current_val_interval()
-            if (self.runner.val_loop is not None and self._iter >= self.val_begin
-                    and (self._iter % self.val_interval == 0
-                         or self._iter == self._max_iters)):
-                self.runner.val_loop.run()
-
-        self.runner.call_hook('after_train_epoch')
-        self.runner.call_hook('after_train')
-        return self.runner.model
+    def _before_student_batch(self) -> None:
+        """The search phase due before this student iteration, then random state from
+        ``(seed, iteration)``: a run resumed from any iteration checkpoint draws the same
+        augmentations as the uninterrupted run."""
+        if self._iter in self.search_at:
+            done = self._passes_done(self._iter)
+            if done < self.search_passes:
+                self._run_search_phase(self._iter, first_pass=done)
+        self._reseed(self._iter, -1)
+        self.runner.model.train()
 
     def run_iter(self, data_batch: Sequence[dict]) -> None:
         """A distillation iteration, followed by online search steps when they are due."""
         idx = self._iter
-        super().run_iter(data_batch)
+        self._distill_iter(idx, data_batch)
         self._online_search(idx, data_batch)
 
     # ------------------------------------------------------------------ search passes
     def _pass_batches(self, position: int, pass_idx: int) -> Iterable[Tuple[int, object]]:
         """``search_iters`` batches from the training stream."""
         for idx in range(self.search_iters):
-            batch = next(self.dataloader_iterator)
+            batch = next(self._stream)
             self.search_batches += 1
             yield idx, batch
 
@@ -155,3 +154,39 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
 
     def _extra_state(self) -> dict:
         return {'search_batches': getattr(self, 'search_batches', 0)}
+
+
+class _StudentBatches:
+    """The stream of student batches that mmengine's ``IterBasedTrainLoop.run`` draws from.
+
+    It is the loop's training stream, except that before each student batch it runs what
+    TST does there (:meth:`TSTIterBasedTrainLoop._before_student_batch`: a due search phase
+    drawing its own batches from the same stream, and the re-seeding). The first
+    ``resume_skips`` batches are mmengine's skip of those already trained on a resume; the
+    first batch drawn also skips those the search steps drew
+    (:meth:`TSTIterBasedTrainLoop._start_stream`).
+
+    Args:
+        loop: The TST loop.
+        stream: The loop's infinite training stream.
+        resume_skips: Student iterations done before this run (mmengine skips that many).
+    """
+
+    def __init__(self, loop: TSTIterBasedTrainLoop, stream: Iterator, resume_skips: int) -> None:
+        self.loop = loop
+        self.stream = stream
+        self.resume_skips = resume_skips
+        self._started = False
+
+    def __iter__(self) -> '_StudentBatches':
+        return self
+
+    def __next__(self):
+        if not self._started:
+            self._started = True
+            self.loop._start_stream()
+        if self.resume_skips > 0:
+            self.resume_skips -= 1
+        else:
+            self.loop._before_student_batch()
+        return next(self.stream)

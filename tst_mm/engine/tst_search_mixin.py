@@ -7,10 +7,9 @@ import numpy as np
 import torch
 from mmengine.dist import all_reduce, is_main_process
 
+from ..distill.update import SearchOptimController
 from ..errors import ConfigError
-from ..utils.unwrap import unwrap_model
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
-from .search_optim import SearchOptimController
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
 
@@ -21,8 +20,10 @@ STATE_KEY = 'tst_search_state'
 class TSTSearchMixin:
     """Search-phase machinery mixed into an mmengine train loop.
 
-    A search phase runs ``search_passes`` passes of search steps (``TSTDistiller`` in its
-    ``search`` phase: only the augmenter is trained) at a position of the schedule. The loop
+    A search phase runs ``search_passes`` passes of search steps (the distiller's
+    ``search_step``: only the augmenter is trained) at a position of the schedule; student
+    iterations run its ``distill_step`` (:meth:`_distill_iter`). The model is called only
+    through :class:`tst_mm.distill.contract.TSTDistillerContract`. The loop
     that mixes this in says what a position and a pass are: :attr:`unit` (``'epoch'`` or
     ``'iter'``, the name of the position in the loop's state, hook keyword arguments and
     checkpoint names), :meth:`_pass_batches` (the batches of one pass) and
@@ -66,12 +67,6 @@ class TSTSearchMixin:
         self._pass_outputs: List[Dict[str, torch.Tensor]] = []
 
     # ------------------------------------------------------------------ helpers
-    @property
-    def distiller(self):
-        """The TST distiller, whether or not the runner wrapped it for DDP."""
-        model = self.runner.model
-        return unwrap_model(model)
-
     def _reseed(self, *keys: int) -> None:
         """Seed python, numpy and torch from the run's seed and a position in the schedule."""
         base = self.runner.seed if self.runner.seed is not None else 0
@@ -134,7 +129,6 @@ class TSTSearchMixin:
             if self.search_checkpoint:
                 self._save_search_checkpoint(position, pass_idx)
             runner.call_hook('after_search_pass', **{self.unit: position}, pass_idx=pass_idx)
-        self.distiller.set_phase('distill')
         runner.call_hook('after_search_phase', **{self.unit: position})
 
     def _pass_means(self) -> Dict[str, float]:
@@ -175,12 +169,20 @@ class TSTSearchMixin:
         if self.online is not None and self._iter % self.online['interval'] == 0:
             for _ in range(self.online.get('steps', 1)):
                 self._search_iter(idx, data_batch)
-            self.distiller.set_phase('distill')
             self.runner.model.train()
 
+    def _distill_iter(self, batch_idx: int, data_batch) -> None:
+        """One student iteration, as mmengine's loops run one, by ``distill_step``."""
+        self.runner.call_hook('before_train_iter', batch_idx=batch_idx, data_batch=data_batch)
+        outputs = self.runner.model.distill_step(data_batch,
+                                                 optim_wrapper=self.runner.optim_wrapper)
+        self.runner.call_hook('after_train_iter', batch_idx=batch_idx, data_batch=data_batch,
+                              outputs=outputs)
+        self._iter += 1
+
     def _search_iter(self, idx: int, data_batch, pass_idx: Optional[int] = None) -> None:
-        self.distiller.set_phase('search')
-        outputs = self.runner.model.train_step(data_batch, optim_wrapper=self.runner.optim_wrapper)
+        outputs = self.runner.model.search_step(data_batch,
+                                                optim_wrapper=self.runner.optim_wrapper)
         if pass_idx is not None:
             self._pass_outputs.append({key: torch.as_tensor(value).detach()
                                        for key, value in outputs.items()})

@@ -20,7 +20,7 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
     """Epoch-based training with TST's search phases.
 
     A search phase is ``search_passes`` extra passes over the training data before the given
-    epochs, in which only the augmenter is trained (``TSTDistiller`` in its ``search`` phase).
+    epochs, in which only the augmenter is trained (the distiller's ``search_step``).
     They are *extra*: they do not count as student epochs, do not step the student's
     parameter schedulers and do not run the standard per-iteration hooks, matching the
     paper's accounting (e.g. CIFAR-100: 240 student epochs plus 2 x 30 search passes).
@@ -94,7 +94,7 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
 
     # ------------------------------------------------------------------ schedule
     def run(self) -> nn.Module:
-        """Train: the teacher and preflight checks first, then the epochs."""
+        """Train: the checks before training and the preflight first, then the epochs."""
         prepare_tst_training(self, self.preflight)
         return super().run()
 
@@ -127,7 +127,7 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
 
     def run_iter(self, idx, data_batch) -> None:
         """A distillation iteration, followed by online search steps when they are due."""
-        super().run_iter(idx, data_batch)
+        self._distill_iter(idx, data_batch)
         self._online_search(idx, data_batch)
 
     def run_search_phase(self, first_pass: int = 0) -> None:

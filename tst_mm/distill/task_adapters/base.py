@@ -38,6 +38,10 @@ def total_task_loss(losses: Mapping[str, Union[torch.Tensor, Sequence[torch.Tens
     ``parse_losses`` does when it trains the model, so a loss configured with
     ``reduction='none'`` weighs as much here as in training.
 
+    Not ``BaseModel.parse_losses`` itself: that sums the same terms in another order (key by
+    key, left to right), which moves the detection search losses in their last bit; runs
+    cached before would then no longer match.
+
     Args:
         losses: What a model's ``loss()`` returned.
         model: What returned it, for the error message (e.g. ``'detector'``).

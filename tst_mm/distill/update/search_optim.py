@@ -4,7 +4,7 @@ from typing import Optional
 
 from torch.optim import Optimizer
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 __all__ = ['SearchOptimController']
 

@@ -8,8 +8,8 @@ from mmengine.logging import MessageHub, MMLogger
 from mmengine.optim import OptimWrapper
 from torch import nn
 
-from ..errors import ConfigError
-from ..utils.collective import FAILED, NON_FINITE, OK, worst_on_any_rank
+from ...errors import ConfigError
+from ...utils.collective import FAILED, NON_FINITE, OK, worst_on_any_rank
 from .grad_sync import sync_gradients
 
 __all__ = ['GuardedUpdate', 'SkipCounter', 'TrainingDiverged']

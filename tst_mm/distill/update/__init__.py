@@ -1,0 +1,17 @@
+"""Everything that updates a TST part, in one place.
+
+- :mod:`.guard`: :class:`GuardedUpdate`, the backward pass and optimizer step of one part
+  (the student in a distillation step, the augmenter in a search step) that every rank
+  applies or skips together, and :class:`SkipCounter`, the skips of one part and when to
+  give up (:class:`TrainingDiverged`).
+- :mod:`.grad_sync`: :func:`sync_gradients`, the gradient average over ranks that
+  :class:`GuardedUpdate` runs before each step.
+- :mod:`.search_optim`: :class:`SearchOptimController`, the augmenter optimizer's reset at
+  each search phase and lr decay on a plateau, driven by the TST loops.
+"""
+from .grad_sync import sync_gradients
+from .guard import GuardedUpdate, SkipCounter, TrainingDiverged
+from .search_optim import SearchOptimController
+
+__all__ = ['GuardedUpdate', 'SkipCounter', 'TrainingDiverged', 'sync_gradients',
+           'SearchOptimController']
