@@ -149,9 +149,10 @@ def run_dir_of(setting: str, seed: int, args) -> str:
 
 def run_setting(setting: str, seed: int, args, teacher_ckpt: str) -> Dict:
     """One search phase of (setting, seed), or its cached result, with the proxy's scores."""
+    # a phase resumed midway would score x' 'before' with a half-searched policy
     result = run_cached(run_dir_of(setting, seed, args),
                         lambda: setting_config(setting, seed, args, teacher_ckpt), setting,
-                        seed, 'proxy/trsw_after', 'trsw_after', args.threads)
+                        seed, 'proxy/trsw_after', 'trsw_after', args.threads, resumable=False)
     return dict(result, **read_proxy(run_dir_of(setting, seed, args)))
 
 

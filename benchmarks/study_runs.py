@@ -168,7 +168,8 @@ def _claim(run_dir: str) -> str:
 
 
 def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, seed: int,
-               metric: str, result_key: str, threads: int, scale: float = 1.0) -> Dict:
+               metric: str, result_key: str, threads: int, scale: float = 1.0,
+               resumable: bool = True) -> Dict:
     """Train and test one (method, seed) in ``run_dir``, or return its cached result.
 
     The run's full config is dumped to ``<run_dir>/config.py`` (trained; the runner rewrites
@@ -187,6 +188,8 @@ def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, see
         result_key: The name the metric gets in the result, e.g. ``'top1'`` or ``'miou'``.
         threads: Torch threads of the training process.
         scale: Factor applied to the logged value, e.g. 100 for a COCO mAP logged in [0, 1].
+        resumable: Whether an interrupted run continues; if not, it is set aside and the run
+            starts afresh (for runs that measure something at their start).
 
     Returns:
         ``{'method', 'seed', result_key, 'wall_s'}`` (plus ``'resumed': True`` when the run
@@ -199,13 +202,14 @@ def run_cached(run_dir: str, make_config: Callable[[], Config], method: str, see
     lock = _claim(run_dir)
     try:
         return _run_claimed(run_dir, make_config, method, seed, metric, result_key, threads,
-                            scale)
+                            scale, resumable)
     finally:
         os.remove(lock)
 
 
 def _run_claimed(run_dir: str, make_config: Callable[[], Config], method: str, seed: int,
-                 metric: str, result_key: str, threads: int, scale: float) -> Dict:
+                 metric: str, result_key: str, threads: int, scale: float,
+                 resumable: bool) -> Dict:
     """:func:`run_cached` once this process holds the run's lock."""
     config_path = osp.join(run_dir, 'config.py')
     wanted = _wanted_config(make_config)
@@ -216,6 +220,9 @@ def _run_claimed(run_dir: str, make_config: Callable[[], Config], method: str, s
                   f'{_set_aside(run_dir)}', flush=True)
         elif (result := _result(run_dir)) is not None:
             return result
+        elif not resumable:
+            print(f'{run_dir} was interrupted and does not resume: moved to '
+                  f'{_set_aside(run_dir)}', flush=True)
         else:
             resume = osp.isfile(osp.join(run_dir, 'last_checkpoint'))
     os.makedirs(run_dir, exist_ok=True)

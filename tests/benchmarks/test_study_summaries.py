@@ -98,6 +98,36 @@ def test_run_cached_scales_the_logged_metric_and_caches(tmp_path, monkeypatch):
     assert study_runs.run_cached(*args, scale=100.0) == result and len(trained) == 1
 
 
+def test_run_cached_restarts_an_interrupted_run_that_must_not_resume(tmp_path, monkeypatch):
+    """An interrupted run continues with --resume, unless ``resumable=False``: then it is set
+    aside and trained afresh (the search proxy scores x' at the start of its phase)."""
+    launches = []
+
+    def fake_train(args, log_path, threads, append=False):
+        run_dir = args[args.index('--work-dir') + 1]
+        launches.append(('--resume' in args, sorted(os.listdir(run_dir))))
+        vis = osp.join(run_dir, '20260101_000000', 'vis_data')
+        os.makedirs(vis, exist_ok=True)
+        with open(osp.join(vis, 'scalars.json'), 'w') as f:
+            f.write(json.dumps({'top1': 0.5, 'step': 1}) + '\n')
+        return 1.0
+
+    monkeypatch.setattr(study_runs, 'run_tool', fake_train)
+    for name, resumable in (('again', True), ('afresh', False)):
+        run_dir = str(tmp_path / f'{name}_seed0')
+        make = lambda: Config(dict(a=1))  # noqa: E731
+        os.makedirs(run_dir)  # an interrupted launch of this very config
+        with open(osp.join(run_dir, study_runs.WANTED_CONFIG), 'w') as f:
+            f.write(study_runs._wanted_config(make))
+        for path in ('last_checkpoint', 'search_epoch_0_pass_3.pth'):
+            open(osp.join(run_dir, path), 'w').close()
+        study_runs.run_cached(run_dir, make, name, 0, 'top1', 'top1', 1, resumable=resumable)
+    (resumed, kept), (fresh_resume, fresh_files) = launches
+    assert resumed and 'search_epoch_0_pass_3.pth' in kept
+    assert not fresh_resume and 'search_epoch_0_pass_3.pth' not in fresh_files
+    assert os.path.isfile(str(tmp_path / 'afresh_seed0.stale1' / 'search_epoch_0_pass_3.pth'))
+
+
 def test_a_lock_that_names_no_live_process_is_taken_over_once_old_enough(tmp_path,
                                                                          monkeypatch):
     """Lock files as a crash leaves them (empty, garbage, a dead process) do not block a run;
