@@ -49,10 +49,11 @@ Every run goes through ``tools/train.py`` with a config written to its work dir,
 run (``--jobs`` at a time, ``--threads`` each). Runs are cached per run dir and reused only when
 their config is the one the study would run now; interrupted runs resume from their last
 checkpoint (``study_runs.run_cached``), so a study can be run in several sittings. Between
-machines, the patient study's teacher and runs so far travel in
+machines, the patient study's teacher, its runs so far and the search proxy's travel in
 ``benchmarks/cache/cls_quality_patient.tar.gz`` (logs, results and the checkpoints needed to
-resume; ``mkdir -p work_dirs/bench && tar xzf benchmarks/cache/cls_quality_patient.tar.gz -C
-work_dirs/bench`` before running the study again). Writes
+resume; packed by ``benchmarks/pack_cache.py``; ``mkdir -p work_dirs/bench && tar xzf
+benchmarks/cache/cls_quality_patient.tar.gz -C work_dirs/bench`` before running the study
+again). Writes
 ``benchmarks/results/<name>.{json,md}`` after every run (``--name``, default the preset's), and
 at the end the policy figures ``<name>_policy.png`` (one TST run over training) and
 ``<name>_final_policy.png`` (the final policy of each TST method over seeds). The patient report

@@ -29,6 +29,13 @@ import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = ('cls', 'cls-gated', 'cls-disagree', 'det', 'seg')
+#: Training images, batch size and student lr schedule of each task's short training.
+SCHEDULES = {
+    'cls': (256, 64, dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=2)),
+    'det': (8, 4, dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4)),
+    'seg': (8, 4, dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=12,
+                       by_epoch=False)),
+}
 #: Search objectives of the ``cls-*`` tasks (the plain ``cls`` runs the paper's, the default).
 OBJECTIVES = {'cls-gated': dict(type='tst_mm.TeacherGatedObjective', hinge_weight=3.0),
               'cls-disagree': dict(type='tst_mm.DisagreementObjective')}
@@ -95,28 +102,14 @@ def task_config(task: str, data: str, work_dir: str):
     cfg.randomness = dict(seed=0)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
-    if task == 'cls':
-        cfg.train_dataloader.dataset.indices = 256
-        cfg.train_dataloader.batch_size = 64
-        cfg.train_cfg.max_epochs = 2
-        cfg.train_cfg.search_epochs = [0, 1]
-        cfg.param_scheduler.student = [
-            dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=2)]
-    elif task == 'det':
-        cfg.train_dataloader.dataset.indices = 8
-        cfg.train_dataloader.batch_size = 4
-        cfg.train_cfg.max_epochs = 2
-        cfg.train_cfg.search_epochs = [0, 1]
-        cfg.param_scheduler.student = [
-            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4)]
-    else:
-        cfg.train_dataloader.dataset.indices = 8
-        cfg.train_dataloader.batch_size = 4
-        cfg.train_cfg.max_iters = 12
-        cfg.train_cfg.search_at = [0, 6]
-        cfg.train_cfg.search_iters = 2
-        cfg.param_scheduler.student = [
-            dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=12, by_epoch=False)]
+    images, batch, scheduler = SCHEDULES[task]
+    cfg.train_dataloader.dataset.indices = images
+    cfg.train_dataloader.batch_size = batch
+    cfg.param_scheduler.student = [scheduler]
+    if task == 'seg':  # iterations: 12, with search phases of 2 steps at 0 and 6
+        cfg.train_cfg.update(max_iters=12, search_at=[0, 6], search_iters=2)
+    else:  # epochs: 2, with a search phase before each
+        cfg.train_cfg.update(max_epochs=2, search_epochs=[0, 1])
     cfg.train_cfg.pop('val_interval', None)
     cfg.train_cfg.pop('val_begin', None)
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', [])

@@ -201,3 +201,44 @@ def test_coco_metric_logs_map_in_unit_interval_and_iou_metric_in_percent(scenes_
     labels = torch.from_numpy(np.random.default_rng(0).integers(0, 3, (1, 8, 8)))
     iou.process({}, [dict(pred_sem_seg=dict(data=labels), gt_sem_seg=dict(data=labels))])
     assert iou.compute_metrics(iou.results)['mIoU'] == pytest.approx(100.0)
+
+
+def test_pack_cache_keeps_what_a_study_still_needs(tmp_path):
+    """Logs and results of every run; the checkpoint an unfinished run resumes from and the
+    proxy's start checkpoints; no finished run's checkpoints, no locks."""
+    pack = load_script('benchmarks/pack_cache.py')
+    files = {
+        'teacher_crop-flip_15e/epoch_15.pth': '',
+        'cls_quality_patient/kd_seed0/result.json': '{}',
+        'cls_quality_patient/kd_seed0/epoch_80.pth': '',
+        'cls_quality_patient/kd_seed0/last_checkpoint': '/x/kd_seed0/epoch_80.pth',
+        'cls_quality_patient/kd_seed0/20260101_000000/vis_data/scalars.json': '',
+        'cls_quality_patient/tst_seed1/epoch_30.pth': '',
+        'cls_quality_patient/tst_seed1/search_epoch_30_pass_10.pth': '',
+        'cls_quality_patient/tst_seed1/last_checkpoint': '/x/tst_seed1/search_epoch_30_pass_10.pth',
+        'cls_quality_patient/tst_seed1/train.log': '',
+        'cls_quality_patient/tst_seed1.lock': '123',
+        'search_proxy/start_seed0/result.json': '{}',
+        'search_proxy/start_seed0/epoch_10.pth': '',
+        'search_proxy/start_seed0/last_checkpoint': '/x/start_seed0/epoch_10.pth',
+        'search_proxy/paper_seed0/result.json': '{}',
+        'search_proxy/paper_seed0/epoch_1.pth': '',
+        'search_proxy/paper_seed0/proxy.json': '{}',
+    }
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    assert list(pack.cache_members(str(tmp_path))) == [
+        'cls_quality_patient/kd_seed0/20260101_000000/vis_data/scalars.json',
+        'cls_quality_patient/kd_seed0/last_checkpoint',
+        'cls_quality_patient/kd_seed0/result.json',
+        'cls_quality_patient/tst_seed1/last_checkpoint',
+        'cls_quality_patient/tst_seed1/search_epoch_30_pass_10.pth',
+        'cls_quality_patient/tst_seed1/train.log',
+        'search_proxy/paper_seed0/proxy.json',
+        'search_proxy/paper_seed0/result.json',
+        'search_proxy/start_seed0/epoch_10.pth',
+        'search_proxy/start_seed0/last_checkpoint',
+        'search_proxy/start_seed0/result.json',
+        'teacher_crop-flip_15e/epoch_15.pth',
+    ]
