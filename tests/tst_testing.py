@@ -210,3 +210,22 @@ def check_exported_student(tst_work_dir: str, tst_checkpoint: str, plain_config:
     for g, w in zip(got, want):
         for key in w:
             assert torch.equal(g[key], w[key]), (key, (g[key].double() - w[key]).abs().max())
+
+
+def sgd_optim_wrappers(model, augmenter_lr: float, student_lr: float = 0.1):
+    """The ``OptimWrapperDict`` of a TST distiller: plain SGD for student and augmenter."""
+    from tst_mm.registry import OPTIM_WRAPPER_CONSTRUCTORS
+    return OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type='tst_mm.TSTOptimWrapperConstructor',
+        optim_wrapper_cfg=dict(student=dict(optimizer=dict(type='SGD', lr=student_lr)),
+                               augmenter=dict(optimizer=dict(type='SGD', lr=augmenter_lr)))))(
+                                   model)
+
+
+def fashion_samples(data_root: str, num: int) -> list:
+    """The first ``num`` Fashion-MNIST training samples, packed (no augmentation)."""
+    from tst_mm.registry import DATASETS
+    dataset = DATASETS.build(dict(type='FashionMNIST', data_root=data_root, split='train',
+                                  download=False, pipeline=[dict(type='PackInputs')],
+                                  indices=num))
+    return [dataset[i] for i in range(num)]

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from tst_testing import ROOT
+from tst_testing import ROOT, fashion_samples, sgd_optim_wrappers
 
 import tst_mm  # noqa: F401
-from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.registry import MODELS
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 SEEDS = range(4)  # the augmenter's random draws (op subset, gate noise) of each step
@@ -30,14 +30,8 @@ def _setup(teacher_ckpt, data_root, teacher_weight, weakness_weight, lr):
     model.student.load_state_dict(torch.load(teacher_ckpt)['state_dict'])
     model.train()
     model.set_phase('search')
-    optim = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-        type='tst_mm.TSTOptimWrapperConstructor',
-        optim_wrapper_cfg=dict(student=dict(optimizer=dict(type='SGD', lr=0.1)),
-                               augmenter=dict(optimizer=dict(type='SGD', lr=lr)))))(model)
-    dataset = DATASETS.build(dict(type='FashionMNIST', data_root=data_root, split='train',
-                                  download=False, pipeline=[dict(type='PackInputs')],
-                                  indices=32))
-    return model, optim, pseudo_collate([dataset[i] for i in range(32)])
+    optim = sgd_optim_wrappers(model, augmenter_lr=lr)
+    return model, optim, pseudo_collate(fashion_samples(data_root, 32))
 
 
 def _on_augmented(model, batch):

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from tst_testing import ROOT
+from tst_testing import ROOT, fashion_samples, sgd_optim_wrappers
 
 import tst_mm  # noqa: F401
-from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.registry import MODELS
 
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
@@ -25,14 +25,8 @@ def _build(teacher_ckpt, data_root, **model_options):
     model.init_weights()
     model.train()
     model.set_phase('search')
-    optim = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-        type='tst_mm.TSTOptimWrapperConstructor',
-        optim_wrapper_cfg=dict(student=dict(optimizer=dict(type='SGD', lr=0.1)),
-                               augmenter=dict(optimizer=dict(type='SGD', lr=0.1)))))(model)
-    dataset = DATASETS.build(dict(type='FashionMNIST', data_root=data_root, split='train',
-                                  download=False, pipeline=[dict(type='PackInputs')],
-                                  indices=16))
-    return model, optim, pseudo_collate([dataset[i] for i in range(16)])
+    optim = sgd_optim_wrappers(model, augmenter_lr=0.1)
+    return model, optim, pseudo_collate(fashion_samples(data_root, 16))
 
 
 def _logits(classifier, inputs):

@@ -13,10 +13,10 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from tst_testing import ROOT, run_tool
+from tst_testing import ROOT, fashion_samples, run_tool, sgd_optim_wrappers
 
 import tst_mm  # noqa: F401
-from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.registry import MODELS
 from tst_mm.search_objectives import TeacherGatedObjective
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
@@ -62,14 +62,8 @@ def _setup(ckpts, data_root, objective, lr):
     model.search_objective = objective
     model.train()
     model.set_phase('search')
-    optim = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-        type='tst_mm.TSTOptimWrapperConstructor',
-        optim_wrapper_cfg=dict(student=dict(optimizer=dict(type='SGD', lr=0.1)),
-                               augmenter=dict(optimizer=dict(type='SGD', lr=lr)))))(model)
-    dataset = DATASETS.build(dict(type='FashionMNIST', data_root=data_root, split='train',
-                                  download=False, pipeline=[dict(type='PackInputs')],
-                                  indices=1024))
-    samples = [dataset[i] for i in range(len(dataset))]
+    optim = sgd_optim_wrappers(model, augmenter_lr=lr)
+    samples = fashion_samples(data_root, 1024)
     data = model.data_preprocessor(pseudo_collate(copy.deepcopy(samples)), False)
     labels = torch.cat([sample.gt_label for sample in data['data_samples']])
     with torch.no_grad():
