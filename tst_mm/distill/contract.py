@@ -74,12 +74,6 @@ class TSTDistillerContract(ABC):
         records them) cannot teach on a dataset with ``dataset_classes``."""
 
     @property
-    @abstractmethod
-    def task(self) -> str:
-        """The task of student and teacher: ``'classification'``, ``'detection'`` or
-        ``'segmentation'``."""
-
-    @property
     def can_search(self) -> bool:
         """Whether there is an augmenter for :meth:`search_step` to train."""
         return self.augmenter is not None

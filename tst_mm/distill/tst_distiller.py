@@ -223,11 +223,6 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         """The student-weakness loss of the search objective, if it has one."""
         return getattr(self.search_objective, 'weakness_loss', None)
 
-    @property
-    def task(self) -> str:
-        """The task of student and teacher (their adapter's)."""
-        return self.adapter.task
-
     def check_teacher_classes(self, dataset_classes: tuple) -> None:
         """See :meth:`TSTDistillerContract.check_teacher_classes` (the adapter's rule)."""
         if self.teacher_classes:
