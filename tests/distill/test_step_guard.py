@@ -11,12 +11,13 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub
-from mmengine.optim import OptimWrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner
 from tst_testing import ROOT, fashion_runner_cfg, free_port, run_ranks
 
 import tst_mm  # noqa: F401
-from tst_mm.distill.update import GuardedUpdate, SkipCounter, TrainingDiverged
+from tst_mm.distill.update import (GuardedUpdate, OptimizedPart, SkipCounter,
+                                   TrainingDiverged)
 from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from tst_mm.utils import ConfigError
 
@@ -252,3 +253,40 @@ def test_an_exploding_update_stops_the_run_naming_the_last_good_checkpoint(
         skipped = [record['student.skipped_steps'] for record in map(json.loads, f)
                    if 'student.skipped_steps' in record]
     assert skipped[:3] == [0, 0, 0] and skipped[-1] == 1  # the second skip stops the run
+
+
+
+def test_each_optimized_part_keeps_its_own_rule_and_skips():
+    """Two parts in one ``OptimWrapperDict``: an update steps only its part's wrapper; an
+    update that makes the part non-finite is a skip that puts parameters and momentum back
+    for the part with ``keep_params`` (the augmenter) and stops training for the other (the
+    student); each part counts its own skips across steps."""
+    MessageHub.get_instance(f'guard_{uuid.uuid4().hex}')
+    student, student_optim = _layer_and_optim(lr=float('inf'))
+    augmenter, augmenter_optim = _layer_and_optim(lr=float('inf'))
+    optim_wrapper = OptimWrapperDict(student=student_optim, augmenter=augmenter_optim)
+    parts = {'student': OptimizedPart('student', 'distillation'),
+             'augmenter': OptimizedPart('augmenter', 'search', keep_params=True,
+                                        max_consecutive_skips=2)}
+    assert parts['augmenter'].wrapper(optim_wrapper) is augmenter_optim
+    inputs = torch.randn(8, 4)
+
+    def step(name, module):
+        with parts[name].update(optim_wrapper, module) as update:
+            return update.apply(module(inputs).pow(2).mean(), module.parameters())
+
+    student_before = copy.deepcopy(student.state_dict())
+    augmenter_before = copy.deepcopy(augmenter.state_dict())
+    momentum = copy.deepcopy(augmenter_optim.optimizer.state_dict())
+    assert not step('augmenter', augmenter)  # lr inf: non-finite after the step, put back
+    _assert_same(augmenter_before, augmenter.state_dict())
+    _assert_same_optim(momentum, augmenter_optim.optimizer.state_dict())
+    _assert_same(student_before, student.state_dict())  # the other wrapper did not step
+    assert [(part.skips.total, part.skips.in_a_row) for part in parts.values()] == [
+        (0, 0), (1, 1)]
+    with pytest.raises(TrainingDiverged, match='2 TST search steps in a row'):
+        step('augmenter', augmenter)
+    with pytest.raises(TrainingDiverged, match='after a TST distillation update'):
+        step('student', student)  # nothing to put back: stops at once, not a skip
+    assert [(part.skips.total, part.skips.in_a_row) for part in parts.values()] == [
+        (0, 0), (2, 2)]

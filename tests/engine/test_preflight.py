@@ -128,7 +128,7 @@ def test_preflight_leaves_no_trace_in_the_runner(fashion_mnist_root, tmp_path):
     assert len(forwards) == 2  # it ran: a search and a distillation step
     assert dict(runner.message_hub.runtime_info) == info
     assert filters and [log_filter.seen for log_filter in filters] == seen
-    assert [(counter.total, counter.in_a_row) for counter in distiller.skips.values()] == [
+    assert [(part.skips.total, part.skips.in_a_row) for part in distiller.parts.values()] == [
         (0, 0), (0, 0)]
 
 

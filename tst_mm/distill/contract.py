@@ -31,19 +31,20 @@ class TSTDistillerContract(ABC):
       sample grids, weight averaging).
     - :meth:`buffers_with_teacher`: the DDP wrapper's ``broadcast_buffers`` and the
       preflight's snapshot of everything a step changes.
-    - :attr:`skips`: the preflight's snapshot (skip counters per step kind).
+    - :attr:`parts`: the preflight's snapshot (each optimized part's skip counter).
     - :meth:`restore_teacher_norm_layers`: the DDP wrapper, after the Runner's ``sync_bn``.
 
     Attributes:
         augmenter: The learnable augmenter, or ``None`` (then there is nothing to search).
         teacher_classes: Class names the teacher checkpoint records, once
             :meth:`load_teacher` has run (``None`` when it records none).
-        skips: Skip counters of the ``'distill'`` and ``'search'`` steps.
+        parts: The optimized parts (``'student'``, ``'augmenter'``), each a
+            ``tst_mm.distill.update.OptimizedPart``: its wrapper, update rule and skips.
     """
 
     augmenter: Optional[nn.Module]
     teacher_classes: Optional[tuple]
-    skips: Dict[str, object]
+    parts: Dict[str, object]
 
     @abstractmethod
     def search_step(self, data: Union[dict, tuple, list],

@@ -20,7 +20,7 @@ from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
-from .update import GuardedUpdate, SkipCounter
+from .update import OptimizedPart
 
 __all__ = ['TSTDistiller']
 
@@ -161,7 +161,11 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         if self.teacher_correct_only:
             self.adapter.check_teacher_correct_only(self.student, self.distill_losses)
         self._tool_phase = 'distill'  # what the stock train_step runs (set_phase)
-        self.skips = {step: SkipCounter(max_consecutive_skips) for step in ('distill', 'search')}
+        self.parts = {
+            'student': OptimizedPart('student', 'distillation',
+                                     max_consecutive_skips=max_consecutive_skips),
+            'augmenter': OptimizedPart('augmenter', 'search', keep_params=True,
+                                       max_consecutive_skips=max_consecutive_skips)}
         # The teacher is neither saved in checkpoints nor expected when loading them.
         self._register_state_dict_hook(self._drop_teacher_from_state_dict)
         self.register_load_state_dict_post_hook(self._ignore_missing_teacher_keys)
@@ -389,10 +393,11 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
 
     def _distill_step(self, inputs: torch.Tensor, data_samples: List,
                       optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        wrapper = optim_wrapper['student']
+        part = self.parts['student']
+        wrapper = part.wrapper(optim_wrapper)
         # all ranks apply the update or all skip it (non-finite loss or gradients anywhere)
-        with GuardedUpdate(wrapper, self.student, 'distillation', counter=self.skips['distill'],
-                           buffers=self.buffers_with_teacher()) as update:
+        with part.update(optim_wrapper, self.student,
+                         buffers=self.buffers_with_teacher()) as update:
             inputs, data_samples, num_augmented = self._augmented_batch(inputs, data_samples)
             with wrapper.optim_context(self):
                 losses = self.adapter.distill_losses(
@@ -400,14 +405,15 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                     num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only)
             loss, log_vars = self.parse_losses(losses)
             update.apply(loss, self.student.parameters())
-        log_vars['student.skipped_steps'] = self.skips['distill'].total
+        log_vars['student.skipped_steps'] = part.skips.total
         return log_vars
 
     def _search_step(self, inputs: torch.Tensor, data_samples: List,
                      optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
         if self.augmenter is None:
             raise RuntimeError('search phase requested but the distiller has no augmenter')
-        wrapper = optim_wrapper['augmenter']
+        part = self.parts['augmenter']
+        wrapper = part.wrapper(optim_wrapper)
         student_was_training = self.student.training
         self.student.eval()
         frozen = [p for p in self.student.parameters() if p.requires_grad]
@@ -415,9 +421,8 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             param.requires_grad_(False)
         try:
             # a skipped step (on every rank together) leaves policy and momentum as they were
-            with GuardedUpdate(wrapper, self.augmenter, 'search', keep_params=True,
-                               counter=self.skips['search'],
-                               buffers=self.buffers_with_teacher()) as update:
+            with part.update(optim_wrapper, self.augmenter,
+                             buffers=self.buffers_with_teacher()) as update:
                 with wrapper.optim_context(self):
                     aug_inputs, aug_samples = self.augmenter(inputs,
                                                              copy.deepcopy(data_samples))

@@ -98,7 +98,7 @@ class TrainingState:
         self._wrappers = {name: (copy.deepcopy(wrapper.state_dict()),
                                  getattr(wrapper, '_inner_count', None))
                           for name, wrapper in optim_wrapper.items()}
-        self._skips = copy.deepcopy(distiller.skips)
+        self._parts = copy.deepcopy(distiller.parts)
         self._training = distiller.training
         self._rng = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
                      torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
@@ -116,7 +116,7 @@ class TrainingState:
             wrapper.zero_grad()
             if count is not None:
                 wrapper._inner_count = count
-        self.distiller.skips = copy.deepcopy(self._skips)
+        self.distiller.parts = copy.deepcopy(self._parts)
         self.distiller.train(self._training)
         python_state, numpy_state, torch_state, cuda_states = self._rng
         random.setstate(python_state)

@@ -4,6 +4,8 @@
   (the student in a distillation step, the augmenter in a search step) that every rank
   applies or skips together, and :class:`SkipCounter`, the skips of one part and when to
   give up (:class:`TrainingDiverged`).
+- :mod:`.part`: :class:`OptimizedPart`, one per part a distiller optimizes: its wrapper, its
+  guarded update and its skips.
 - :mod:`.grad_sync`: :func:`sync_gradients`, the gradient average over ranks that
   :class:`GuardedUpdate` runs before each step.
 - :mod:`.search_optim`: :class:`SearchOptimController`, the augmenter optimizer's reset at
@@ -11,7 +13,8 @@
 """
 from .grad_sync import sync_gradients
 from .guard import GuardedUpdate, SkipCounter, TrainingDiverged
+from .part import OptimizedPart
 from .search_optim import SearchOptimController
 
-__all__ = ['GuardedUpdate', 'SkipCounter', 'TrainingDiverged', 'sync_gradients',
-           'SearchOptimController']
+__all__ = ['GuardedUpdate', 'SkipCounter', 'TrainingDiverged', 'OptimizedPart',
+           'sync_gradients', 'SearchOptimController']
