@@ -16,8 +16,7 @@ from mmengine.runner import Runner
 from tst_testing import ROOT, fashion_runner_cfg, free_port, run_ranks
 
 import tst_mm  # noqa: F401
-from tst_mm.distill.update import (GuardedUpdate, OptimizedPart, SkipCounter,
-                                   TrainingDiverged)
+from tst_mm.distill.update import GuardedUpdate, OptimizedPart, SkipCounter, TrainingDiverged
 from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from tst_mm.utils import ConfigError
 
