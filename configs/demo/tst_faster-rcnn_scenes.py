@@ -15,9 +15,7 @@ model = dict(
     augmenter=dict(type='tst_mm.LearnableAugmenter', num_ops=4, geometric_mode='compose'),
     distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.0)),
     weakness_loss=dict(type='tst_mm.InvertedDetectionLosses', targets='positives',
-                       regression='reciprocal'),
-    search_loss_weights=dict(teacher=1.0, weakness=1.0),
-    augment_ratio=1.0)
+                       regression='reciprocal'))
 
 optim_wrapper = dict(
     _delete_=True,

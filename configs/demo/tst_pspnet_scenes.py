@@ -46,9 +46,7 @@ model = dict(
     distill_losses=dict(
         decode=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.5),
         auxiliary=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=0.5)),
-    weakness_loss=dict(type='tst_mm.StudentWeaknessLoss', ignore_index=255),
-    search_loss_weights=dict(teacher=1.0, weakness=1.0),
-    augment_ratio=1.0)
+    weakness_loss=dict(type='tst_mm.StudentWeaknessLoss', ignore_index=255))
 
 optim_wrapper = dict(
     _delete_=True,
