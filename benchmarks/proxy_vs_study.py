@@ -1,0 +1,121 @@
+"""Did the search-objective proxy predict the full study? One table from two result files.
+
+For every proxy setting that the patient study also trained in full (the paper's objective
+as ``tst``, any other as ``tst_<setting>``), and every seed both have, it pairs what the
+proxy measured after one search phase (change of the teacher-right-student-wrong share, and
+of the teacher's top-1 on x') with what the full run scored against the untrained policy
+of the same seed (``kd_random``). Reads the two JSON files only; trains nothing::
+
+    python benchmarks/proxy_vs_study.py \\
+        --proxy benchmarks/results/search_proxy.json \\
+        --study benchmarks/results/cls_quality_patient_objectives.json
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+import numpy as np
+
+#: The untrained-policy control every full run is paired with.
+CONTROL = 'kd_random'
+
+
+def study_method(setting: str) -> str:
+    """The patient study's method name for a proxy setting."""
+    return 'tst' if setting == 'paper' else f'tst_{setting}'
+
+
+def pair_up(proxy: Dict, study: Dict) -> List[Dict]:
+    """One row per (setting, seed) that both the proxy and the full study (and its control)
+    have: the proxy's changes (points) and the full run's gain over the control (top-1)."""
+    top1 = {(run['method'], run['seed']): run['top1'] for run in study['runs']}
+    rows = []
+    for run in proxy['runs']:
+        method, seed = study_method(run['method']), run['seed']
+        if (method, seed) not in top1 or (CONTROL, seed) not in top1:
+            continue
+        rows.append(dict(
+            setting=run['method'], seed=seed,
+            trsw_change=100 * (run['after']['trsw'] - run['before']['trsw']),
+            teacher_change=100 * (run['after']['teacher_top1'] - run['before']['teacher_top1']),
+            gain=top1[(method, seed)] - top1[(CONTROL, seed)]))
+    return sorted(rows, key=lambda row: (row['setting'], row['seed']))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(values)).astype(float)
+
+
+def correlation(x: List[float], y: List[float], rank: bool = False) -> Optional[float]:
+    """Pearson's (or, with ``rank``, Spearman's) correlation; ``None`` for fewer than 3
+    points or a constant side."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 3:
+        return None
+    if rank:
+        x, y = _ranks(x), _ranks(y)
+    if x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def report(rows: List[Dict]) -> List[str]:
+    """The markdown table: per setting (means over the paired seeds) and the correlations."""
+    settings = sorted({row['setting'] for row in rows},
+                      key=lambda s: np.mean([r['trsw_change'] for r in rows
+                                             if r['setting'] == s]))
+    lines = ['| setting | seeds | proxy: TRSW change (points) | proxy: teacher on x\' change '
+             f'| full run - {CONTROL} (top-1) | higher |', '|---|---|---|---|---|---|']
+    means = []
+    for setting in settings:
+        mine = [row for row in rows if row['setting'] == setting]
+        gains = [row['gain'] for row in mine]
+        means.append((np.mean([r['trsw_change'] for r in mine]), np.mean(gains)))
+        lines.append(
+            f'| {setting} | {", ".join(str(r["seed"]) for r in mine)} '
+            f'| {means[-1][0]:+.1f} | {np.mean([r["teacher_change"] for r in mine]):+.1f} '
+            f'| {np.mean(gains):+.2f} ± {np.std(gains, ddof=1) if len(gains) > 1 else 0:.2f} '
+            f'| {sum(g > 0 for g in gains)} of {len(gains)} |')
+
+    def fmt(value: Optional[float]) -> str:
+        return 'n/a' if value is None else f'{value:+.2f}'
+
+    per_run = correlation([r['trsw_change'] for r in rows], [r['gain'] for r in rows])
+    per_setting = correlation(*zip(*means), rank=True) if means else None
+    lines += ['', f'Correlation of the proxy\'s TRSW change with the full run\'s gain: '
+              f'{fmt(per_run)} over {len(rows)} (setting, seed) pairs (Pearson), '
+              f'{fmt(per_setting)} over the {len(means)} settings\' means (Spearman).']
+    return lines
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--proxy', default='benchmarks/results/search_proxy.json')
+    parser.add_argument('--study',
+                        default='benchmarks/results/cls_quality_patient_objectives.json')
+    parser.add_argument('--out', default='benchmarks/results/proxy_vs_study.md')
+    args = parser.parse_args(argv)
+    with open(args.proxy) as f:
+        proxy = json.load(f)
+    with open(args.study) as f:
+        study = json.load(f)
+    rows = pair_up(proxy, study)
+    if not rows:
+        sys.exit(f'error: no setting of {args.proxy} has a full run and its {CONTROL} '
+                 f'control in {args.study}')
+    command = 'python benchmarks/proxy_vs_study.py ' + ' '.join(
+        sys.argv[1:] if argv is None else argv)
+    lines = ['Did the search-objective proxy predict the patient study? Each row: the '
+             'proxy\'s one search phase (from the same seed\'s epoch-10 student) beside the '
+             f'full run\'s top-1 minus the untrained policy\'s ({CONTROL}) of that seed.',
+             f'Command: `{command}` (from `{osp.basename(args.proxy)}` and '
+             f'`{osp.basename(args.study)}`).', '', *report(rows)]
+    with open(args.out, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+    main()
