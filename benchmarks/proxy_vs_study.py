@@ -105,8 +105,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not rows:
         sys.exit(f'error: no setting of {args.proxy} has a full run and its {CONTROL} '
                  f'control in {args.study}')
-    command = 'python benchmarks/proxy_vs_study.py ' + ' '.join(
-        sys.argv[1:] if argv is None else argv)
+    command = ' '.join(['python benchmarks/proxy_vs_study.py',
+                        *(sys.argv[1:] if argv is None else argv)])
     lines = ['Did the search-objective proxy predict the patient study? Each row: the '
              'proxy\'s one search phase (from the same seed\'s epoch-10 student) beside the '
              f'full run\'s top-1 minus the untrained policy\'s ({CONTROL}) of that seed.',
