@@ -254,7 +254,6 @@ def test_an_exploding_update_stops_the_run_naming_the_last_good_checkpoint(
     assert skipped[:3] == [0, 0, 0] and skipped[-1] == 1  # the second skip stops the run
 
 
-
 def test_each_optimized_part_keeps_its_own_rule_and_skips():
     """Two parts in one ``OptimWrapperDict``: an update steps only its part's wrapper; an
     update that makes the part non-finite is a skip that puts parameters and momentum back
