@@ -587,8 +587,9 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
               f'Command: `{command}`.\n'
               f'{regime}, tested on {args.val_subset or 10000} test images. Mean and sample '
               'standard deviation over seeds; gap closed = (method - alone) / (teacher - '
-              f'alone); wall = mean time of one run ({args.jobs} runs at a time, {args.threads} '
-              'thread each, on a machine shared with other work).')
+              'alone); wall = mean time of the runs that ran in one launch (resumed runs '
+              f'left out; {args.jobs} runs at a time, {args.threads} thread each, on a machine '
+              'shared with other work).')
     lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'top1', 'top-1')]
     diagnostics, pairs = {}, []
     if args.preset == 'patient':

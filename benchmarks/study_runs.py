@@ -271,9 +271,16 @@ def summarise(results: List[Dict], teacher_value: float, methods: Sequence[str],
             'n': len(values), 'mean': mean,
             'std': statistics.stdev(values) if len(values) > 1 else 0.0,
             result_key: values, 'seeds': [r['seed'] for r in runs], 'gap_closed': gap,
-            'wall_s': statistics.mean(r['wall_s'] for r in runs)
+            'wall_s': _whole_run_wall(runs)
         }
     return summary
+
+
+def _whole_run_wall(runs: List[Dict]) -> Optional[float]:
+    """Mean wall time of the runs that ran in one launch, ``None`` if none did (a resumed
+    run records only its last launch's time, which would understate the mean)."""
+    walls = [run['wall_s'] for run in runs if not run.get('resumed')]
+    return statistics.mean(walls) if walls else None
 
 
 def summary_table(summary: Dict[str, Dict], descriptions: Dict[str, str], result_key: str,
@@ -291,8 +298,9 @@ def summary_table(summary: Dict[str, Dict], descriptions: Dict[str, str], result
     for method, row in summary.items():
         gap = '-' if row['gap_closed'] is None else f'{row["gap_closed"]:.0f}%'
         per_seed = ', '.join(f'{v:.2f}' for v in row[result_key])
+        wall = '-' if row['wall_s'] is None else f'{row["wall_s"]:.0f}'
         lines.append(f'| {descriptions[method]} | {row["n"]} | {row["mean"]:.2f} | '
-                     f'{row["std"]:.2f} | {gap} | {per_seed} | {row["wall_s"]:.0f} |')
+                     f'{row["std"]:.2f} | {gap} | {per_seed} | {wall} |')
     return lines
 
 

@@ -47,6 +47,19 @@ def test_summarise_means_stds_and_gap_closed():
     assert without['kd']['gap_closed'] is None
 
 
+def test_wall_time_counts_only_runs_that_ran_in_one_launch():
+    """A resumed run records only its last launch's time: it stays out of the mean wall,
+    and a method whose runs were all resumed shows no wall time."""
+    resumed = [dict(method='tst', seed=2, top1=86.0, wall_s=1.0, resumed=True),
+               dict(method='kd', seed=2, top1=85.0, wall_s=2.0, resumed=True)]
+    summary = study_runs.summarise(RESULTS + resumed, 90.0, ['kd', 'tst'], 'top1')
+    assert summary['tst']['wall_s'] == 30.0 and summary['tst']['n'] == 3
+    only_resumed = study_runs.summarise(resumed, 90.0, ['kd'], 'top1')
+    assert only_resumed['kd']['wall_s'] is None
+    table = study_runs.summary_table(only_resumed, NAMES, 'top1', 'top-1')
+    assert table[-1].endswith('| 85.00 | - |')
+
+
 def test_comparison_notes_are_paired_over_shared_seeds():
     summary = study_runs.summarise(RESULTS, 90.0, ['alone', 'kd', 'tst', 'dkd'], 'top1')
     notes = study_runs.comparison_notes(
