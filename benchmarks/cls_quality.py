@@ -32,7 +32,8 @@ Methods, the same seeds for each (paired):
   leaves out the augmented samples the teacher gets wrong);
 - ``tst_positive`` (patient): TST with ``signs='positive'`` (the authors' op directions);
 - ``tst_m03``, ``kd_random_m03`` (patient): TST and the untrained policy with every magnitude
-  starting at 0.3, where the teacher is right on >= 75% of x';
+  starting at 0.3, where the teacher is right on >= 75% of x'; ``tst_m07``, ``kd_random_m07``
+  the same from 0.7 (harsher than the default 0.5: does the policy matter here at all?);
 - ``tst_noinvert``, ``kd_random_noinvert`` (patient): TST and the untrained policy with the op
   pool less ``invert``, the op the teacher fails on (19% right on inverted images, 95% clean;
   ``benchmarks/teacher_on_augmented.py --per-op``);
@@ -63,6 +64,7 @@ differences per seed, the diagnostics of every run (teacher and student on ``x'`
 how far the policy moved in each phase) and the pilot's go / no-go checks.
 """
 import argparse
+import glob
 import json
 import math
 import os
@@ -130,12 +132,14 @@ SEARCH_OBJECTIVES = {
 #: ``tst_<setting>``: TST with a search objective other than the paper's.
 OBJECTIVE_METHODS = {f'tst_{name}': name for name in SEARCH_OBJECTIVES if name != 'paper'}
 METHODS = ('alone', 'kd', 'dkd', 'dist', 'kd_2view', 'kd_random', 'kd_random_filter',
-           'kd_random_m03', 'kd_random_noinvert', 'tst', 'tst_filter', 'tst_positive', 'tst_m03',
-           'tst_noinvert', 'tst_learned', 'tst_online', *OBJECTIVE_METHODS)
-#: The ``_m03`` methods start every learnable magnitude at 0.3 instead of 0.5: there the
-#: teacher scores >= 75% on x' (``benchmarks/teacher_on_augmented.py``), the premise the
-#: patient study's pilot asks for and the default initial policy misses.
-MILD_MAGNITUDE = 0.3
+           'kd_random_m03', 'kd_random_m07', 'kd_random_noinvert', 'tst', 'tst_filter',
+           'tst_positive', 'tst_m03', 'tst_m07', 'tst_noinvert', 'tst_learned', 'tst_online',
+           *OBJECTIVE_METHODS)
+#: The initial magnitude of the ``_m<NN>`` methods' learnable ops, instead of 0.5. From 0.3
+#: the teacher scores >= 75% on x' (``benchmarks/teacher_on_augmented.py``), the premise the
+#: patient study's pilot asks for and the default initial policy misses; 0.7 is as much
+#: harsher than the default, to see whether the policy has any leverage in this regime.
+INIT_MAGNITUDES = {'_m03': 0.3, '_m07': 0.7}
 #: The ``_noinvert`` methods' op pool: every op but the one the teacher does not recognise.
 NO_INVERT_OPS = [op for op in OP_NAMES if op != 'invert']
 DESCRIPTIONS = {
@@ -147,11 +151,13 @@ DESCRIPTIONS = {
     'kd_random': 'KD + untrained policy (same op pool, p = m = 0.5)',
     'kd_random_filter': 'KD + untrained policy, teacher-correct x\' only',
     'kd_random_m03': 'KD + untrained policy, magnitudes from 0.3',
+    'kd_random_m07': 'KD + untrained policy, magnitudes from 0.7',
     'kd_random_noinvert': 'KD + untrained policy, no invert op',
     'tst': 'TST, exact ops',
     'tst_filter': 'TST, teacher-correct x\' only',
     'tst_positive': 'TST, positive op directions (the authors\')',
     'tst_m03': 'TST, magnitudes from 0.3',
+    'tst_m07': 'TST, magnitudes from 0.7',
     'tst_noinvert': 'TST, no invert op',
     'tst_learned': 'TST, learned colour ops',
     'tst_online': 'TST, online search',
@@ -165,6 +171,7 @@ PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter'
          ('tst_filter', 'kd_2view'), ('tst_filter', 'tst'), ('tst_filter', 'kd_random_filter'),
          ('kd_random_filter', 'kd_random'), ('tst_positive', 'tst'),
          ('tst_m03', 'kd_random_m03'), ('tst_m03', 'kd_2view'), ('kd_random_m03', 'kd_random'),
+         ('tst_m07', 'kd_random_m07'), ('kd_random_m07', 'kd_random'),
          ('tst_noinvert', 'kd_random_noinvert'), ('tst_noinvert', 'kd_2view'),
          ('tst_noinvert', 'kd'), ('tst_noinvert', 'tst'), ('kd_random_noinvert', 'kd_random'),
          ('kd_2view', 'kd'), ('kd', 'alone'),
@@ -219,7 +226,7 @@ def method_names(preset: str) -> List[str]:
     if preset == 'patient':
         return [m for m in METHODS if m not in ('dkd', 'dist', 'tst_learned', 'tst_online')]
     return [m for m in METHODS if m not in OBJECTIVE_METHODS
-            and not m.endswith(('_filter', '_2view', '_positive', '_m03', '_noinvert'))]
+            and not m.endswith(('_filter', '_2view', '_positive', *INIT_MAGNITUDES, '_noinvert'))]
 
 
 def ensure_teacher(args) -> Tuple[str, float]:
@@ -236,9 +243,31 @@ def ensure_teacher(args) -> Tuple[str, float]:
                   f'param_scheduler.end={epochs}'],
                  osp.join(teacher_dir, 'train.log'), threads=os.cpu_count() or 1)
     top1 = last_logged_scalar(teacher_dir, TOP1)
+    if top1 is None:  # only the checkpoint came (an older cache): its test run's top-1
+        top1 = tested_top1(teacher_dir)
     if top1 is None:
-        raise RuntimeError(f'no {TOP1} logged in {teacher_dir}: test the teacher first')
+        print(f'teacher: no {TOP1} logged in {teacher_dir}: testing {ckpt}', flush=True)
+        run_tool(['tools/test.py', args.teacher_config, ckpt, '--work-dir', teacher_dir,
+                  '--cfg-options', *data_options(args)],
+                 osp.join(teacher_dir, 'test.log'), threads=os.cpu_count() or 1)
+        top1 = tested_top1(teacher_dir)
+    if top1 is None:
+        raise RuntimeError(f'no {TOP1} in {teacher_dir} after testing the teacher: see '
+                           f'{teacher_dir}/test.log')
     return ckpt, top1
+
+
+def tested_top1(work_dir: str) -> Optional[float]:
+    """The top-1 of the last ``tools/test.py`` run in ``work_dir`` (mmengine writes a test's
+    metrics to ``<timestamp>/<timestamp>.json``), or ``None``."""
+    for path in sorted(glob.glob(osp.join(work_dir, '*', '*.json')), reverse=True):
+        if osp.basename(path) != osp.basename(osp.dirname(path)) + '.json':
+            continue
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        if len(records) == 1 and TOP1 in records[0]:  # a test; training logs one per step
+            return float(records[0][TOP1])
+    return None
 
 
 def ensure_learned_ops(args) -> str:
@@ -316,9 +345,11 @@ def patient_config(method: str, seed: int, args, teacher_ckpt: str) -> Config:
         cfg.model.teacher_correct_only = True
     if method == 'tst_positive':
         cfg.model.augmenter.signs = 'positive'
-    if method.endswith('_m03'):
+    magnitude = next((m for suffix, m in INIT_MAGNITUDES.items() if method.endswith(suffix)),
+                     None)
+    if magnitude is not None:
         cfg.model.augmenter.init_magnitude_logit = round(
-            math.log(MILD_MAGNITUDE / (1 - MILD_MAGNITUDE)), 6)
+            math.log(magnitude / (1 - magnitude)), 6)
     if method.endswith('_noinvert'):
         cfg.model.augmenter.ops = NO_INVERT_OPS
     if method in OBJECTIVE_METHODS:
@@ -629,7 +660,7 @@ def _pyplot():
 
 
 #: The figures' colour of a method: one per augmenter variant, TST and its control alike.
-_VARIANTS = ('', '_filter', '_noinvert', '_m03', '_positive', '_learned', '_online')
+_VARIANTS = ('', '_filter', '_noinvert', '_m03', '_positive', '_learned', '_online', '_m07')
 
 
 def _variant_colour(method: str) -> str:

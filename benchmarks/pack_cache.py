@@ -4,8 +4,9 @@
     mkdir -p work_dirs/bench && tar xzf benchmarks/cache/cls_quality_patient.tar.gz \\
         -C work_dirs/bench                           # on the other machine
 
-Packs the patient study's teacher, its runs (``cls_quality_patient/``) and the search proxy's
-(``search_proxy/``): every log, config and result, and the checkpoints a study still needs,
+Packs the patient study's teacher (its checkpoint and its logs, where the studies read its
+top-1), its runs (``cls_quality_patient/``) and the search proxy's (``search_proxy/``):
+every log, config and result, and the checkpoints a study still needs,
 namely the one ``last_checkpoint`` names in a run that has not finished (it resumes from it)
 and those of the proxy's start runs (every setting starts from them). A finished run's
 checkpoints stay behind: its result is read from its logs. Run locks stay behind too.
@@ -38,6 +39,10 @@ def _kept_checkpoint(run_dir: str) -> str:
 def cache_members(bench_dir: str) -> Iterator[str]:
     """Paths (relative to ``bench_dir``) that go into the cache, sorted."""
     members = [TEACHER] if osp.isfile(osp.join(bench_dir, TEACHER)) else []
+    # the teacher's logs too: the studies read its test top-1 from them
+    for root, _, files in os.walk(osp.join(bench_dir, osp.dirname(TEACHER))):
+        members += [osp.relpath(osp.join(root, name), bench_dir) for name in files
+                    if not name.endswith(('.pth', '.lock', 'last_checkpoint'))]
     for folder in FOLDERS:
         for root, _, files in os.walk(osp.join(bench_dir, folder)):
             run_dir = root if osp.dirname(root) == osp.join(bench_dir, folder) else None

@@ -155,6 +155,23 @@ def test_segment_means_split_the_epochs_at_the_search_phases(monkeypatch):
     assert study.segment_means(values, [0, 6]) == [None, 3.5, None]
 
 
+def test_teacher_top1_comes_from_its_test_run_when_no_training_log_came(monkeypatch,
+                                                                        tmp_path):
+    """A cache that holds only the teacher's checkpoint: the study reads the top-1 of
+    ``tools/test.py``'s metrics file, the newest test run's, and not a training log's."""
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))  # the script's own helpers
+    study = load_script('benchmarks/cls_quality.py')
+    assert study.tested_top1(str(tmp_path)) is None
+    for stamp, lines in (('20260101_000000', [{'accuracy/top1': 93.0}]),
+                         ('20260102_000000', [{'accuracy/top1': 94.0}]),
+                         ('20260103_000000', [{'accuracy/top1': 95.0, 'step': 1},
+                                              {'accuracy/top1': 96.0, 'step': 2}])):
+        (tmp_path / stamp).mkdir()
+        (tmp_path / stamp / f'{stamp}.json').write_text(
+            ''.join(json.dumps(line) + '\n' for line in lines))
+    assert study.tested_top1(str(tmp_path)) == 94.0
+
+
 def _patient_variant_configs(monkeypatch, variant: str):
     """The patient study's study module and the configs of TST and the untrained-policy
     control with a method ``variant`` (a suffix such as ``'_m03'``), and of plain TST."""
@@ -169,15 +186,16 @@ def _patient_variant_configs(monkeypatch, variant: str):
     return study, tst, control, default
 
 
-def test_patient_mild_magnitude_methods_start_the_policy_at_magnitude_0_3(mmpretrain_scope,
-                                                                          monkeypatch):
+@pytest.mark.parametrize('variant, magnitude', [('_m03', 0.3), ('_m07', 0.7)])
+def test_patient_magnitude_methods_start_the_policy_at_their_magnitude(
+        mmpretrain_scope, monkeypatch, variant, magnitude):
     import tst_mm  # noqa: F401
     from tst_mm.registry import MODELS
-    _, tst, control, default = _patient_variant_configs(monkeypatch, '_m03')
+    _, tst, control, default = _patient_variant_configs(monkeypatch, variant)
     for cfg in (tst, control):
         augmenter = MODELS.build(cfg.model.augmenter)
         assert augmenter.magnitudes().tolist() == pytest.approx(
-            [0.3] * len(augmenter.magnitude_op_names), abs=1e-5)
+            [magnitude] * len(augmenter.magnitude_op_names), abs=1e-5)
     assert MODELS.build(default.model.augmenter).magnitudes().tolist() == pytest.approx(
         [0.5] * len(augmenter.magnitude_op_names))
 

@@ -217,11 +217,14 @@ def test_coco_metric_logs_map_in_unit_interval_and_iou_metric_in_percent(scenes_
 
 
 def test_pack_cache_keeps_what_a_study_still_needs(tmp_path):
-    """Logs and results of every run; the checkpoint an unfinished run resumes from and the
-    proxy's start checkpoints; no finished run's checkpoints, no locks."""
+    """Logs and results of every run and of the teacher; the teacher's final checkpoint, the
+    checkpoint an unfinished run resumes from and the proxy's start checkpoints; no finished
+    run's checkpoints, no locks."""
     pack = load_script('benchmarks/pack_cache.py')
     files = {
         'teacher_crop-flip_15e/epoch_15.pth': '',
+        'teacher_crop-flip_15e/epoch_14.pth': '',
+        'teacher_crop-flip_15e/20260101_000000/vis_data/scalars.json': '',
         'cls_quality_patient/kd_seed0/result.json': '{}',
         'cls_quality_patient/kd_seed0/epoch_80.pth': '',
         'cls_quality_patient/kd_seed0/last_checkpoint': '/x/kd_seed0/epoch_80.pth',
@@ -253,5 +256,6 @@ def test_pack_cache_keeps_what_a_study_still_needs(tmp_path):
         'search_proxy/start_seed0/epoch_10.pth',
         'search_proxy/start_seed0/last_checkpoint',
         'search_proxy/start_seed0/result.json',
+        'teacher_crop-flip_15e/20260101_000000/vis_data/scalars.json',
         'teacher_crop-flip_15e/epoch_15.pth',
     ]
