@@ -2,9 +2,15 @@
 
 Teacher and student are the demo classifier trained here (the teacher for longer). The batch
 holds, in equal numbers, clean images only the teacher gets right and clean images only the
-student gets right: where the paper's kind of weakness term pushes the second kind towards
-"both wrong", the gate leaves them alone. Search steps go through the real distiller with the
-same augmenter draws as the measurement (descent on what is measured).
+student gets right. Search steps go through the real distiller with the same augmenter draws
+as the measurement (descent on what is measured).
+
+What the gate itself does is tested where it decides alone: on ``x'`` the teacher gets
+wrong, the gated weakness term gives the policy nothing to follow, and the same objective
+with every gate open moves it. (Whether the gate alone, without the hinge, keeps ``x'`` out
+of "both wrong" over several steps depends on the trained models: the policy is shared by
+every sample, so the samples behind open gates move it for all of them. The search proxy
+found it does not, ``docs/results.md``; a test asserting it failed on some machines.)
 """
 import copy
 import os.path as osp
@@ -22,7 +28,10 @@ from tst_mm.search_objectives import TeacherGatedObjective
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 TEACHER_CONFIG = 'configs/demo/resnet18-tiny_fashion-mnist.py'
 SEEDS = range(4)  # the augmenter's random draws of each step and of each measurement
-PER_KIND = 32  # images only the teacher gets right, and as many only the student gets right
+#: Images only the teacher gets right, and as many only the student gets right: up to
+#: ``PER_KIND`` of each, and at least ``MIN_PER_KIND`` (how many there are depends on the
+#: trained models, which differ a little between machines).
+PER_KIND, MIN_PER_KIND = 32, 16
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('mmpretrain_scope')]
 
@@ -71,10 +80,12 @@ def _setup(ckpts, data_root, objective, lr):
         t_right = _logits(model.teacher, data['inputs']).argmax(1) == labels
         s_right = _logits(model.student, data['inputs']).argmax(1) == labels
         model.train()
-    only_teacher = torch.nonzero(t_right & ~s_right)[:PER_KIND, 0]
-    only_student = torch.nonzero(~t_right & s_right)[:PER_KIND, 0]
-    assert len(only_teacher) == len(only_student) == PER_KIND
-    batch = pseudo_collate([samples[i] for i in torch.cat([only_teacher, only_student])])
+    only_teacher = torch.nonzero(t_right & ~s_right)[:, 0]
+    only_student = torch.nonzero(~t_right & s_right)[:, 0]
+    per_kind = min(len(only_teacher), len(only_student), PER_KIND)
+    assert per_kind >= MIN_PER_KIND, (len(only_teacher), len(only_student))
+    chosen = torch.cat([only_teacher[:per_kind], only_student[:per_kind]])
+    batch = pseudo_collate([samples[i] for i in chosen])
     return model, optim, batch
 
 
@@ -126,14 +137,31 @@ def test_gated_search_raises_teacher_right_student_wrong_and_keeps_the_teacher(
     assert after['teacher_py'] >= before['teacher_py'] - 0.01, (before, after)
 
 
-def test_the_gate_keeps_the_search_from_making_both_models_wrong(
+def test_where_the_teacher_gets_no_x_prime_right_the_gate_leaves_the_policy_alone(
         teacher_and_student, fashion_mnist_root):
-    # without the hinge, only the gate stands between the weakness term and the teacher
-    before, gated = _searched(teacher_and_student, fashion_mnist_root,
-                              TeacherGatedObjective(hinge_weight=0.0), lr=20.0)
-    same_before, open_ = _searched(teacher_and_student, fashion_mnist_root,
-                                   GateRemoved(hinge_weight=0.0), lr=20.0)
-    assert before == same_before  # the same start, the same draws
-    assert gated['both_wrong'] < open_['both_wrong'] - 0.03, (gated, open_)
-    assert gated['teacher_py'] > open_['teacher_py'] + 0.015, (gated, open_)
-    assert gated['trsw'] > open_['trsw'], (gated, open_)
+    """Every sample labelled with the class the teacher finds least likely on the clean
+    image: the teacher gets no ``x'`` right, so every gate is closed and a search step of
+    the gated weakness (no hinge) leaves the policy as it was; the same step with the gate
+    removed moves it. Same start, same draws."""
+    policies, gates = [], []
+    for objective in (TeacherGatedObjective(hinge_weight=0.0), GateRemoved(hinge_weight=0.0)):
+        model, optim, batch = _setup(teacher_and_student, fashion_mnist_root, objective,
+                                     lr=20.0)
+        with torch.no_grad():
+            model.eval()
+            clean = model.data_preprocessor(copy.deepcopy(batch), False)['inputs']
+            least_likely = _logits(model.teacher, clean).argmin(1)
+            model.train()
+        for sample, label in zip(batch['data_samples'], least_likely):
+            sample.gt_label = label.view(1)
+        start = copy.deepcopy(model.augmenter.state_dict())
+        torch.manual_seed(0)
+        log_vars = model.train_step(copy.deepcopy(batch), optim)
+        gates.append(float(log_vars['augment.gate_open']))
+        policies.append((start, model.augmenter.state_dict()))
+    (gated_start, gated_end), (open_start, open_end) = policies
+    assert gates == [0.0, 1.0]  # the teacher got no x' right; without the gate all count
+    for name, value in gated_start.items():
+        torch.testing.assert_close(gated_end[name], value, rtol=0, atol=0)
+        torch.testing.assert_close(open_start[name], value, rtol=0, atol=0)
+    assert any(not torch.equal(open_end[name], open_start[name]) for name in open_start)
