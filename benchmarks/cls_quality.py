@@ -128,13 +128,30 @@ SEARCH_OBJECTIVES = {
     'disagree_l3': dict(type='tst_mm.DisagreementObjective', consistency_weight=3.0),
     'disagree_e005': dict(type='tst_mm.DisagreementObjective', margin=0.05),
     'disagree_ce': dict(type='tst_mm.DisagreementObjective', consistency='ce'),
+    'lookahead': dict(type='tst_mm.StudentLookahead', estimator='exact'),
+    'lookahead_fd': dict(type='tst_mm.StudentLookahead', estimator='finite_difference'),
 }
+#: What a setting changes beside ``model.search_objective`` (dotted config keys). The
+#: lookahead settings learn the weight of x' (their way back to KD), step the policy with Adam
+#: (hypergradients of ~1e-3 move an SGD policy by nothing; an Adam step is ~lr whatever the
+#: gradient's scale) and drop the plateau rule (their loss is a surrogate whose value means
+#: nothing).
+LOOKAHEAD_OPTIONS = {
+    'model.augmenter.learn_x_prime_weight': True,
+    'optim_wrapper.augmenter.optimizer': dict(type='Adam', lr=0.05),
+    'train_cfg.search_optim': dict(factor=None),
+}
+SEARCH_OPTIONS = {'lookahead': LOOKAHEAD_OPTIONS, 'lookahead_fd': LOOKAHEAD_OPTIONS}
 #: ``tst_<setting>``: TST with a search objective other than the paper's.
 OBJECTIVE_METHODS = {f'tst_{name}': name for name in SEARCH_OBJECTIVES if name != 'paper'}
+#: Objective methods the short preset runs too.
+SHORT_OBJECTIVE_METHODS = ('tst_lookahead', 'tst_lookahead_fd')
+#: Search steps of ``tst_lookahead_online``: one after every this many student iterations.
+LOOKAHEAD_ONLINE_INTERVAL = 4
 METHODS = ('alone', 'kd', 'dkd', 'dist', 'kd_2view', 'kd_random', 'kd_random_filter',
            'kd_random_m03', 'kd_random_m07', 'kd_random_noinvert', 'tst', 'tst_filter',
            'tst_positive', 'tst_m03', 'tst_m07', 'tst_noinvert', 'tst_learned', 'tst_online',
-           *OBJECTIVE_METHODS)
+           *OBJECTIVE_METHODS, 'tst_lookahead_online')
 #: The initial magnitude of the ``_m<NN>`` methods' learnable ops, instead of 0.5. From 0.3
 #: the teacher scores >= 75% on x' (``benchmarks/teacher_on_augmented.py``), the premise the
 #: patient study's pilot asks for and the default initial policy misses; 0.7 is as much
@@ -161,9 +178,12 @@ DESCRIPTIONS = {
     'tst_noinvert': 'TST, no invert op',
     'tst_learned': 'TST, learned colour ops',
     'tst_online': 'TST, online search',
+    'tst_lookahead_online': 'TST, search objective StudentLookahead (exact), learned x\' '
+                            f'weight, online (a step every {LOOKAHEAD_ONLINE_INTERVAL})',
     **{method: 'TST, search objective ' + ', '.join(
         [SEARCH_OBJECTIVES[name]['type'].split('.')[-1]]
         + [f'{key}={value}' for key, value in SEARCH_OBJECTIVES[name].items() if key != 'type'])
+       + (', learned x\' weight' if name in SEARCH_OPTIONS else '')
        for method, name in OBJECTIVE_METHODS.items()},
 }
 #: Paired differences the patient report tabulates: (method, baseline).
@@ -174,8 +194,8 @@ PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter'
          ('tst_m07', 'kd_random_m07'), ('kd_random_m07', 'kd_random'),
          ('tst_noinvert', 'kd_random_noinvert'), ('tst_noinvert', 'kd_2view'),
          ('tst_noinvert', 'kd'), ('tst_noinvert', 'tst'), ('kd_random_noinvert', 'kd_random'),
-         ('kd_2view', 'kd'), ('kd', 'alone'),
-         *[(method, base) for method in OBJECTIVE_METHODS
+         ('kd_2view', 'kd'), ('kd', 'alone'), ('kd_random', 'kd'),
+         *[(method, base) for method in (*OBJECTIVE_METHODS, 'tst_lookahead_online')
            for base in ('kd_random', 'tst', 'kd', 'kd_2view')]]
 TOP1 = 'accuracy/top1'
 DIAGNOSTICS_HOOK = dict(type='tst_mm.TSTDiagnosticsHook', eval_train_subset=True)
@@ -225,8 +245,27 @@ def method_names(preset: str) -> List[str]:
     """The methods a preset can run."""
     if preset == 'patient':
         return [m for m in METHODS if m not in ('dkd', 'dist', 'tst_learned', 'tst_online')]
-    return [m for m in METHODS if m not in OBJECTIVE_METHODS
+    return [m for m in METHODS if (m not in OBJECTIVE_METHODS or m in SHORT_OBJECTIVE_METHODS)
             and not m.endswith(('_filter', '_2view', '_positive', *INIT_MAGNITUDES, '_noinvert'))]
+
+
+def apply_search_setting(cfg: Config, setting: str) -> None:
+    """Set the search objective of ``setting`` and the options it comes with."""
+    cfg.model.search_objective = SEARCH_OBJECTIVES[setting]
+    for key, value in SEARCH_OPTIONS.get(setting, {}).items():
+        parent, _, leaf = key.rpartition('.')
+        target = cfg
+        for part in parent.split('.'):
+            target = target[part]
+        target[leaf] = value
+
+
+def lookahead_online(cfg: Config) -> None:
+    """``tst_lookahead_online``: the exact lookahead, one search step every
+    :data:`LOOKAHEAD_ONLINE_INTERVAL` student iterations instead of search phases."""
+    apply_search_setting(cfg, 'lookahead')
+    cfg.train_cfg.search_epochs = []
+    cfg.train_cfg.online = dict(interval=LOOKAHEAD_ONLINE_INTERVAL, steps=1)
 
 
 def ensure_teacher(args) -> Tuple[str, float]:
@@ -353,7 +392,9 @@ def patient_config(method: str, seed: int, args, teacher_ckpt: str) -> Config:
     if method.endswith('_noinvert'):
         cfg.model.augmenter.ops = NO_INVERT_OPS
     if method in OBJECTIVE_METHODS:
-        cfg.model.search_objective = SEARCH_OBJECTIVES[OBJECTIVE_METHODS[method]]
+        apply_search_setting(cfg, OBJECTIVE_METHODS[method])
+    if method == 'tst_lookahead_online':
+        lookahead_online(cfg)
     return cfg
 
 
@@ -395,6 +436,11 @@ def short_config(method: str, seed: int, args, teacher_ckpt: str,
     elif method == 'tst_online':
         cfg.train_cfg.search_epochs = []
         cfg.train_cfg.online = dict(interval=args.online_interval, steps=1)
+    elif method in SHORT_OBJECTIVE_METHODS:
+        cfg.train_cfg.search_epochs = search_epochs
+        apply_search_setting(cfg, OBJECTIVE_METHODS[method])
+    elif method == 'tst_lookahead_online':
+        lookahead_online(cfg)
     return cfg
 
 
@@ -476,12 +522,14 @@ def run_diagnostics(run_dir: str, phases: List[int]) -> Dict:
     for record in passes:
         phases.setdefault(int(record['search_pass/position']), []).append(record)
     out['search_phases'] = [{
-        'epoch': epoch,
-        'loss_teacher': [r['search_pass/augment.loss_teacher'] for r in records],
-        'loss_weakness': [r['search_pass/augment.loss_weakness'] for r in records],
-        'lr': [r['search_pass/lr'] for r in records],
+        'epoch': epoch, 'lr': [r['search_pass/lr'] for r in records],
+        **{name: [r.get(f'search_pass/augment.{name}') for r in records]
+           for name in ('loss_teacher', 'loss_weakness', 'heldout_before', 'heldout_after')},
     } for epoch, records in sorted(phases.items())]
     out['policy_moved'] = policy_movement(run_dir)
+    weights = _values(run_dir, 'distill.x_prime_weight')
+    if weights:
+        out['x_prime_weight'] = {'first_epoch': weights[0], 'last_epoch': weights[-1]}
     return out
 
 
@@ -512,12 +560,21 @@ def _segments(runs: List[Dict], name: str) -> str:
 
 
 def _phase_losses(runs: List[Dict], idx: int) -> str:
-    """Search-loss terms of phase ``idx``, first -> last pass, means over runs."""
+    """Search-loss terms of phase ``idx``, first -> last pass, means over runs (for the
+    lookahead: what the virtual step lowered the held-out loss by)."""
     rows = [r['search_phases'][idx] for r in runs if len(r['search_phases']) > idx]
     if not rows:
         return '-'
-    teacher = [_mean([row['loss_teacher'][i] for row in rows]) for i in (0, -1)]
-    weakness = [_mean([row['loss_weakness'][i] for row in rows]) for i in (0, -1)]
+
+    def first_last(name):
+        return [_mean([row.get(name, [None])[i] for row in rows]) for i in (0, -1)]
+
+    teacher, weakness = first_last('loss_teacher'), first_last('loss_weakness')
+    if teacher[0] is None:
+        before, after = first_last('heldout_before'), first_last('heldout_after')
+        if before[0] is None:
+            return '-'
+        return 'held-out gain ' + ' -> '.join(f'{b - a:.4f}' for b, a in zip(before, after))
     return f'{teacher[0]:.3f} -> {teacher[1]:.3f} / {weakness[0]:.3f} -> {weakness[1]:.3f}'
 
 
@@ -537,8 +594,8 @@ def diagnostics_table(results: List[Dict], diagnostics: Dict[str, Dict]) -> List
              'student p_y on x\' | '
              'x\' left out by the filter | search loss teacher / weakness, phase 1 (first -> '
              'last pass) | phase 2 | augmenter lr after the last phase | policy moved '
-             '(per phase) |',
-             '|---|---|---|---|---|---|---|---|---|---|---|']
+             '(per phase) | learned x\' weight (first / last logged) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|']
     by_method: Dict[str, List[Dict]] = {}
     for result in results:
         key = f'{result["method"]}_seed{result["seed"]}'
@@ -557,7 +614,7 @@ def diagnostics_table(results: List[Dict], diagnostics: Dict[str, Dict]) -> List
             f'{_first_last(runs, "student_py_aug", 1.0, 3)} | '
             f'{_first_last(runs, "dropped_aug")} | {_phase_losses(runs, 0)} | '
             f'{_phase_losses(runs, 1)} | {"-" if not lrs else f"{_mean(lrs):.5f}"} | '
-            f'{_policy_moved(runs)} |')
+            f'{_policy_moved(runs)} | {_first_last(runs, "x_prime_weight", 1.0, 3)} |')
     return lines
 
 
@@ -622,17 +679,18 @@ def write_tables(args, results: List[Dict], teacher_top1: float, command: str,
               f'left out; {args.jobs} runs at a time, {args.threads} thread each, on a machine '
               'shared with other work).')
     lines = [header, '', *summary_table(summary, DESCRIPTIONS, 'top1', 'top-1')]
-    diagnostics, pairs = {}, []
-    if args.preset == 'patient':
-        diagnostics = {f'{r["method"]}_seed{r["seed"]}':
-                       run_diagnostics(run_dir_of(r['method'], r['seed'], args), list(phases))
-                       for r in results}
-        pairs = paired_differences(summary, PAIRS, 'top1')
+    pairs = paired_differences(summary, PAIRS, 'top1')
+    if pairs:
         lines += ['', 'Paired differences (top-1 points, same seeds):', '',
                   *paired_table(pairs, DESCRIPTIONS)]
+    diagnostics = {f'{r["method"]}_seed{r["seed"]}':
+                   run_diagnostics(run_dir_of(r['method'], r['seed'], args), list(phases))
+                   for r in results}
+    if diagnostics:
         lines += ['', 'Diagnostics (means over seeds; x\' figures are epoch means of the '
                   'distillation steps, in %, p_y in [0, 1]; search losses are pass means):',
                   '', *diagnostics_table(results, diagnostics)]
+    if args.preset == 'patient':
         checks = pilot_checks(summary, diagnostics)
         if checks:
             lines += ['', 'Regime checks (the pilot\'s go / no-go):', '', *checks]

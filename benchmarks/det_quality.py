@@ -66,6 +66,7 @@ DESCRIPTIONS = {
     'kd_random': 'KD + untrained policy on [x\'; x] (p = m = 0.5)',
     'tst': 'TST (search phases)',
     'tst_online': 'TST, online search',
+    'tst_lookahead': 'TST, student-lookahead search (finite differences)',
 }
 MAP = 'coco/bbox_mAP'
 CAVEATS = (

@@ -2,9 +2,12 @@
 
 For every proxy setting that the patient study also trained in full (the paper's objective
 as ``tst``, any other as ``tst_<setting>``), and every seed both have, it pairs what the
-proxy measured after one search phase (change of the teacher-right-student-wrong share, and
-of the teacher's top-1 on x') with what the full run scored against the untrained policy
-of the same seed (``kd_random``). Reads the two JSON files only; trains nothing::
+proxy measured after one search phase (change of the teacher-right-student-wrong share, of
+the teacher's top-1 on x', and of the two candidate proxies where they were scored: the
+held-out gain of a virtual distillation step on [x'; x], and the standard deviation of the
+teacher's true-class probability on x') with what the full run scored against the untrained
+policy of the same seed (``kd_random``), and the correlation of each proxy with that gain.
+Reads the two JSON files only; trains nothing::
 
     python benchmarks/proxy_vs_study.py \\
         --proxy benchmarks/results/search_proxy.json \\
@@ -20,6 +23,10 @@ import numpy as np
 
 #: The untrained-policy control every full run is paired with.
 CONTROL = 'kd_random'
+#: Each proxy: its column, the score whose change it is, the scale of the change.
+PROXIES = {'trsw_change': ('TRSW change (points)', 'trsw', 100.0),
+           'heldout_change': ('held-out gain change (x 1e-3)', 'heldout_gain', 1e3),
+           'teacher_std_change': ("std of teacher p_y on x' change", 'teacher_py_std', 1.0)}
 
 
 def study_method(setting: str) -> str:
@@ -36,11 +43,14 @@ def pair_up(proxy: Dict, study: Dict) -> List[Dict]:
         method, seed = study_method(run['method']), run['seed']
         if (method, seed) not in top1 or (CONTROL, seed) not in top1:
             continue
-        rows.append(dict(
-            setting=run['method'], seed=seed,
-            trsw_change=100 * (run['after']['trsw'] - run['before']['trsw']),
-            teacher_change=100 * (run['after']['teacher_top1'] - run['before']['teacher_top1']),
-            gain=top1[(method, seed)] - top1[(CONTROL, seed)]))
+        row = dict(setting=run['method'], seed=seed,
+                   teacher_change=100 * (run['after']['teacher_top1'] -
+                                         run['before']['teacher_top1']),
+                   gain=top1[(method, seed)] - top1[(CONTROL, seed)])
+        for key, (_, score, scale) in PROXIES.items():
+            if score in run['after'] and score in run['before']:
+                row[key] = scale * (run['after'][score] - run['before'][score])
+        rows.append(row)
     return sorted(rows, key=lambda row: (row['setting'], row['seed']))
 
 
@@ -62,31 +72,44 @@ def correlation(x: List[float], y: List[float], rank: bool = False) -> Optional[
 
 
 def report(rows: List[Dict]) -> List[str]:
-    """The markdown table: per setting (means over the paired seeds) and the correlations."""
+    """The markdown table: per setting (means over the paired seeds) and the correlation of
+    each proxy with the full runs' gain."""
     settings = sorted({row['setting'] for row in rows},
                       key=lambda s: np.mean([r['trsw_change'] for r in rows
                                              if r['setting'] == s]))
-    lines = ['| setting | seeds | proxy: TRSW change (points) | proxy: teacher on x\' change '
-             f'| full run - {CONTROL} (top-1) | higher |', '|---|---|---|---|---|---|']
-    means = []
+    proxies = [key for key in PROXIES if any(key in row for row in rows)]
+    lines = ['| setting | seeds | ' + ' | '.join(f'proxy: {PROXIES[key][0]}' for key in proxies)
+             + f' | proxy: teacher on x\' change | full run - {CONTROL} (top-1) | higher |',
+             '|---|---|' + '---|' * (len(proxies) + 3)]
+    means = {key: [] for key in proxies}
+    gains_by_setting = []
     for setting in settings:
         mine = [row for row in rows if row['setting'] == setting]
         gains = [row['gain'] for row in mine]
-        means.append((np.mean([r['trsw_change'] for r in mine]), np.mean(gains)))
+        gains_by_setting.append(np.mean(gains))
+        cells = []
+        for key in proxies:
+            values = [r[key] for r in mine if key in r]
+            means[key].append(np.mean(values) if len(values) == len(mine) else None)
+            cells.append('-' if means[key][-1] is None else f'{means[key][-1]:+.2f}')
         lines.append(
-            f'| {setting} | {", ".join(str(r["seed"]) for r in mine)} '
-            f'| {means[-1][0]:+.1f} | {np.mean([r["teacher_change"] for r in mine]):+.1f} '
+            f'| {setting} | {", ".join(str(r["seed"]) for r in mine)} | {" | ".join(cells)} '
+            f'| {np.mean([r["teacher_change"] for r in mine]):+.1f} '
             f'| {np.mean(gains):+.2f} ± {np.std(gains, ddof=1) if len(gains) > 1 else 0:.2f} '
             f'| {sum(g > 0 for g in gains)} of {len(gains)} |')
 
     def fmt(value: Optional[float]) -> str:
         return 'n/a' if value is None else f'{value:+.2f}'
 
-    per_run = correlation([r['trsw_change'] for r in rows], [r['gain'] for r in rows])
-    per_setting = correlation(*zip(*means), rank=True) if means else None
-    lines += ['', f'Correlation of the proxy\'s TRSW change with the full run\'s gain: '
-              f'{fmt(per_run)} over {len(rows)} (setting, seed) pairs (Pearson), '
-              f'{fmt(per_setting)} over the {len(means)} settings\' means (Spearman).']
+    lines += ['', '| proxy | Pearson over (setting, seed) pairs | pairs | Spearman over '
+              'settings\' means | settings |', '|---|---|---|---|---|']
+    for key in proxies:
+        paired = [r for r in rows if key in r]
+        per_run = correlation([r[key] for r in paired], [r['gain'] for r in paired])
+        points = [(m, g) for m, g in zip(means[key], gains_by_setting) if m is not None]
+        per_setting = correlation(*zip(*points), rank=True) if len(points) > 2 else None
+        lines.append(f'| {PROXIES[key][0]} | {fmt(per_run)} | {len(paired)} | '
+                     f'{fmt(per_setting)} | {len(points)} |')
     return lines
 
 

@@ -26,10 +26,16 @@ __all__ = [
     'write_tables', 'run_jobs'
 ]
 
-METHODS = ('alone', 'kd', 'kd_random', 'tst', 'tst_online')
+METHODS = ('alone', 'kd', 'kd_random', 'tst', 'tst_online', 'tst_lookahead')
 #: (method, baseline) pairs compared in words under the table
 COMPARED = (('kd', 'alone'), ('tst', 'kd'), ('tst', 'kd_random'), ('kd_random', 'kd'),
-            ('tst_online', 'kd'))
+            ('tst_online', 'kd'), ('tst_lookahead', 'kd'), ('tst_lookahead', 'kd_random'),
+            ('tst_lookahead', 'tst'))
+#: ``tst_lookahead``'s search: the student-lookahead objective by finite differences (mmcv's
+#: ops have no double backward), its policy stepped by Adam, no plateau rule (see
+#: ``cls_quality.LOOKAHEAD_OPTIONS``; detection and segmentation learn no weight of x').
+LOOKAHEAD_OBJECTIVE = dict(type='tst_mm.StudentLookahead', estimator='finite_difference')
+LOOKAHEAD_AUGMENTER_OPTIMIZER = dict(type='Adam', lr=0.05)
 
 #: how a study points a config at its scenes and gives it the shared schedule, in place:
 #: ``configure(cfg, args, iters, seed)``
@@ -155,7 +161,8 @@ def apply_method(cfg: Config, method: str, args) -> Config:
     - ``kd``: no augmentation, no search;
     - ``kd_random``: ``[x'; x]`` with the augmenter's initial policy, never searched;
     - ``tst``: search phases before a quarter and three quarters of training;
-    - ``tst_online``: one search step every ``--online-interval`` iterations.
+    - ``tst_online``: one search step every ``--online-interval`` iterations;
+    - ``tst_lookahead``: as ``tst``, searching with :data:`LOOKAHEAD_OBJECTIVE`.
     """
     cfg.custom_hooks = [dict(type='tst_mm.TSTPolicyLoggerHook')]
     cfg.train_cfg.search_iters = search_iters(args)
@@ -168,8 +175,14 @@ def apply_method(cfg: Config, method: str, args) -> Config:
         cfg.custom_hooks = []
     elif method == 'kd_random':
         cfg.custom_hooks = []
-    elif method == 'tst':
+    elif method in ('tst', 'tst_lookahead'):
         cfg.train_cfg.search_at = [args.iters // 4, 3 * args.iters // 4]
+    if method == 'tst_lookahead':
+        cfg.model.search_objective = LOOKAHEAD_OBJECTIVE
+        for key in ('weakness_loss', 'search_loss_weights'):
+            cfg.model.pop(key, None)
+        cfg.optim_wrapper.augmenter.optimizer = LOOKAHEAD_AUGMENTER_OPTIMIZER
+        cfg.train_cfg.search_optim = dict(factor=None)
     elif method == 'tst_online':
         cfg.train_cfg.online = dict(interval=args.online_interval, steps=1)
     return cfg

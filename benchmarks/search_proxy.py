@@ -15,6 +15,14 @@ teacher and student top-1 on ``x'``, **the share of ``x'`` the teacher gets righ
 student wrong** (TRSW), both wrong, ``tau**2 KL(T || S)`` at the KD temperature, and how far
 the policy moved (sum of |change| of every probability and magnitude).
 
+Two more candidate proxies are scored beside it (``search_proxy_hook``): the held-out gain of
+one virtual distillation step on ``[x'; x]`` (what ``tst_mm.StudentLookahead`` climbs; the
+same step on plain KD's ``[x; x]`` beside it) and the standard deviation over images of the
+teacher's true-class probability on ``x'`` (Wang et al., NeurIPS 2022). Runs cached before
+these existed are scored afterwards from their start checkpoint and the policies in their
+``proxy.json`` (``proxy_extra.json``; the student does not change in a search phase, so
+the scores are the ones the run would have logged).
+
 A setting is kept when, on average over seeds, it raises the TRSW share without lowering the
 teacher's top-1 on ``x'`` (by more than ``--teacher-tolerance`` points). Writes
 ``benchmarks/results/search_proxy.{md,json,png}``; runs are cached per run dir (config
@@ -43,7 +51,9 @@ SETTINGS = cls_quality.SEARCH_OBJECTIVES
 #: The study's first search phase, where the proxy starts.
 START_EPOCH = 10
 SCORES = ('teacher_top1', 'student_top1', 'trsw', 'both_wrong', 'kl', 'teacher_py',
-          'student_py')
+          'student_py', 'teacher_py_std', 'heldout_gain', 'heldout_gain_kd')
+#: Scores a run cached before them lacks; :func:`extra_scores` adds them.
+EXTRA_SCORES = ('teacher_py_std', 'heldout_gain', 'heldout_gain_kd')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -75,6 +85,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='search passes (the patient config\'s by default)')
     parser.add_argument('--cached-only', action='store_true',
                         help='train nothing: tabulate the finished runs')
+    parser.add_argument('--rescore', action='store_true',
+                        help='score the candidate proxies of finished runs cached before them')
     parser.add_argument('--out', default='benchmarks/results')
     parser.add_argument('--name', default='search_proxy')
     args = parser.parse_args(argv)
@@ -112,7 +124,7 @@ def setting_config(setting: str, seed: int, args, teacher_ckpt: str) -> Config:
     """One search phase of ``setting`` from the start checkpoint of ``seed``, scored."""
     cfg = cls_quality.patient_config('tst', seed, args.study, teacher_ckpt)
     cfg.load_from = osp.join(start_dir(seed, args), f'epoch_{start_epoch(args)}.pth')
-    cfg.model.search_objective = SETTINGS[setting]
+    cls_quality.apply_search_setting(cfg, setting)
     # the phase before the first epoch, then one student epoch (nothing reads it)
     cfg.train_cfg.max_epochs = 1
     cfg.train_cfg.search_epochs = [0]
@@ -156,10 +168,56 @@ def run_setting(setting: str, seed: int, args, teacher_ckpt: str) -> Dict:
     return dict(result, **read_proxy(run_dir_of(setting, seed, args)))
 
 
-def read_proxy(run_dir: str) -> Dict:
-    """Scores before and after the phase and how far the policy moved, from ``proxy.json``."""
+def extra_scores(run_dir: str, threads: int = 1) -> Dict[str, Dict[str, float]]:
+    """The :data:`EXTRA_SCORES` of a finished run that did not log them, before and after its
+    phase: the run's distiller from its config and start checkpoint (``load_from``), its
+    policies from ``proxy.json``. Cached in ``<run_dir>/proxy_extra.json``."""
+    path = osp.join(run_dir, 'proxy_extra.json')
+    if osp.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner, load_checkpoint
+    from search_proxy_hook import lookahead_scores, x_prime_scores
+
+    from tst_mm.registry import MODELS
+    from tst_mm.utils.safe_checkpoint import register_checkpoint_safe_globals
+    torch.set_num_threads(threads)
+    register_checkpoint_safe_globals()
+    cfg = cls_quality.load_config(osp.join(run_dir, 'config.wanted.py'))
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    distiller = MODELS.build(cfg.model)
+    load_checkpoint(distiller, cfg.load_from, map_location='cpu', strict=False)
+    distiller.load_teacher()
+    distiller.train()
+    hook = next(h for h in cfg.custom_hooks if h['type'] == 'SearchProxyHook')
+    loader = Runner.build_dataloader(hook['loader'], seed=0)
     with open(osp.join(run_dir, 'proxy.json')) as f:
         records = json.load(f)
+    lr = cfg.optim_wrapper.student.optimizer.lr
+    out = {}
+    for when in ('before', 'after'):
+        distiller.augmenter.load_policy(records[when]['policy'])
+        scores = {'teacher_py_std': x_prime_scores(distiller, loader, hook['draws'],
+                                                   4.0)['teacher_py_std']}
+        scores.update(lookahead_scores(distiller, loader, hook['draws'], lr))
+        out[when] = scores
+    with open(path, 'w') as f:
+        json.dump(out, f, indent=1)
+    return out
+
+
+def read_proxy(run_dir: str) -> Dict:
+    """Scores before and after the phase and how far the policy moved, from ``proxy.json``
+    (and ``proxy_extra.json`` for the scores a run cached before them lacks)."""
+    with open(osp.join(run_dir, 'proxy.json')) as f:
+        records = json.load(f)
+    extra_path = osp.join(run_dir, 'proxy_extra.json')
+    if osp.isfile(extra_path):
+        with open(extra_path) as f:
+            for when, scores in json.load(f).items():
+                for key, value in scores.items():
+                    records[when]['scores'].setdefault(key, value)
     before, after = records['before'], records['after']
     moved = sum(abs((after['policy'][op][key] or 0.0) - (before['policy'][op][key] or 0.0))
                 for op in before['policy'] for key in ('probability', 'magnitude'))
@@ -181,6 +239,8 @@ def summarise(results: List[Dict], tolerance: float) -> Dict[str, Dict]:
         row = {'seeds': [r['seed'] for r in runs],
                'moved': statistics.mean(r['moved'] for r in runs)}
         for score in SCORES:
+            if any(score not in r['before'] for r in runs):  # cached, not yet rescored
+                continue
             changes = [r['after'][score] - r['before'][score] for r in runs]
             row[score] = {'before': statistics.mean(r['before'][score] for r in runs),
                           'after': statistics.mean(r['after'][score] for r in runs),
@@ -209,6 +269,7 @@ def table(summary: Dict[str, Dict]) -> List[str]:
              'teacher right, student wrong | both wrong | KL(T‖S) at τ=4 | policy moved | '
              'kept |',
              '|---|---|---|---|---|---|---|---|---|---|']
+    extra = []
     for setting, row in summary.items():
         objective = ', '.join(f'{k}={v}' for k, v in SETTINGS[setting].items()
                               if k != 'type') or 'defaults'
@@ -219,6 +280,20 @@ def table(summary: Dict[str, Dict]) -> List[str]:
             f'{_change(row, "trsw")} | {_change(row, "both_wrong")} | '
             f'{_change(row, "kl", 1.0, 3)} | {row["moved"]:.2f} | '
             f'{"yes" if row["kept"] else "no"} |')
+        if 'heldout_gain' in row:
+            extra.append(
+                f'| {setting} | {len(row["seeds"])} | {_change(row, "heldout_gain", 1e3, 2)} | '
+                f'{row["heldout_gain_kd"]["after"] * 1e3:.2f} | '
+                f'{_change(row, "teacher_py_std", 1.0, 4)} |')
+    if extra:
+        lines += ['', 'Candidate proxies: the held-out gain of one virtual distillation step '
+                  'on [x\'; x] (x 1e-3, positive: the step lowered the loss on the held-out '
+                  'half of each batch) beside the same step on plain KD\'s [x; x], and the '
+                  'standard deviation over images of the teacher\'s true-class probability on '
+                  'x\' (Wang et al. 2022; lower predicted better students):', '',
+                  '| setting | seeds | held-out gain of a step on [x\'; x] (x 1e-3) | '
+                  'on [x; x] (plain KD) | std of the teacher\'s p_y on x\' |',
+                  '|---|---|---|---|---|', *extra]
     return lines
 
 
@@ -333,6 +408,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for future in [pool.submit(one, job) for job in jobs]:
             future.result()
+    if args.rescore:
+        for index, result in enumerate(results):
+            run_dir = run_dir_of(result['method'], result['seed'], args)
+            if 'heldout_gain' not in result['before']:
+                print(f'rescoring {run_dir}', flush=True)
+                extra_scores(run_dir, args.threads)
+                results[index] = dict(result, **read_proxy(run_dir))
     write_report(args, results, starts, command, missing)
     with open(osp.join(args.out, f'{args.name}.md')) as f:
         print('\n' + f.read())

@@ -5,8 +5,15 @@ training subset through the test pipeline, ``draws`` times, with the same random
 times) and scores teacher and student on them: top-1, the share the teacher gets right and
 the student wrong, the mean ``tau**2 KL(T || S)`` at the KD temperature, and the true-class
 probabilities. It writes them, with the policy, to ``<work_dir>/proxy.json`` and logs the
-share after the phase as ``proxy/trsw_after``.
+share after the phase as ``proxy/trsw_after``. Two more candidate proxies, for
+``benchmarks/proxy_vs_study.py``: ``teacher_py_std`` (the standard deviation over images of the
+teacher's true-class probability on ``x'``, averaged over the draws: lower predicted a better
+student across augmentation schemes in Wang et al., NeurIPS 2022) and, from
+:func:`lookahead_scores`, ``heldout_gain`` (how much one virtual distillation step on
+``[x'; x]`` lowers the student's loss on held-out images: what ``tst_mm.StudentLookahead``
+climbs) beside ``heldout_gain_kd`` (the same step on ``[x; x]``, plain KD).
 """
+import copy
 import json
 import os.path as osp
 import random
@@ -18,9 +25,10 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from tst_mm.distill.virtual_step import build_virtual_step
 from tst_mm.utils.unwrap import unwrap_model
 
-__all__ = ['SearchProxyHook', 'x_prime_scores']
+__all__ = ['SearchProxyHook', 'x_prime_scores', 'lookahead_scores']
 
 #: Seed of the first draw; draw ``k`` uses ``DRAW_SEED + k`` (the same before and after).
 DRAW_SEED = 10_000
@@ -50,6 +58,7 @@ def x_prime_scores(distiller, loader, draws: int, tau: float) -> Dict[str, float
     teacher.eval()
     sums: Dict[str, float] = defaultdict(float)
     counts: Dict[str, int] = defaultdict(int)
+    teacher_py = []  # per draw, the teacher's true-class probability of every image
     states = random.getstate(), np.random.get_state()
     try:
         with torch.random.fork_rng(devices=[]):
@@ -57,6 +66,7 @@ def x_prime_scores(distiller, loader, draws: int, tau: float) -> Dict[str, float
                 random.seed(DRAW_SEED + draw)
                 np.random.seed(DRAW_SEED + draw)
                 torch.manual_seed(DRAW_SEED + draw)
+                teacher_py.append([])
                 for batch in loader:
                     data = distiller.data_preprocessor(batch, True)
                     inputs, samples = data['inputs'], data['data_samples']
@@ -82,12 +92,77 @@ def x_prime_scores(distiller, loader, draws: int, tau: float) -> Dict[str, float
                     for key, value in values.items():
                         sums[key] += float(value.float().sum())
                         counts[key] += len(labels)
+                    teacher_py[-1].append(values['teacher_py'])
     finally:
         random.setstate(states[0])
         np.random.set_state(states[1])
         student.train(modes[0])
         teacher.train(modes[1])
-    return {key: sums[key] / counts[key] for key in sums}
+    scores = {key: sums[key] / counts[key] for key in sums}
+    per_image = torch.stack([torch.cat(draw) for draw in teacher_py]).mean(0)
+    scores['teacher_py_std'] = float(per_image.std())
+    return scores
+
+
+def _virtual_gain(step) -> float:
+    """How much the step's held-out loss falls after one SGD step on its training loss."""
+    params = {name: value.detach().requires_grad_() for name, value in step.params.items()}
+    grads = torch.autograd.grad(step.train_loss(params), list(params.values()),
+                                allow_unused=True)
+    with torch.no_grad():
+        after = {name: value - step.lr * grad if grad is not None else value
+                 for (name, value), grad in zip(params.items(), grads)}
+        return float(step.heldout_loss(params) - step.heldout_loss(after))
+
+
+def lookahead_scores(distiller, loader, draws: int, lr: float) -> Dict[str, float]:
+    """Held-out gain of one virtual distillation step on ``x'`` and on plain KD.
+
+    Each batch of ``loader`` is split in two halves: a virtual SGD step (at ``lr``, the run's
+    own distillation losses, student in train mode on copies of its buffers) on
+    ``[x'; x]`` of the first, and the loss on the second before and after it. The same step
+    on ``[x; x]`` (what plain KD teaches) gives ``heldout_gain_kd``. The same random draws as
+    :func:`x_prime_scores`; random states are restored afterwards.
+
+    Returns:
+        ``heldout_gain`` and ``heldout_gain_kd``: means over batches and draws of the fall of
+        the held-out loss (positive: the step helped); a learned weight of ``x'`` weighs it
+        in the first.
+    """
+    student = distiller.student
+    params = {name: param for name, param in student.named_parameters() if param.requires_grad}
+    weight = getattr(distiller.augmenter, 'x_prime_weight', None)
+    x_prime_weight = None if weight is None or weight() is None else weight().detach()
+    gains: Dict[str, list] = defaultdict(list)
+    states = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for draw in range(draws):
+                random.seed(DRAW_SEED + draw)
+                np.random.seed(DRAW_SEED + draw)
+                torch.manual_seed(DRAW_SEED + draw)
+                for batch in loader:
+                    data = distiller.data_preprocessor(batch, True)
+                    inputs, samples = data['inputs'], data['data_samples']
+                    half = inputs.size(0) // 2
+                    clean, clean_samples = inputs[:half], samples[:half]
+                    with torch.no_grad():
+                        aug, aug_samples = distiller.augmenter(clean,
+                                                               copy.deepcopy(clean_samples))
+                    for key, first, weight in (
+                            ('heldout_gain', (aug, aug_samples), x_prime_weight),
+                            ('heldout_gain_kd', (clean, clean_samples), None)):
+                        step = build_virtual_step(
+                            student, distiller.teacher, distiller.adapter,
+                            distiller.distill_losses, params, lr, *first, clean,
+                            clean_samples, inputs[half:], samples[half:],
+                            teacher_correct_only=distiller.teacher_correct_only,
+                            x_prime_weight=weight)
+                        gains[key].append(_virtual_gain(step))
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+    return {key: float(np.mean(values)) for key, values in gains.items()}
 
 
 @HOOKS.register_module()
@@ -111,6 +186,8 @@ class SearchProxyHook(Hook):
         if not hasattr(self, 'loader'):
             self.loader = runner.build_dataloader(self.loader_cfg)
         scores = x_prime_scores(distiller, self.loader, self.draws, self.tau)
+        lr = runner.optim_wrapper['student'].param_groups[0]['lr']
+        scores.update(lookahead_scores(distiller, self.loader, self.draws, lr))
         self.records[when] = dict(scores=scores, policy=distiller.augmenter.policy())
         runner.logger.info(f'search proxy, x\' {when} the phase: ' +
                            ', '.join(f'{key} {value:.4f}' for key, value in scores.items()))

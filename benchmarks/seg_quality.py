@@ -70,6 +70,7 @@ DESCRIPTIONS = {
     'kd_random': 'KD + untrained policy on [x\'; x] (p = m = 0.5)',
     'tst': 'TST (search phases)',
     'tst_online': 'TST, online search',
+    'tst_lookahead': 'TST, student-lookahead search (finite differences)',
 }
 MIOU = 'mIoU'
 CAVEATS = (

@@ -4,9 +4,11 @@
     python tools/run_fingerprint.py --out after.json --compare before.json
 
 For each task (``cls``: the Fashion-MNIST demo, two epochs with a search phase before each;
-``cls-gated`` / ``cls-disagree``: the same with the teacher-gated / disagreement objective;
+``cls-gated`` / ``cls-disagree`` / ``cls-lookahead``: the same with the teacher-gated /
+disagreement / student-lookahead objective (exact, with the learned weight of x');
 ``det``: the Faster R-CNN scenes demo, two epochs with a search phase before each; ``seg``:
-the PSPNet scenes demo, 12 iterations with two search phases) a real mmengine Runner trains
+the PSPNet scenes demo, 12 iterations with two search phases; ``det-lookahead``: ``det``
+with the student-lookahead objective by finite differences) a real mmengine Runner trains
 from a random teacher built with a fixed seed, on one thread. The fingerprint holds the
 SHA-256 of every tensor of the final model, of the optimizers' states, and every scalar the
 message hub logged (values and counts), so "identical" means bit for bit. ``--compare`` exits
@@ -28,7 +30,7 @@ from typing import Dict, List, Optional
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TASKS = ('cls', 'cls-gated', 'cls-disagree', 'det', 'seg')
+TASKS = ('cls', 'cls-gated', 'cls-disagree', 'cls-lookahead', 'det', 'det-lookahead', 'seg')
 #: Training images, batch size and student lr schedule of each task's short training.
 SCHEDULES = {
     'cls': (256, 64, dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=2)),
@@ -36,9 +38,20 @@ SCHEDULES = {
     'seg': (8, 4, dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=12,
                        by_epoch=False)),
 }
-#: Search objectives of the ``cls-*`` tasks (the plain ``cls`` runs the paper's, the default).
-OBJECTIVES = {'cls-gated': dict(type='tst_mm.TeacherGatedObjective', hinge_weight=3.0),
-              'cls-disagree': dict(type='tst_mm.DisagreementObjective')}
+#: What a ``<task>-<variant>`` task changes in its task's config (dotted keys): another search
+#: objective (the plain tasks run the paper's, the default) and what comes with it.
+_ADAM = dict(type='Adam', lr=0.05)
+VARIANTS = {
+    'cls-gated': {'model.search_objective': dict(type='tst_mm.TeacherGatedObjective',
+                                                 hinge_weight=3.0)},
+    'cls-disagree': {'model.search_objective': dict(type='tst_mm.DisagreementObjective')},
+    'cls-lookahead': {'model.search_objective': dict(type='tst_mm.StudentLookahead',
+                                                     estimator='exact'),
+                      'model.augmenter.learn_x_prime_weight': True,
+                      'optim_wrapper.augmenter.optimizer': _ADAM},
+    'det-lookahead': {'model.search_objective': dict(type='tst_mm.StudentLookahead'),
+                      'optim_wrapper.augmenter.optimizer': _ADAM},
+}
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:
@@ -81,7 +94,7 @@ def _data_options(task: str, data: str) -> List[str]:
 def task_config(task: str, data: str, work_dir: str):
     """The short training of ``task``: its demo config, small, with two search phases."""
     from mmengine.config import Config
-    objective = OBJECTIVES.get(task)
+    variant = VARIANTS.get(task, {})
     task = task.split('-')[0]
     config = {'cls': 'configs/demo/tst_fashion-mnist.py',
               'det': 'configs/demo/tst_faster-rcnn_scenes.py',
@@ -95,8 +108,10 @@ def task_config(task: str, data: str, work_dir: str):
     cfg.work_dir = work_dir
     cfg.model.teacher = osp.join(ROOT, cfg.model.teacher)
     cfg.model.teacher_ckpt = osp.join(work_dir, 'teacher.pth')
-    if objective:
-        cfg.model.search_objective = objective
+    if variant:  # an objective of its own: the paper's settings go
+        cfg.model.pop('weakness_loss', None)
+        cfg.model.pop('search_loss_weights', None)
+        cfg.merge_from_dict(variant)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10**6)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.randomness = dict(seed=0)
@@ -162,13 +177,13 @@ def make_data(tasks, root: str) -> Dict[str, str]:
     if not osp.isdir(fmnist):
         subprocess.run([sys.executable, osp.join(ROOT, 'tools/data/prepare_fashion_mnist.py'),
                         '--out', fmnist], check=True)
-    data = {'cls': fmnist, 'cls-gated': fmnist, 'cls-disagree': fmnist}
+    data = {task: fmnist for task in TASKS if task.startswith('cls')}
     scenes = osp.join(root, 'scenes')
     if {'det', 'seg'} & set(tasks) and not osp.isdir(scenes):
         subprocess.run([sys.executable, osp.join(ROOT, 'tools/data/make_scenes.py'), '--out',
                         scenes, '--fmnist-dir', fmnist, '--num-train', '8', '--num-val', '4',
                         '--size', '96'], check=True)
-    data['det'] = data['seg'] = scenes
+    data.update({task: scenes for task in TASKS if not task.startswith('cls')})
     return data
 
 

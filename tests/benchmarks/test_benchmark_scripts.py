@@ -341,3 +341,21 @@ def test_search_proxy_scores_x_prime_before_and_after_one_phase(tmp_path, fashio
     again = run_tool(*common, '--cached-only').stdout
     assert 'Not run' not in again
     assert json.loads((out / 'search_proxy.json').read_text())['summary'] == summary
+    for run in runs.values():  # the candidate proxies, scored by the hook
+        assert run['before']['heldout_gain_kd'] == pytest.approx(
+            runs[run['method'], run['seed']]['after']['heldout_gain_kd'])  # same student
+        assert 0 < run['after']['teacher_py_std'] < 0.5
+    assert '| paper | 2 |' in (out / 'search_proxy.md').read_text()  # candidate proxies
+
+    # a run cached before the candidate proxies is scored afterwards to the same values
+    run_dir = work / 'paper_seed1'
+    proxy = json.loads((run_dir / 'proxy.json').read_text())
+    logged = {when: {key: proxy[when]['scores'].pop(key) for key in
+                     ('teacher_py_std', 'heldout_gain', 'heldout_gain_kd')}
+              for when in ('before', 'after')}
+    (run_dir / 'proxy.json').write_text(json.dumps(proxy))
+    run_tool(*common, '--cached-only', '--rescore')
+    rescored = json.loads((run_dir / 'proxy_extra.json').read_text())
+    for when, scores in logged.items():
+        for key, value in scores.items():  # the policy went through JSON: not bit for bit
+            assert rescored[when][key] == pytest.approx(value, rel=1e-3, abs=1e-6), key

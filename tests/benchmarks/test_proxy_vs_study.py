@@ -41,11 +41,27 @@ def test_pairs_each_setting_and_seed_with_its_own_seeds_control():
     expected = np.corrcoef(trsw, gain)[0, 1]
     assert proxy_vs_study.correlation(trsw, gain) == pytest.approx(expected)
     lines = proxy_vs_study.report(rows)
-    assert lines[2].startswith('| paper | 0, 1 | +2.0 | -0.5 | -0.25 ± 1.06 | 1 of 2 |')
-    assert lines[3].startswith('| gated_l3 | 0, 1 | +5.0 | +15.0 | -1.00 ± 0.00 | 0 of 2 |')
+    assert lines[2].startswith('| paper | 0, 1 | +2.00 | -0.5 | -0.25 ± 1.06 | 1 of 2 |')
+    assert lines[3].startswith('| gated_l3 | 0, 1 | +5.00 | +15.0 | -1.00 ± 0.00 | 0 of 2 |')
     # two settings: too few for a rank correlation; four runs: Pearson as computed above
-    assert f'{expected:+.2f} over 4 (setting, seed) pairs' in lines[-1]
-    assert 'n/a over the 2 settings' in lines[-1]
+    assert lines[-1] == f'| TRSW change (points) | {expected:+.2f} | 4 | n/a | 2 |'
+
+
+def test_each_candidate_proxy_gets_its_own_correlation_where_it_was_scored():
+    proxy = json.loads(json.dumps(PROXY))
+    gains = {('paper', 0): (0.001, 0.003), ('paper', 1): (0.001, 0.0), ('gated_l3', 0):
+             (0.001, 0.0005), ('gated_l3', 1): (0.001, 0.0)}
+    for run in proxy['runs']:
+        if (run['method'], run['seed']) in gains:
+            run['before']['heldout_gain'], run['after']['heldout_gain'] = gains[
+                (run['method'], run['seed'])]
+    rows = proxy_vs_study.pair_up(proxy, STUDY)
+    changes = [r['heldout_change'] for r in rows]
+    assert changes == pytest.approx([-0.5, -1.0, 2.0, -1.0])  # x 1e-3, in row order
+    lines = proxy_vs_study.report(rows)
+    expected = np.corrcoef(changes, [r['gain'] for r in rows])[0, 1]
+    assert f'| held-out gain change (x 1e-3) | {expected:+.2f} | 4 | n/a | 2 |' in lines
+    assert not any('std of teacher' in line for line in lines)  # never scored: no column
 
 
 def test_rank_correlation_of_a_monotone_relation_is_one():

@@ -47,3 +47,33 @@ def test_classification_blends_geometry():
     blended = LearnableAugmenter(ops=['rotate', 'contrast'], geometric_mode='blend')
     ClassificationAdapter().check_augmenter(blended, student=None)
 
+
+
+@pytest.mark.parametrize('adapter', [DetectionAdapter(), SegmentationAdapter()])
+def test_dense_tasks_give_a_lookahead_only_its_finite_difference_estimate(adapter):
+    from tst_mm.search_objectives import (
+        DisagreementObjective,
+        PaperSearchObjective,
+        StudentLookahead,
+    )
+    adapter.check_search_objective(PaperSearchObjective())
+    adapter.check_search_objective(StudentLookahead(estimator='finite_difference'))
+    with pytest.raises(ValueError, match=r"what it needs \(double_backward\); use "
+                                         r"estimator='finite_difference'"):
+        adapter.check_search_objective(StudentLookahead(estimator='exact'))
+    with pytest.raises(ValueError, match=r'DisagreementObjective what it needs \(logits\)'):
+        adapter.check_search_objective(DisagreementObjective())
+    assert not adapter.weighs_x_prime
+
+
+def test_classification_gives_every_objective_what_it_needs():
+    from tst_mm.search_objectives import (
+        DisagreementObjective,
+        PaperSearchObjective,
+        StudentLookahead,
+        TeacherGatedObjective,
+    )
+    for objective in (PaperSearchObjective(), TeacherGatedObjective(), DisagreementObjective(),
+                      StudentLookahead(estimator='exact'), StudentLookahead()):
+        ClassificationAdapter().check_search_objective(objective)
+    assert ClassificationAdapter.weighs_x_prime

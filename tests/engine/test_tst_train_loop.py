@@ -12,6 +12,7 @@ from tst_testing_hooks import InterruptAfterIter, Interrupted
 
 import tst_mm  # noqa: F401
 from tst_mm.engine import tst_train_loop
+from tst_mm.utils import unwrap_model
 
 
 class InterruptAfterPass(Hook):
@@ -195,3 +196,61 @@ def test_bad_online_settings(teacher_ckpt, fashion_mnist_root, tmp_path):
     cfg = _cfg(teacher_ckpt, fashion_mnist_root, tmp_path, online=dict(every=3))
     with pytest.raises(ValueError, match='online must be'):
         Runner.from_cfg(cfg).train()
+
+
+class InterruptAfterEpoch(Hook):
+    """Kill the run after an epoch, once the checkpoint hook has saved it."""
+
+    priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) in after_train_epoch
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def after_train_epoch(self, runner):
+        if runner.epoch + 1 == self.epochs:
+            raise Interrupted
+
+
+def _lookahead_cfg(teacher_ckpt, data_root, work_dir, **train_cfg):
+    """The loop's config searching with the student lookahead (exact) and the learned weight
+    of x', its policy stepped by Adam (whose state a resume must bring back too)."""
+    cfg = _cfg(teacher_ckpt, data_root, work_dir, **train_cfg)
+    for key in ('weakness_loss', 'search_loss_weights'):
+        cfg.model.pop(key)
+    cfg.model.search_objective = dict(type='tst_mm.StudentLookahead', estimator='exact')
+    cfg.model.augmenter.learn_x_prime_weight = True
+    cfg.optim_wrapper.augmenter.optimizer = dict(type='Adam', lr=0.05)
+    return cfg
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('schedule', ['phases', 'online'])
+def test_lookahead_schedules_resume_exactly(teacher_ckpt, fashion_mnist_root, tmp_path,
+                                            schedule):
+    """The paper's phases (cut after a search pass) and the online schedule (a lookahead step
+    after every second student iteration, cut after an epoch) both resume bit for bit."""
+    train_cfg = (dict(search_passes=2) if schedule == 'phases' else
+                 dict(search_epochs=[], online=dict(interval=2, steps=1)))
+    interrupt = InterruptAfterPass(0) if schedule == 'phases' else InterruptAfterEpoch(1)
+    full = Runner.from_cfg(_lookahead_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'full',
+                                          **train_cfg))
+    full.train()
+    expected = _final_state(full)
+    weight = float(unwrap_model(full.model).augmenter.x_prime_weight())
+    assert weight != 1.0  # the lookahead moved the learned weight of x'
+
+    interrupted = Runner.from_cfg(_lookahead_cfg(teacher_ckpt, fashion_mnist_root,
+                                                 tmp_path / 'cut', **train_cfg))
+    interrupted.register_hook(interrupt)
+    with pytest.raises(Interrupted):
+        interrupted.train()
+    cfg = _lookahead_cfg(teacher_ckpt, fashion_mnist_root, tmp_path / 'cut', **train_cfg)
+    cfg.resume = True
+    resumed = Runner.from_cfg(cfg)
+    resumed.train()
+    got = _final_state(resumed)
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(got[key], expected[key]), f'{key} differs after resume'
+    adam = resumed.optim_wrapper['augmenter'].optimizer.state_dict()['state']
+    assert adam and all(int(state['step']) > 0 for state in adam.values())

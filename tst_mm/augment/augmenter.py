@@ -89,6 +89,8 @@ class LearnableAugmenter(BaseModule):
             :attr:`magnitude_op_names` order; magnitude ``m = sigmoid(logit)``.
         probability_logits: ``(K,)`` logits of all ops, in :attr:`op_names` order; probability
             ``p = sigmoid(logit)``.
+        x_prime_weight_logit: With ``learn_x_prime_weight``, the 0-dim logit of
+            :meth:`x_prime_weight` (absent otherwise, so checkpoints keep their keys).
         last_affine: In ``'compose'`` mode, the last batch's ``(B, 2, 3)`` forward affine
             matrices (detached) in pixel coordinates of the padded batch: a point ``(x, y)`` of
             the input image moves to ``A @ (x, y, 1)``. ``None`` in ``'blend'`` mode or before
@@ -116,6 +118,7 @@ class LearnableAugmenter(BaseModule):
                  min_box_visible: float = 0.1,
                  seg_ignore_index: int = 255,
                  signs: str = 'random',
+                 learn_x_prime_weight: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if signs not in SIGNS:
@@ -158,6 +161,8 @@ class LearnableAugmenter(BaseModule):
             torch.full((len(self.magnitude_op_names), ), float(init_magnitude_logit)))
         self.probability_logits = nn.Parameter(
             torch.full((len(self.op_names), ), float(init_probability_logit)))
+        if learn_x_prime_weight:
+            self.x_prime_weight_logit = nn.Parameter(torch.zeros(()))
         self.register_buffer('mean', None, persistent=False)
         self.register_buffer('std', None, persistent=False)
         self.set_normalization(mean, std)
@@ -172,8 +177,8 @@ class LearnableAugmenter(BaseModule):
             self.load_policy(policy)
         self.trainable = bool(trainable)
         if not self.trainable:
-            self.magnitude_logits.requires_grad_(False)
-            self.probability_logits.requires_grad_(False)
+            for param in self.parameters(recurse=False):
+                param.requires_grad_(False)
 
         self.last_affine: Optional[Tensor] = None
         self.last_ops: List[str] = []
@@ -232,6 +237,12 @@ class LearnableAugmenter(BaseModule):
     def probabilities(self) -> Tensor:
         """``(K,)`` probabilities ``sigmoid(probability_logits)`` (with gradient)."""
         return torch.sigmoid(self.probability_logits)
+
+    def x_prime_weight(self) -> Optional[Tensor]:
+        """The learned weight of ``x'`` in the distillation losses, ``2 sigmoid(logit)`` (with
+        gradient), or ``None`` without ``learn_x_prime_weight``."""
+        logit = getattr(self, 'x_prime_weight_logit', None)
+        return None if logit is None else 2.0 * torch.sigmoid(logit)
 
     def policy(self) -> Policy:
         """Return the current policy.

@@ -21,6 +21,7 @@ from .search_objective_config import build_search_objective
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
 from .update import OptimizedPart
+from .virtual_step import build_virtual_step
 
 __all__ = ['TSTDistiller']
 
@@ -140,6 +141,10 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         self.augmenter = MODELS.build(augmenter) if augmenter is not None else None
         if self.augmenter is not None:
             self.adapter.check_augmenter(self.augmenter, self.student)
+            if self._x_prime_weight() is not None and not self.adapter.weighs_x_prime:
+                raise ConfigError(f'augmenter.learn_x_prime_weight: the {self.adapter.task} '
+                                  'losses cannot weigh x\' apart from x (classification only); '
+                                  'drop it')
         if self.augmenter is not None and hasattr(self.augmenter, 'set_normalization'):
             norm = _normalisation(self.student)
             if norm is not None:
@@ -400,9 +405,13 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                          buffers=self.buffers_with_teacher()) as update:
             inputs, data_samples, num_augmented = self._augmented_batch(inputs, data_samples)
             with wrapper.optim_context(self):
+                weight = self._x_prime_weight()
                 losses = self.adapter.distill_losses(
                     self.student, self.teacher, inputs, data_samples, self.distill_losses,
-                    num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only)
+                    num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only,
+                    x_prime_weight=None if weight is None else weight.detach())
+                if weight is not None:
+                    losses['distill.x_prime_weight'] = weight.detach()
             loss, log_vars = self.parse_losses(losses)
             update.apply(loss, self.student.parameters())
         log_vars['student.skipped_steps'] = part.skips.total
@@ -424,11 +433,8 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             with part.update(optim_wrapper, self.augmenter,
                              buffers=self.buffers_with_teacher()) as update:
                 with wrapper.optim_context(self):
-                    aug_inputs, aug_samples = self.augmenter(inputs,
-                                                             copy.deepcopy(data_samples))
-                    losses = self.adapter.search_objective_losses(
-                        self.student, self.teacher, aug_inputs, aug_samples,
-                        self.search_objective, clean_inputs=inputs)
+                    aug_inputs, losses = self._search_losses(inputs, data_samples, frozen,
+                                                             optim_wrapper)
                 loss, log_vars = self.parse_losses(losses)
                 update.apply(loss, self.augmenter.parameters(), also_finite=[aug_inputs])
             log_vars['augment.skipped'] = float(update.skipped)
@@ -437,6 +443,42 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             for param in frozen:
                 param.requires_grad_(True)
             self.student.train(student_was_training)
+
+    def _x_prime_weight(self) -> Optional[torch.Tensor]:
+        """The augmenter's learned weight of ``x'`` (with gradient), if it learns one."""
+        weight = getattr(self.augmenter, 'x_prime_weight', None)
+        return weight() if weight is not None else None
+
+    def _search_losses(self, inputs: torch.Tensor, data_samples: List,
+                       trainable: List[nn.Parameter], optim_wrapper: OptimWrapperDict
+                       ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """``x'`` and the search objective's terms on it.
+
+        An objective that needs a ``'virtual_step'`` (:class:`tst_mm.StudentLookahead`) gets
+        one over the first half of the batch, ``[x'; x]``; the second half, which that step
+        does not see, is its held-out batch.
+        """
+        if 'virtual_step' not in self.search_objective.needs:
+            aug_inputs, aug_samples = self.augmenter(inputs, copy.deepcopy(data_samples))
+            return aug_inputs, self.adapter.search_objective_losses(
+                self.student, self.teacher, aug_inputs, aug_samples, self.search_objective,
+                clean_inputs=inputs)
+        half = inputs.size(0) // 2
+        if half < 1:
+            raise ConfigError(f'{type(self.search_objective).__name__} splits each search '
+                              'batch into a training and a held-out half: use batches of at '
+                              'least 2 images')
+        clean, clean_samples = inputs[:half], data_samples[:half]
+        aug_inputs, aug_samples = self.augmenter(clean, copy.deepcopy(clean_samples))
+        names = {id(param): name for name, param in self.student.named_parameters()}
+        student_lr = self.parts['student'].wrapper(optim_wrapper).param_groups[0]['lr']
+        step = build_virtual_step(
+            self.student, self.teacher, self.adapter, self.distill_losses,
+            {names[id(param)]: param for param in trainable}, student_lr,
+            aug_inputs, aug_samples, clean, clean_samples, inputs[half:], data_samples[half:],
+            teacher_correct_only=self.teacher_correct_only,
+            x_prime_weight=self._x_prime_weight())
+        return aug_inputs, self.search_objective(step)
 
     # ------------------------------------------------------------------ inference
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,

@@ -5,9 +5,10 @@
 """
 from .base import PaperSearchObjective, SearchObjective, check_weight
 from .disagreement import DisagreementObjective
+from .student_lookahead import StudentLookahead, VirtualStep
 from .teacher_gated import TeacherGatedObjective
 
 __all__ = [
     'SearchObjective', 'PaperSearchObjective', 'TeacherGatedObjective', 'DisagreementObjective',
-    'check_weight'
+    'StudentLookahead', 'VirtualStep', 'check_weight'
 ]

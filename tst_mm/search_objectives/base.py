@@ -32,6 +32,11 @@ class SearchObjective(nn.Module):
     tasks whose augmenter keeps a sample's label, i.e. classification).
     """
 
+    #: What a search step must offer the objective; the distiller checks at build that its
+    #: task adapter provides it (``TaskAdapter.provides``): ``'logits'`` (class logits of
+    #: teacher and student on ``x'``), ``'virtual_step'`` (the student's losses under other
+    #: parameters, :class:`~.student_lookahead.VirtualStep`), ``'double_backward'``.
+    needs = frozenset({'logits'})
     #: Whether :meth:`forward` needs the teacher's logits on the clean batch.
     needs_clean_teacher: bool = False
 
@@ -69,6 +74,9 @@ class PaperSearchObjective(SearchObjective):
         weakness_weight: :math:`w_w`, >= 0.
         weakness_loss: Config of the student's inverted loss.
     """
+
+    #: Every task computes the two terms from its own losses.
+    needs = frozenset()
 
     def __init__(self, teacher_weight: float = 1.0, weakness_weight: float = 1.0,
                  weakness_loss: Optional[dict] = None) -> None:

@@ -1,4 +1,5 @@
 """What the distiller needs from a task: logits to distil, task losses, the search objective."""
+import contextlib
 import importlib
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -7,9 +8,17 @@ import torch
 from torch import nn
 
 from ...losses.extra_inputs import LABELS, takes
-from ...search_objectives import PaperSearchObjective, SearchObjective
+from ...search_objectives import SearchObjective
 
-__all__ = ['TaskAdapter', 'call_distill_loss', 'is_instance_of', 'total_task_loss']
+__all__ = ['TaskAdapter', 'call_distill_loss', 'is_instance_of', 'teacher_context',
+           'total_task_loss']
+
+
+def teacher_context(teacher_grad: bool) -> contextlib.AbstractContextManager:
+    """Where the teacher runs in a distillation loss: without gradients, as a distillation
+    step has it, or (``teacher_grad``) with gradients to its input, for a search objective
+    that differentiates the distillation loss with respect to ``x'``."""
+    return contextlib.nullcontext() if teacher_grad else torch.no_grad()
 
 
 def is_instance_of(model: nn.Module, module: str, class_name: str) -> bool:
@@ -75,6 +84,12 @@ class TaskAdapter(metaclass=ABCMeta):
     labels_follow_pixels: bool = False
     #: The outputs a KD loss can compare (values of ``compares``); the first is the example.
     compares_choices: Tuple[str, ...] = ()
+    #: What a search step of this task can offer a search objective (its ``needs``):
+    #: every task runs its distillation losses under other student parameters
+    #: (``'virtual_step'``); see :attr:`tst_mm.search_objectives.SearchObjective.needs`.
+    provides: frozenset = frozenset({'virtual_step'})
+    #: Whether :meth:`distill_losses` takes a weight of ``x'`` (``x_prime_weight``).
+    weighs_x_prime: bool = False
 
     def __init__(self) -> None:
         self._compares: Dict[str, str] = {}
@@ -154,7 +169,9 @@ class TaskAdapter(metaclass=ABCMeta):
     @abstractmethod
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
-                       num_augmented: int = 0, teacher_correct_only: bool = False
+                       num_augmented: int = 0, teacher_correct_only: bool = False,
+                       teacher_grad: bool = False,
+                       x_prime_weight: Optional[torch.Tensor] = None
                        ) -> Dict[str, torch.Tensor]:
         """Student task losses (``student.`` keys) and KD losses (``distill.`` keys).
 
@@ -167,6 +184,9 @@ class TaskAdapter(metaclass=ABCMeta):
             teacher_correct_only: Leave out of the KD losses the parts of ``x'`` the teacher
                 gets wrong (samples, RoIs or pixels, by task), and log their share as
                 ``distill.dropped_aug``.
+            teacher_grad: Run the teacher with gradients to its input (:func:`teacher_context`).
+            x_prime_weight: Weight of the ``x'`` samples against the clean ones (``None``: the
+                plain mean over the batch); only adapters with :attr:`weighs_x_prime`.
         """
 
     @abstractmethod
@@ -179,12 +199,18 @@ class TaskAdapter(metaclass=ABCMeta):
         student)."""
 
     def check_search_objective(self, objective: SearchObjective) -> None:
-        """Raise ``ValueError`` if this task cannot compute the objective (default: only the
-        paper's, whose terms are the task's own losses)."""
-        if not isinstance(objective, PaperSearchObjective):
-            raise ValueError(f'{self.task} takes only the paper\'s search objective '
-                             f'(tst_mm.PaperSearchObjective), not {type(objective).__name__}; '
-                             'drop model.search_objective')
+        """Raise ``ValueError`` if this task cannot offer what the objective needs
+        (its ``needs`` not within :attr:`provides`)."""
+        needs = set(objective.needs)
+        if getattr(objective, 'needs_double_backward', False):
+            needs.add('double_backward')
+        missing = sorted(needs - set(self.provides))
+        if missing:
+            hint = ("use estimator='finite_difference'" if missing == ['double_backward']
+                    else 'use tst_mm.PaperSearchObjective or tst_mm.StudentLookahead')
+            raise ValueError(f'{self.task} cannot give the search objective '
+                             f'{type(objective).__name__} what it needs ({", ".join(missing)}); '
+                             f'{hint}')
 
     def search_objective_losses(self, student: nn.Module, teacher: nn.Module,
                                 inputs: torch.Tensor, data_samples: List,

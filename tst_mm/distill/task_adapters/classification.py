@@ -7,7 +7,7 @@ from torch import nn
 
 from ...registry import TASK_ADAPTERS
 from ...search_objectives import SearchObjective
-from .base import TaskAdapter, call_distill_loss, is_instance_of
+from .base import TaskAdapter, call_distill_loss, is_instance_of, teacher_context
 
 __all__ = ['ClassificationAdapter', 'augmented_diagnostics']
 
@@ -18,6 +18,14 @@ def _logits(classifier: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
 
 def _labels(data_samples: List) -> torch.Tensor:
     return torch.cat([sample.gt_label for sample in data_samples])
+
+
+def _weighted_mean(loss_aug: torch.Tensor, loss_clean: torch.Tensor, num_aug: int,
+                   num_clean: int, weight: torch.Tensor) -> torch.Tensor:
+    """The mean of two batch-mean losses with the ``num_aug`` augmented samples weighted by
+    ``weight`` and the ``num_clean`` clean ones by 1."""
+    return ((weight * num_aug) * loss_aug + num_clean * loss_clean) / (weight * num_aug +
+                                                                       num_clean)
 
 
 @torch.no_grad()
@@ -48,6 +56,8 @@ class ClassificationAdapter(TaskAdapter):
 
     task = 'classification'
     compares_choices = ('logits', )
+    provides = frozenset({'logits', 'virtual_step', 'double_backward'})
+    weighs_x_prime = True
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
@@ -63,28 +73,57 @@ class ClassificationAdapter(TaskAdapter):
 
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
-                       num_augmented: int = 0, teacher_correct_only: bool = False
+                       num_augmented: int = 0, teacher_correct_only: bool = False,
+                       teacher_grad: bool = False,
+                       x_prime_weight: Optional[torch.Tensor] = None
                        ) -> Dict[str, torch.Tensor]:
+        """See :meth:`TaskAdapter.distill_losses`. With ``x_prime_weight`` :math:`\alpha`,
+        each loss is :math:`(\alpha n' L(x') + n L(x)) / (\alpha n' + n)` over the ``n'``
+        augmented and ``n`` clean samples (the plain mean at :math:`\alpha = 1`, plain KD on
+        ``x`` at :math:`\alpha = 0`)."""
         student_logits = _logits(student, inputs)
-        losses = {f'student.{key}': value
-                  for key, value in student.head._get_loss(student_logits, data_samples).items()}
+        labels = _labels(data_samples)
+        weighted = x_prime_weight is not None and 0 < num_augmented < len(labels)
+        if weighted:
+            aug, clean = slice(0, num_augmented), slice(num_augmented, None)
+            losses = {f'student.{key}': _weighted_mean(
+                value, student.head._get_loss(student_logits[clean], data_samples[clean])[key],
+                num_augmented, len(labels) - num_augmented, x_prime_weight)
+                for key, value in student.head._get_loss(student_logits[aug],
+                                                         data_samples[aug]).items()}
+        else:
+            losses = {f'student.{key}': value for key, value in
+                      student.head._get_loss(student_logits, data_samples).items()}
         if not distill_losses:
             return losses
-        with torch.no_grad():
+        with teacher_context(teacher_grad):
             teacher_logits = _logits(teacher, inputs)
-        labels = _labels(data_samples)
-        keep = slice(None)
+        keep = torch.ones_like(labels, dtype=torch.bool)
         if num_augmented:
             aug = slice(0, num_augmented)
             losses.update(augmented_diagnostics(student_logits[aug], teacher_logits[aug],
                                                 labels[aug]))
             if teacher_correct_only:
-                keep = torch.ones_like(labels, dtype=torch.bool)
                 keep[aug] = teacher_logits[aug].argmax(dim=1) == labels[aug]
                 losses['distill.dropped_aug'] = 1.0 - keep[aug].float().mean()
+        # every row kept: a slice, as before (no host sync without teacher_correct_only)
+        keep_all = not (num_augmented and teacher_correct_only) or bool(keep.all())
+        is_aug = torch.arange(len(labels), device=labels.device) < num_augmented
         for name, loss in distill_losses.items():
-            losses[f'distill.loss_{name}'] = call_distill_loss(
-                loss, student_logits[keep], teacher_logits[keep], labels[keep])
+            if not weighted:
+                rows = slice(None) if keep_all else keep
+                losses[f'distill.loss_{name}'] = call_distill_loss(
+                    loss, student_logits[rows], teacher_logits[rows], labels[rows])
+                continue
+            kept_aug, clean = keep & is_aug, ~is_aug
+            value = call_distill_loss(loss, student_logits[clean], teacher_logits[clean],
+                                      labels[clean])
+            if kept_aug.any():
+                value = _weighted_mean(
+                    call_distill_loss(loss, student_logits[kept_aug], teacher_logits[kept_aug],
+                                      labels[kept_aug]),
+                    value, int(kept_aug.sum()), int(clean.sum()), x_prime_weight)
+            losses[f'distill.loss_{name}'] = value
         return losses
 
     def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
@@ -95,10 +134,6 @@ class ClassificationAdapter(TaskAdapter):
             'augment.loss_teacher': F.cross_entropy(_logits(teacher, inputs), labels),
             'augment.loss_weakness': weakness_loss(_logits(student, inputs), labels),
         }
-
-    def check_search_objective(self, objective: SearchObjective) -> None:
-        """Every search objective works on class logits."""
-        return None
 
     def search_objective_losses(self, student: nn.Module, teacher: nn.Module,
                                 inputs: torch.Tensor, data_samples: List,

@@ -73,7 +73,7 @@ from ...errors import ConfigError
 from ...losses.extra_inputs import LABELS, VALID_MASK, takes
 from ...losses.inverted_detection_losses import InvertedDetectionLosses
 from ...registry import TASK_ADAPTERS
-from .base import TaskAdapter, is_instance_of, total_task_loss
+from .base import TaskAdapter, is_instance_of, teacher_context, total_task_loss
 
 __all__ = ['DetectionAdapter']
 
@@ -449,7 +449,8 @@ class DetectionAdapter(TaskAdapter):
     # ------------------------------------------------------------------ distillation
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
-                       num_augmented: int = 0, teacher_correct_only: bool = False
+                       num_augmented: int = 0, teacher_correct_only: bool = False,
+                       teacher_grad: bool = False, x_prime_weight: Optional[Tensor] = None
                        ) -> Dict[str, Tensor]:
         family = _family(student)
         compares = {name: self.compares(name) for name in distill_losses or {}}
@@ -459,7 +460,7 @@ class DetectionAdapter(TaskAdapter):
         losses = {f'student.{key}': value for key, value in student_losses.items()}
         if not compares:
             return losses
-        with torch.no_grad():
+        with teacher_context(teacher_grad):
             teacher_feats = teacher.extract_feat(inputs)
             teacher_cls = None
             if 'cls' in compares.values():

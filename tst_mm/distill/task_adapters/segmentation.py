@@ -38,7 +38,7 @@ The augmenter must run in ``geometric_mode='compose'`` when it has geometric ops
 (``labels_follow_pixels``; checked by the base adapter): the label maps then move with the
 pixels (nearest sampling; pixels from outside the image become the ignore index).
 """
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from ...losses.extra_inputs import IGNORE_INDEX, VALID_MASK, takes
 from ...registry import TASK_ADAPTERS
-from .base import TaskAdapter, is_instance_of, total_task_loss
+from .base import TaskAdapter, is_instance_of, teacher_context, total_task_loss
 
 __all__ = ['SegmentationAdapter']
 
@@ -180,7 +180,8 @@ class SegmentationAdapter(TaskAdapter):
     # ------------------------------------------------------------------ distillation
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
-                       num_augmented: int = 0, teacher_correct_only: bool = False
+                       num_augmented: int = 0, teacher_correct_only: bool = False,
+                       teacher_grad: bool = False, x_prime_weight: Optional[Tensor] = None
                        ) -> Dict[str, Tensor]:
         feats = student.extract_feat(inputs)
         student_logits = {'decode': [_head_logits(student.decode_head, feats)],
@@ -200,7 +201,7 @@ class SegmentationAdapter(TaskAdapter):
         compares = {name: self.compares(name) for name in distill_losses}
         filtered = teacher_correct_only and num_augmented > 0
         teacher_logits = {}
-        with torch.no_grad():
+        with teacher_context(teacher_grad):
             teacher_feats = teacher.extract_feat(inputs)
             if 'decode' in compares.values() or filtered:
                 teacher_logits['decode'] = [_head_logits(teacher.decode_head, teacher_feats)]
