@@ -77,3 +77,22 @@ def test_checkpoints_are_saved_again_after_the_next_applied_update(fashion_mnist
     assert not (tmp_path / 'epoch_1.pth').exists()
     assert (tmp_path / 'epoch_2.pth').exists()
     assert _last_checkpoint(tmp_path) == str(tmp_path / 'epoch_2.pth')
+
+
+@pytest.mark.slow
+def test_last_checkpoint_names_the_good_one_when_the_exploding_update_ends_an_epoch(
+        fashion_mnist_root, tmp_path):
+    """Student lr x1e31 for the last iteration of epoch 2 only: its checkpoint is due before
+    any step is skipped, so it holds the exploded student; when the skips of epoch 3 stop the
+    run, ``last_checkpoint`` names ``epoch_1.pth`` again, as the error does."""
+    cfg = _cfg(fashion_mnist_root, tmp_path, max_epochs=4, search_epochs=[])
+    cfg.model.max_consecutive_skips = 3
+    cfg.param_scheduler.student = [dict(type='MultiStepLR', by_epoch=False, milestones=[5],
+                                        gamma=1e31)]
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(TrainingDiverged) as info:
+        runner.train()
+    good = str(tmp_path / 'epoch_1.pth')
+    assert f'the last checkpoint saved before its last update is {good};' in str(info.value)
+    assert (tmp_path / 'epoch_2.pth').exists()  # saved before the first skip: nothing knew
+    assert _last_checkpoint(tmp_path) == good

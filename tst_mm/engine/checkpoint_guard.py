@@ -12,16 +12,24 @@ every part ends that.
 Two places save checkpoints in a TST run, and both ask :func:`checkpoint_withheld` first:
 the TST loops' search-pass checkpoints, and ``CheckpointHook``, which the TST loops turn
 into :class:`TSTCheckpointHook` before training (:func:`guard_checkpoint_hooks`).
-"""
-from typing import Dict
 
+One checkpoint of a diverged model can still be saved: one due right after the exploding
+update, before any step was skipped. So when the run stops, ``last_checkpoint`` is pointed
+at the checkpoint the error names (:func:`resume_from_last_good_checkpoint`).
+"""
+import os.path as osp
+from contextlib import contextmanager
+from typing import Dict, Iterator
+
+from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
+from ..distill.update import TrainingDiverged
 from ..registry import HOOKS
 from ..utils.unwrap import unwrap_model
 
 __all__ = ['skipping_parts', 'checkpoint_withheld', 'TSTCheckpointHook',
-           'guard_checkpoint_hooks']
+           'guard_checkpoint_hooks', 'resume_from_last_good_checkpoint']
 
 
 def skipping_parts(runner) -> Dict[str, int]:
@@ -111,3 +119,17 @@ def guard_checkpoint_hooks(runner) -> int:
                 'as it is and saves checkpoints also while a part skips its steps (a diverged '
                 'run); tst_mm.TSTCheckpointHook does not')
     return turned
+
+
+@contextmanager
+def resume_from_last_good_checkpoint(runner) -> Iterator[None]:
+    """Around training: if it stops with :class:`TrainingDiverged`, point the work dir's
+    ``last_checkpoint`` (what a plain ``--resume`` reads) at the checkpoint the error names,
+    when that file exists, then let the error go on."""
+    try:
+        yield
+    except TrainingDiverged as err:
+        if err.checkpoint and osp.isfile(err.checkpoint) and is_main_process():
+            with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
+                f.write(err.checkpoint)
+        raise
