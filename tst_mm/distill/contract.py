@@ -31,7 +31,9 @@ class TSTDistillerContract(ABC):
       sample grids, weight averaging).
     - :meth:`buffers_with_teacher`: the DDP wrapper's ``broadcast_buffers`` and the
       preflight's snapshot of everything a step changes.
-    - :attr:`parts`: the preflight's snapshot (each optimized part's skip counter).
+    - :attr:`parts`: the preflight's snapshot (each optimized part's skip counter), and the
+      checkpoint guard (``tst_mm.engine.checkpoint_guard``: no checkpoint is saved while a
+      part's skips in a row are above zero).
     - :meth:`restore_teacher_norm_layers`: the DDP wrapper, after the Runner's ``sync_bn``.
 
     Attributes:

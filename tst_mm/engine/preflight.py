@@ -20,6 +20,7 @@ from ..distill.contract import TSTDistillerContract
 from ..errors import ConfigError
 from ..utils.runner_setup import error_line
 from ..utils.unwrap import unwrap_model
+from .checkpoint_guard import guard_checkpoint_hooks
 from .weight_averaging import keep_augmenter_out_of_averages
 
 __all__ = ['PreflightError', 'first_batch', 'TrainingState', 'REFUSALS', 'run_preflight',
@@ -215,10 +216,12 @@ def prepare_tst_training(loop, preflight: bool) -> None:
     """What a TST loop does before its first epoch or iteration.
 
     Keeps the augmenter out of weight averages (:func:`keep_augmenter_out_of_averages`),
-    checks the teacher's class names against the training data (the Runner has loaded the
-    teacher: ``Runner.train`` calls the distiller's ``init_weights``, which calls its one
-    entry point, ``load_teacher``, before the loop runs), then runs the preflight unless
-    ``preflight`` is off (its search step only when the loop will search).
+    keeps ``CheckpointHook`` from saving while a part skips its steps
+    (:func:`~.checkpoint_guard.guard_checkpoint_hooks`), checks the teacher's class names
+    against the training data (the Runner has loaded the teacher: ``Runner.train`` calls the
+    distiller's ``init_weights``, which calls its one entry point, ``load_teacher``, before
+    the loop runs), then runs the preflight unless ``preflight`` is off (its search step only
+    when the loop will search).
 
     Args:
         loop: The TST train loop (``runner``, ``dataloader``, and ``search_epochs`` or
@@ -236,6 +239,7 @@ def prepare_tst_training(loop, preflight: bool) -> None:
                           f'tst_mm.TSTDistiller), not a {type(distiller).__name__}; set '
                           "model.type='tst_mm.TSTDistiller' or use mmengine's own loop")
     keep_augmenter_out_of_averages(runner)
+    guard_checkpoint_hooks(runner)
     check_teacher_classes(distiller, loop.dataloader.dataset)
     if preflight:
         searches = bool(getattr(loop, 'search_epochs', None) or getattr(loop, 'search_at', None)

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import ConfigError
 from ..registry import LOOPS
+from .checkpoint_guard import resume_from_last_good_checkpoint
 from .preflight import prepare_tst_training
 from .tst_search_mixin import TSTSearchMixin
 
@@ -107,7 +108,8 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         prepare_tst_training(self, self.preflight)
         self.dataloader_iterator = _StudentBatches(self, self._stream, resume_skips=self._iter)
         try:
-            return super().run()
+            with resume_from_last_good_checkpoint(self.runner):
+                return super().run()
         finally:
             self.dataloader_iterator = self._stream
 

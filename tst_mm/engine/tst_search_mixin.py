@@ -9,6 +9,7 @@ from mmengine.dist import all_reduce, is_main_process
 
 from ..distill.update import SearchOptimController
 from ..errors import ConfigError
+from .checkpoint_guard import checkpoint_withheld
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
@@ -199,8 +200,13 @@ class TSTSearchMixin:
             self.runner.logger.info(f'TST search ({where}) {losses}')
 
     def _save_search_checkpoint(self, position: int, pass_idx: int) -> None:
-        """Save a resumable checkpoint at a pass boundary and point ``last_checkpoint`` at it."""
+        """Save a resumable checkpoint at a pass boundary and point ``last_checkpoint`` at it;
+        nothing while a part skips its steps (:func:`.checkpoint_guard.checkpoint_withheld`)."""
         filename = search_checkpoint_name(self.unit, position, pass_idx)
+        what = (f'the checkpoint of search pass {pass_idx + 1}/{self.search_passes} '
+                f'{self._where(position)}')
+        if checkpoint_withheld(self.runner, what):
+            return
         # meta as the loop stands: resuming re-enters this position and skips the passes done
         self.runner.save_checkpoint(self.runner.work_dir, filename,
                                     meta=dict(epoch=self._epoch, iter=self._iter))

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import ConfigError
 from ..registry import LOOPS
+from .checkpoint_guard import resume_from_last_good_checkpoint
 from .preflight import prepare_tst_training
 from .tst_search_mixin import STATE_KEY, TSTSearchMixin
 
@@ -96,7 +97,8 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
     def run(self) -> nn.Module:
         """Train: the checks before training and the preflight first, then the epochs."""
         prepare_tst_training(self, self.preflight)
-        return super().run()
+        with resume_from_last_good_checkpoint(self.runner):
+            return super().run()
 
     def mid_epoch_resume_warning(self) -> Optional[str]:
         """The warning for a run resumed from a checkpoint inside an epoch, else ``None``."""

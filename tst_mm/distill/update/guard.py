@@ -17,7 +17,17 @@ __all__ = ['GuardedUpdate', 'SkipCounter', 'TrainingDiverged']
 
 class TrainingDiverged(ConfigError):
     """Training cannot go on: a TST part is not finite, or stays skipped. One line from
-    ``tools/train.py``, naming the last checkpoint saved before the part's last update."""
+    ``tools/train.py``, naming the last checkpoint saved before the part's last update.
+
+    Args:
+        message: What happened and where to resume from.
+        checkpoint: That checkpoint (``None`` when none was saved before): the TST loops
+            point ``last_checkpoint`` at it, so that a plain ``--resume`` starts there.
+    """
+
+    def __init__(self, message: str, checkpoint: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
 
 
 def _all_finite(tensors: Iterable[Optional[torch.Tensor]]) -> bool:
@@ -199,7 +209,8 @@ class GuardedUpdate:
             raise TrainingDiverged(
                 f'the {type(self.module).__name__} holds non-finite parameters or buffers '
                 f'after a TST {self.name} update (an exploding update); nothing can put it '
-                f'back, so training stops{"; " + hint if hint else ""}')
+                f'back, so training stops{"; " + hint if hint else ""}',
+                checkpoint=self.counter.checkpoint if self.counter is not None else None)
         if self.counter is not None:
             self.counter.applied()
         return True
@@ -231,4 +242,4 @@ class GuardedUpdate:
                 f'{self.counter.in_a_row} TST {self.name} steps in a row skipped (the last: '
                 f'{reason}): the {part} does not recover, so training stops (the limit is '
                 f'model.max_consecutive_skips={self.counter.limit}); '
-                f'{self.counter.resume_hint()}')
+                f'{self.counter.resume_hint()}', checkpoint=self.counter.checkpoint)

@@ -1,5 +1,6 @@
 """Log the augmenter's learned policy during search, for curves and ``tools/plot_policy.py``."""
 import json
+import os
 import os.path as osp
 from typing import Optional
 
@@ -16,6 +17,36 @@ __all__ = ['TSTPolicyLoggerHook', 'POLICY_HISTORY_FILE']
 POLICY_HISTORY_FILE = 'tst_policy.jsonl'
 
 
+def drop_records_after(path: str, search_iter: int) -> int:
+    """Drop the records of a policy history past ``search_iter`` (and lines an interruption
+    cut short), so that a resumed run that logs those search iterations again logs them once.
+
+    Args:
+        path: The ``tst_policy.jsonl`` file (nothing happens if it does not exist).
+        search_iter: The last search iteration to keep.
+
+    Returns:
+        How many lines were dropped.
+    """
+    if not osp.exists(path):
+        return 0
+    with open(path) as f:
+        lines = f.readlines()
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # cut short: the run was stopped while writing it
+        if record.get('search_iter', search_iter + 1) <= search_iter:
+            kept.append(line if line.endswith('\n') else line + '\n')
+    if len(kept) < len(lines):
+        with open(path + '.tmp', 'w') as f:
+            f.writelines(kept)
+        os.replace(path + '.tmp', path)  # a second interruption leaves one whole file
+    return len(lines) - len(kept)
+
+
 def _augmenter(runner):
     model = unwrap_model(runner.model)
     return getattr(model, 'augmenter', None)
@@ -29,7 +60,9 @@ class TSTPolicyLoggerHook(Hook):
     ``policy/<op>/probability`` and the search losses, stepped by search iteration, so
     TensorBoard / local backends draw curves) and as a JSON line to
     ``<work_dir>/tst_policy.jsonl``, which ``tools/plot_policy.py`` draws. The policy is also
-    recorded once before training, so curves start at the initial policy.
+    recorded once before training, so curves start at the initial policy. A resumed run
+    first drops the records past the search iteration it resumes from (an interrupted run
+    logged them, and logs them again), so each search iteration has one record.
 
     Args:
         interval: Record every this many search iterations.
@@ -48,6 +81,11 @@ class TSTPolicyLoggerHook(Hook):
             if is_main_process() and osp.exists(self._path):
                 open(self._path, 'w').close()
             self._record(runner, search_iter, {})
+        elif is_main_process():
+            dropped = drop_records_after(self._path, search_iter)
+            if dropped:
+                runner.logger.info(f'TST: {dropped} lines of {POLICY_HISTORY_FILE} past search '
+                                   f'iteration {search_iter}, where the run resumes, dropped')
 
     def after_search_iter(self, runner, batch_idx: int, data_batch=None,
                           outputs: Optional[dict] = None) -> None:
