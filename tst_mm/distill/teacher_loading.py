@@ -3,7 +3,6 @@ import hashlib
 import io
 import os
 import os.path as osp
-import pickle
 import re
 from typing import Any, BinaryIO, Dict, Optional, Tuple, Union
 from urllib.parse import urlparse
@@ -22,7 +21,8 @@ from mmengine.runner.checkpoint import (
 )
 from torch import nn
 
-from tst_mm.errors import ConfigError
+from tst_mm.errors import CheckpointError
+from tst_mm.utils.checkpoint_file import load_checkpoint_file
 from tst_mm.utils.collective import raise_if_failed_elsewhere
 from tst_mm.utils.runner_setup import error_line, state_dict_mismatch
 
@@ -44,7 +44,7 @@ ZOO_PREFIXES = (*OPENMMLAB_PREFIXES, *TORCHVISION_PREFIXES, MMCLS_PREFIX)
 HASH_IN_NAME = re.compile(r'-([a-f0-9]{6,})\.[A-Za-z0-9]+$')
 
 
-class TeacherCheckpointError(ConfigError):
+class TeacherCheckpointError(CheckpointError):
     """The teacher checkpoint is missing, unsafe or does not fit the teacher model."""
 
 
@@ -190,11 +190,13 @@ def read_checkpoint(checkpoint: str) -> Any:
 
     Raises:
         TeacherCheckpointError: If the file is missing, cannot be fetched, fails its hash
-            check or holds objects that ``weights_only=True`` refuses.
+            check, is damaged (empty, truncated, not a torch checkpoint) or holds objects that
+            ``weights_only=True`` refuses; the message names the file.
     """
     location = zoo_location(checkpoint) if checkpoint.startswith(ZOO_PREFIXES) else checkpoint
     source: Union[str, BinaryIO]
-    if urlparse(location).scheme in URL_SCHEMES:
+    downloaded = urlparse(location).scheme in URL_SCHEMES
+    if downloaded:
         source = _download(location, checkpoint)
     elif '://' in location:
         source = _fetch(location, checkpoint)
@@ -203,12 +205,19 @@ def read_checkpoint(checkpoint: str) -> Any:
         if not osp.isfile(source):
             raise TeacherCheckpointError(
                 f'teacher_ckpt not found: {checkpoint}; train the teacher first or fix the path')
+    what = f'teacher_ckpt {checkpoint}'
+    if downloaded:
+        what += f' (its copy in {source})'
+    elif source is not checkpoint and isinstance(source, str):
+        what += f' ({source})'
     try:
-        loaded = torch.load(source, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise TeacherCheckpointError(
-            f'cannot load teacher_ckpt {checkpoint} with weights_only=True: {error_line(err)}. '
-            'If you trust its source, re-save only its state_dict with torch.save') from None
+        loaded = load_checkpoint_file(source, what, TeacherCheckpointError)
+    except TeacherCheckpointError as err:
+        if 'weights_only=True refuses' in str(err):
+            advice = '. If you trust its source, re-save only its state_dict with torch.save'
+        else:
+            advice = ': delete the copy to download it again' if downloaded else ''
+        raise TeacherCheckpointError(f'{err}{advice}') from None
     return _process_mmcls_checkpoint(loaded) if checkpoint.startswith(MMCLS_PREFIX) else loaded
 
 

@@ -1,8 +1,7 @@
 """Config checks and adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
 import os
 import os.path as osp
-import pickle
-from typing import Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -10,7 +9,8 @@ from mmengine.config import Config
 from mmengine.runner import find_latest_checkpoint
 from torch import nn
 
-from ..errors import ConfigError  # also importable from here, where it lived before
+from ..errors import CheckpointError, ConfigError  # ConfigError lived here before
+from .checkpoint_file import load_checkpoint_file, weights_only_refusal
 from .unwrap import unwrap_model
 
 __all__ = ['ConfigError', 'error_line', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
@@ -26,12 +26,11 @@ KNOWN_SCOPES = {'mmpretrain': 'classification', 'mmdet': 'detection',
 def error_line(err: BaseException) -> str:
     """The one line of an error message that says what went wrong, for one-line refusals.
 
-    The first line, except for torch's ``weights_only`` unpickling errors, whose telling line
-    (the refused global) comes later.
+    The first line, except for torch's ``weights_only`` unpickling errors, which open with
+    advice to turn the check off: for those, what was refused (the global it names).
     """
     lines = [line.strip() for line in str(err).strip().splitlines()]
-    refused = [line for line in lines if 'Unsupported global' in line]
-    return (refused or lines or [type(err).__name__])[0]
+    return weights_only_refusal(err) or (lines or [type(err).__name__])[0]
 
 
 def check_default_scope(cfg: Config) -> str:
@@ -213,13 +212,11 @@ def resume_checkpoint_path(cfg: Config) -> Optional[str]:
     return find_latest_checkpoint(cfg.work_dir)
 
 
-def _load_state(path: str):
-    try:
-        return torch.load(path, map_location='cpu', mmap=True)
-    except RuntimeError as err:
-        if 'mmap' not in str(err):
-            raise
-    return torch.load(path, map_location='cpu')  # legacy (non-zip) format: no mmap
+def _model_state(checkpoint) -> Dict[str, torch.Tensor]:
+    """A checkpoint's state dict, without the ``module.`` prefix mmengine also drops."""
+    loaded = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
+    return {key[len('module.'):] if key.startswith('module.') else key: value
+            for key, value in loaded.items()} if isinstance(loaded, dict) else {}
 
 
 def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
@@ -243,17 +240,12 @@ def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
     if path is None or '://' in str(path):  # fresh start, or a URL mmengine fetches itself
         return
     if not osp.isfile(path):
-        raise ConfigError(f'checkpoint to resume from not found: {path}')
-    try:
-        checkpoint = _load_state(path)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        raise ConfigError(f'cannot read the checkpoint to resume from, {path} (cut short by '
-                          f'an interrupted save?): {error_line(err)}') from None
-    loaded = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
-    loaded = {key[len('module.'):] if key.startswith('module.') else key: value
-              for key, value in loaded.items()}
+        raise CheckpointError(f'checkpoint to resume from not found: {path}')
+    checkpoint = load_checkpoint_file(path, f'the checkpoint to resume from, {path}', mmap=True)
+    loaded = _model_state(checkpoint)
     model = unwrap_model(model)
     mismatch = state_dict_mismatch(model.state_dict(), loaded)
     if mismatch is not None:
-        raise ConfigError(f'cannot resume from {path}: it was saved from a different model '
-                          f'(another config?): {mismatch}')
+        raise CheckpointError(f'cannot resume from {path}: it was saved from a different '
+                              f'model (another config?): {mismatch}')
+
