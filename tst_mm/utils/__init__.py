@@ -5,7 +5,9 @@ from .optional_imports import optional_module_missing
 from .run_records import last_logged_scalar, logged_records
 from .runner_setup import (
     KNOWN_SCOPES,
+    LOAD_FROM_MIN_SHARE,
     check_default_scope,
+    check_load_from_checkpoint,
     check_resume_checkpoint,
     configure_model_wrapper,
     enable_amp,
@@ -21,8 +23,8 @@ from .student_config import student_config
 from .unwrap import unwrap_model
 
 __all__ = [
-    'CheckpointError', 'ConfigError', 'KNOWN_SCOPES',
-    'check_default_scope', 'configure_model_wrapper',
+    'CheckpointError', 'ConfigError', 'KNOWN_SCOPES', 'LOAD_FROM_MIN_SHARE',
+    'check_default_scope', 'check_load_from_checkpoint', 'configure_model_wrapper',
     'enable_amp', 'error_line', 'init_cpu_distributed', 'last_logged_scalar', 'logged_records',
     'load_checkpoint_file', 'optional_module_missing', 'unreadable_reason',
     'weights_only_refusal',

@@ -6,6 +6,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.runner import find_latest_checkpoint
 from torch import nn
 
@@ -16,7 +17,7 @@ from .unwrap import unwrap_model
 __all__ = ['ConfigError', 'error_line', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
            'init_cpu_distributed', 'configure_model_wrapper', 'load_tool_config',
            'prepare_launch', 'state_dict_mismatch', 'resume_checkpoint_path',
-           'check_resume_checkpoint']
+           'check_resume_checkpoint', 'check_load_from_checkpoint', 'LOAD_FROM_MIN_SHARE']
 
 #: ``default_scope`` values a tst-mm config may use, with the task they mean.
 KNOWN_SCOPES = {'mmpretrain': 'classification', 'mmdet': 'detection',
@@ -249,3 +250,78 @@ def check_resume_checkpoint(cfg: Config, model: nn.Module) -> None:
         raise CheckpointError(f'cannot resume from {path}: it was saved from a different '
                               f'model (another config?): {mismatch}')
 
+
+#: ``load_from`` is refused when less than this share of the model's weights (counted in
+#: elements) would be loaded: "nothing or almost nothing" of the model. A checkpoint of the same
+#: architecture with another head, or a backbone checkpoint for a detector, loads far more.
+LOAD_FROM_MIN_SHARE = 0.1
+
+
+def _renamed_fits(expected: Mapping[str, torch.Tensor], loaded: Mapping[str, torch.Tensor],
+                  add: str = '', drop: str = '') -> bool:
+    """Whether most of ``loaded`` would fit ``expected`` with ``add`` prepended to its keys or
+    ``drop`` removed from their start."""
+    renamed = {add + key[len(drop):]: value for key, value in loaded.items()
+               if key.startswith(drop)}
+    fitting = [key for key, value in renamed.items()
+               if key in expected and getattr(value, 'shape', None) == expected[key].shape]
+    return bool(renamed) and len(fitting) >= len(loaded) / 2
+
+
+def _load_from_advice(expected: Mapping[str, torch.Tensor], loaded: Mapping[str, torch.Tensor],
+                      path: str) -> str:
+    """What to do instead, for the refusal of a ``load_from`` checkpoint."""
+    if any(key.startswith('student.') for key in expected) and _renamed_fits(
+            expected, loaded, add='student.'):
+        return ("It holds the student model alone (its keys lack the distiller's 'student.' "
+                'prefix): to start the student from it, drop load_from and set '
+                f"model.student.init_cfg=dict(type='Pretrained', checkpoint='{path}')")
+    if _renamed_fits(expected, loaded, drop='student.'):
+        return ("It is a TST checkpoint (keys 'student.*'): give load_from the student that "
+                'tools/export_student.py writes from it')
+    return 'Is it a checkpoint of this config (architecture and num_classes)?'
+
+
+def check_load_from_checkpoint(cfg: Config, model: nn.Module) -> None:
+    """Refuse a ``load_from`` checkpoint that fits nothing or almost nothing of the model, and
+    log how much of it loads otherwise.
+
+    mmengine loads ``load_from`` non-strictly: a checkpoint of another model (or of the student
+    alone, for a TST distiller, whose keys start with ``student.``) only logs "do not match
+    exactly" and training starts from random weights. This reads the checkpoint first
+    (memory-mapped) and compares it with the built model, as mmengine will load it (keys with
+    the same name and shape, a ``module.`` prefix dropped; a TST distiller leaves its teacher
+    out). A checkpoint behind a URL is left to mmengine.
+
+    Args:
+        cfg: The config the Runner was built from (``load_from``, ``resume``).
+        model: The Runner's model (wrapped or not).
+
+    Raises:
+        CheckpointError: If the file is missing or unreadable, or less than
+            :data:`LOAD_FROM_MIN_SHARE` of the model's weights would load from it.
+    """
+    path = cfg.get('load_from')
+    if path is None or cfg.get('resume', False) or '://' in str(path):
+        return  # nothing to load, a resume (checked by check_resume_checkpoint), or a URL
+    if not osp.isfile(path):
+        raise CheckpointError(f'load_from checkpoint not found: {path}')
+    loaded = _model_state(load_checkpoint_file(path, f'load_from {path}', mmap=True))
+    expected = unwrap_model(model).state_dict()
+    matched = [key for key, value in expected.items()
+               if getattr(loaded.get(key), 'shape', None) == getattr(value, 'shape', ())]
+    sizes = {key: value.numel() if torch.is_tensor(value) else 0
+             for key, value in expected.items()}
+    share = sum(sizes[key] for key in matched) / max(1, sum(sizes.values()))
+    counts = (f"{len(matched)} of the model's {len(expected)} tensors load from it "
+              f'({share:.0%} of its weights)')
+    mismatch = state_dict_mismatch(expected, loaded)
+    if share < LOAD_FROM_MIN_SHARE:
+        raise CheckpointError(
+            f'load_from {path} fits almost nothing of the model, which would train from '
+            f'random weights: {counts}; {mismatch}. {_load_from_advice(expected, loaded, path)}')
+    logger = MMLogger.get_current_instance()
+    if mismatch is None:
+        logger.info(f'load_from {path}: {counts}')
+    else:
+        logger.warning(f'load_from {path} fits the model in part: {counts}; {mismatch}')
