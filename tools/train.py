@@ -18,6 +18,7 @@ from mmengine.runner import Runner
 import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
 from tst_mm.errors import ConfigError
 from tst_mm.utils import (
+    check_load_from_checkpoint,
     check_resume_checkpoint,
     enable_amp,
     load_tool_config,
@@ -72,8 +73,10 @@ def main(argv=None) -> None:
     try:
         cfg = build_config(args)
         runner = Runner.from_cfg(cfg)
-        # before any training: a checkpoint of another config is named, not half-loaded
+        # before any training: a checkpoint of another config is named, not half-loaded, and
+        # a load_from that fits (almost) nothing is refused rather than trained from scratch
         check_resume_checkpoint(cfg, runner.model)
+        check_load_from_checkpoint(cfg, runner.model)
         runner.train()
     except ConfigError as err:
         sys.exit(f'error: {err}')

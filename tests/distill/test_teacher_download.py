@@ -3,6 +3,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import os.path as osp
 import shutil
 
@@ -20,10 +21,12 @@ from tst_testing import ROOT
 
 import tst_mm  # noqa: F401
 from tst_mm.distill import TeacherCheckpointError
-from tst_mm.distill.teacher_loading import hash_prefix, zoo_location
+from tst_mm.distill.teacher_loading import cache_path, hash_prefix, zoo_location
 from tst_mm.registry import MODELS
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
+#: The refusal of a checkpoint holding an argparse namespace: the global, not torch's advice.
+REFUSED = 'weights_only=True refuses the global argparse.Namespace it holds'
 
 
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
@@ -51,16 +54,17 @@ def _random_teacher_state() -> dict:
             for key, value in teacher.state_dict().items()}
 
 
-def _published(tmp_path, state: dict, digest: str = None, hashed: bool = True) -> str:
+def _published(tmp_path, state: dict, digest: str = None, hashed: bool = True,
+               folder: str = 'served') -> str:
     """Save ``state`` under a model-zoo style name ``teacher_20260101-<sha256[:8]>.pth`` (or
-    ``teacher_20260101.pth`` when not ``hashed``)."""
+    ``teacher_20260101.pth`` when not ``hashed``) in ``tmp_path / folder``."""
     raw = tmp_path / 'raw.pth'
     torch.save(state, raw)
     digest = digest or hashlib.sha256(raw.read_bytes()).hexdigest()[:8]
     name = f'teacher_20260101-{digest}.pth' if hashed else 'teacher_20260101.pth'
-    served = tmp_path / 'served' / name
-    served.parent.mkdir(exist_ok=True)
-    raw.rename(served)
+    served = tmp_path / folder / name
+    served.parent.mkdir(parents=True, exist_ok=True)
+    raw.replace(served)
     return served.as_uri()  # file:///...
 
 
@@ -100,7 +104,7 @@ def test_checkpoint_that_weights_only_refuses_is_a_one_line_error(tmp_path, hub_
     # e.g. the argparse namespace some old training scripts stored in their checkpoints
     url = _published(tmp_path, dict(state_dict={}, meta=dict(args=argparse.Namespace(lr=1))))
     model = _distiller(url)
-    with pytest.raises(TeacherCheckpointError, match='with weights_only=True') as err:
+    with pytest.raises(TeacherCheckpointError, match=REFUSED) as err:
         model.init_weights()
     assert '\n' not in str(err.value) and 'argparse.Namespace' in str(err.value)
 
@@ -127,7 +131,7 @@ def test_openmmlab_names_are_read_like_the_url_they_stand_for(tmp_path, hub_dir,
     for key, value in model.teacher.state_dict().items():
         assert torch.equal(value, expected[key]), key
     # mmengine's loader would unpickle this one without weights_only
-    with pytest.raises(TeacherCheckpointError, match='with weights_only=True'):
+    with pytest.raises(TeacherCheckpointError, match=REFUSED):
         _distiller('openmmlab://tst_unsafe').init_weights()
     with pytest.raises(TeacherCheckpointError, match="knows no model 'no_such_model'"):
         _distiller('open-mmlab://no_such_model').init_weights()
@@ -174,14 +178,71 @@ def test_a_url_without_a_hash_in_its_name_loads_with_a_warning(tmp_path, hub_dir
     expected = _random_teacher_state()
     url = _published(tmp_path, dict(state_dict=expected), hashed=False)
     assert hash_prefix(url) is None
+    cached = cache_path(url)
     for fetched in (False, True):  # downloaded, then the copy in the cache
-        assert osp.isfile(hub_dir / osp.basename(url)) is fetched
+        assert osp.isfile(cached) is fetched
         with _Warnings() as warnings:
             model = _distiller(url)
             model.init_weights()
         _assert_loaded(model, expected)
         (warning, ) = [r for r in warnings if url in r.getMessage()]
         assert warning.levelno == logging.WARNING and 'no sha256 prefix' in warning.getMessage()
+        assert cached in warning.getMessage()
+
+
+def test_urls_with_the_same_file_name_are_cached_apart(tmp_path, hub_dir):
+    """``.../a/epoch_1.pth`` then ``.../b/epoch_1.pth``: each run loads its own file."""
+    first, second = _random_teacher_state(), _random_teacher_state()
+    url_a = _published(tmp_path, dict(state_dict=first), hashed=False, folder='a')
+    url_b = _published(tmp_path, dict(state_dict=second), hashed=False, folder='b')
+    assert osp.basename(url_a) == osp.basename(url_b)
+    for url, expected in ((url_a, first), (url_b, second), (url_a, first)):
+        model = _distiller(url)
+        model.init_weights()
+        _assert_loaded(model, expected)
+    assert cache_path(url_a) != cache_path(url_b)
+    assert all(cache_path(url).startswith(str(hub_dir)) for url in (url_a, url_b))
+
+
+def test_a_cached_copy_of_a_url_without_a_hash_is_named_and_refreshed_by_deleting_it(
+        tmp_path, hub_dir):
+    """One URL whose file was replaced (a retrained teacher): the cached copy is used, and the
+    warning says which file it is and how to download the URL again."""
+    old, new = _random_teacher_state(), _random_teacher_state()
+    url = _published(tmp_path, dict(state_dict=old), hashed=False)
+    _distiller(url).init_weights()
+    _published(tmp_path, dict(state_dict=new), hashed=False)  # retrained, same URL
+    with _Warnings() as warnings:
+        model = _distiller(url)
+        model.init_weights()
+    _assert_loaded(model, old)
+    (warning, ) = [r.getMessage() for r in warnings if url in r.getMessage()]
+    assert f'using the copy downloaded to {cache_path(url)} on ' in warning
+    assert 'delete it to download the URL again' in warning
+    os.remove(cache_path(url))
+    model = _distiller(url)
+    model.init_weights()
+    _assert_loaded(model, new)
+
+
+def test_a_damaged_download_names_its_cached_copy(tmp_path, hub_dir):
+    """A URL that served something else (an error page): the copy in the cache is named, and
+    deleting it downloads the URL again."""
+    url = _published(tmp_path, {}, hashed=False)
+    page = tmp_path / 'served' / osp.basename(url)
+    page.write_text('<html><body>Service Unavailable</body></html>\n')
+    with pytest.raises(TeacherCheckpointError) as err:
+        _distiller(url).init_weights()
+    assert str(err.value) == (
+        f'cannot load teacher_ckpt {url} (its copy in {cache_path(url)}): it is not a torch '
+        "checkpoint (46 bytes starting with the text '<html><body>Service Unavailable</body></'"
+        '): delete the copy to download it again')
+    expected = _random_teacher_state()
+    _published(tmp_path, dict(state_dict=expected), hashed=False)
+    os.remove(cache_path(url))
+    model = _distiller(url)
+    model.init_weights()
+    _assert_loaded(model, expected)
 
 
 @pytest.mark.parametrize('name, table', [('torchvision://resnet18', get_torchvision_models),
@@ -232,7 +293,7 @@ def test_other_storages_are_read_through_mmengine_file_backends_checked_and_safe
     with pytest.raises(TeacherCheckpointError, match='fails its hash check'):
         _distiller(stored(dict(state_dict=expected), digest='deadbeef')).init_weights()
     unsafe = stored(dict(state_dict={}, meta=dict(args=argparse.Namespace(lr=1))))
-    with pytest.raises(TeacherCheckpointError, match='with weights_only=True'):
+    with pytest.raises(TeacherCheckpointError, match=REFUSED):
         _distiller(unsafe).init_weights()
     plain = stored(dict(state_dict=expected), hashed=False)
     with _Warnings() as warnings:

@@ -85,8 +85,9 @@ def test_check_reads_legacy_format_and_refuses_a_truncated_file(tmp_path):
             head = f.read(300)
         (tmp_path / name).write_bytes(head)  # a save killed halfway
         cfg = Config(dict(work_dir=str(tmp_path), resume=True, load_from=str(tmp_path / name)))
-        with pytest.raises(ConfigError, match=rf'cannot read the checkpoint to resume from, '
-                           rf'.*{name} \(cut short by an interrupted save\?\): .+') as info:
+        with pytest.raises(ConfigError, match=rf'cannot load the checkpoint to resume from, '
+                           rf'.*{name}: it is truncated \(300 bytes, .*: cut short by an '
+                           r'interrupted save, copy or download\?\)$') as info:
             check_resume_checkpoint(cfg, model)
         assert '\n' not in str(info.value)
 

@@ -3,8 +3,8 @@ import hashlib
 import io
 import os
 import os.path as osp
-import pickle
 import re
+import time
 from typing import Any, BinaryIO, Dict, Optional, Tuple, Union
 from urllib.parse import urlparse
 
@@ -22,12 +22,13 @@ from mmengine.runner.checkpoint import (
 )
 from torch import nn
 
-from tst_mm.errors import ConfigError
+from tst_mm.errors import CheckpointError
+from tst_mm.utils.checkpoint_file import load_checkpoint_file
 from tst_mm.utils.collective import raise_if_failed_elsewhere
 from tst_mm.utils.runner_setup import error_line, state_dict_mismatch
 
 __all__ = ['TeacherCheckpointError', 'load_teacher_checkpoint', 'read_checkpoint',
-           'checkpoint_classes', 'hash_prefix', 'zoo_location', 'freeze']
+           'checkpoint_classes', 'hash_prefix', 'cache_path', 'zoo_location', 'freeze']
 
 #: Schemes fetched into the torch hub cache with a hash check.
 URL_SCHEMES = ('http', 'https', 'file')
@@ -44,7 +45,7 @@ ZOO_PREFIXES = (*OPENMMLAB_PREFIXES, *TORCHVISION_PREFIXES, MMCLS_PREFIX)
 HASH_IN_NAME = re.compile(r'-([a-f0-9]{6,})\.[A-Za-z0-9]+$')
 
 
-class TeacherCheckpointError(ConfigError):
+class TeacherCheckpointError(CheckpointError):
     """The teacher checkpoint is missing, unsafe or does not fit the teacher model."""
 
 
@@ -86,15 +87,46 @@ def _check_hash(expected: str, source: Union[str, bytes], what: str) -> None:
             f'name says it starts with {expected}: a corrupt or replaced file){advice}')
 
 
-def _warn_unchecked(what: str) -> None:
-    """Say that a fetched checkpoint was not checked: its name carries no sha256 prefix."""
+def _warn_unchecked(what: str, path: Optional[str] = None, fetched: bool = True) -> None:
+    """Say that a checkpoint was not checked: its name carries no sha256 prefix; for a URL,
+    which cached copy is used and how to refresh it.
+
+    Args:
+        what: How the checkpoint was named in the config.
+        path: The copy in the hub cache, for a URL.
+        fetched: Whether that copy was downloaded just now (else an earlier run's is used).
+    """
+    where = ''
+    if path is not None and fetched:
+        where = f'; downloaded to {path}'
+    elif path is not None:
+        saved = time.strftime('%Y-%m-%d %H:%M', time.localtime(osp.getmtime(path)))
+        where = (f'; using the copy downloaded to {path} on {saved}, which may be older than '
+                 'the file at that URL now: delete it to download the URL again')
     MMLogger.get_current_instance().warning(
         f'teacher_ckpt {what}: its file name carries no sha256 prefix (model-zoo style '
-        '"...-<hex>.pth"), so the file is used without a hash check')
+        f'"...-<hex>.pth"), so the file is used without a hash check{where}')
+
+
+def cache_path(url: str) -> str:
+    """Where :func:`read_checkpoint` keeps the download of ``url`` in the torch hub cache.
+
+    A name with a sha256 prefix is kept under its own name, as ``torch.hub`` and mmengine keep
+    it (the name stands for its content, and the copy is checked against it). A name without
+    one says nothing of the content (``.../a/epoch_1.pth`` and ``.../b/epoch_1.pth``), so it
+    is kept in a folder named after a hash of the whole URL:
+    ``<hub>/checkpoints/tst_mm_url_<sha256(url)[:16]>/<name>``.
+    """
+    cache_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    name = osp.basename(urlparse(url).path)
+    if hash_prefix(url) is not None:
+        return osp.join(cache_dir, name)
+    return osp.join(cache_dir, f'tst_mm_url_{_sha256(url.encode())[:16]}', name)
 
 
 def _download(url: str, what: str) -> str:
-    """The hub-cache path of ``url``, downloaded there by each node's rank 0.
+    """The hub-cache path of ``url`` (see :func:`cache_path`), downloaded there by each node's
+    rank 0.
 
     A download is checked against the name's sha256 prefix as it is written; a copy already in
     the cache (which mmengine's own loader may have put there unchecked) is checked before it
@@ -105,14 +137,14 @@ def _download(url: str, what: str) -> str:
         url: An ``http(s)://`` or ``file://`` URL.
         what: How the checkpoint was named in the config, for the messages.
     """
-    cache_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
-    path = osp.join(cache_dir, osp.basename(urlparse(url).path))
+    path = cache_path(url)
     expected = hash_prefix(url)
     error = None
+    fetched = not osp.isfile(path)
     if get_local_rank() == 0:
         try:
-            if not osp.isfile(path):
-                os.makedirs(cache_dir, exist_ok=True)
+            if fetched:
+                os.makedirs(osp.dirname(path), exist_ok=True)
                 torch.hub.download_url_to_file(url, path, hash_prefix=expected, progress=False)
             elif expected is not None:
                 _check_hash(expected, path, what)
@@ -128,7 +160,7 @@ def _download(url: str, what: str) -> str:
                        'replaced file)')
         raise TeacherCheckpointError(f'cannot download teacher_ckpt {what}: {reason}') from None
     if expected is None:
-        _warn_unchecked(what)
+        _warn_unchecked(what, path, fetched)
     return path
 
 
@@ -179,10 +211,11 @@ def read_checkpoint(checkpoint: str) -> Any:
     """Read a teacher checkpoint with ``weights_only=True``.
 
     ``http(s)://`` and ``file://`` URLs are downloaded into the torch hub cache
-    (``$TORCH_HOME/hub/checkpoints``) once; other remote paths (``s3://``, ...) are read through
-    mmengine's file backends. Either way the file is checked against the sha256 prefix that
-    model-zoo file names carry (as ``torch.hub``'s ``check_hash`` does), a copy already in the
-    hub cache included, and a name without one is loaded with a warning. Local files are read
+    (``$TORCH_HOME/hub/checkpoints``, see :func:`cache_path`) once; other remote paths
+    (``s3://``, ...) are read through mmengine's file backends. Either way the file is checked
+    against the sha256 prefix that model-zoo file names carry (as ``torch.hub``'s
+    ``check_hash`` does), a copy already in the hub cache included, and a name without one is
+    loaded with a warning. Local files are read
     in place. Only tensors and the classes tst_mm allow-lists for mmengine checkpoints are
     unpickled. Model-zoo names (``open-mmlab://``, ``torchvision://``, ``mmcls://``) are first
     looked up in mmengine's tables (as mmengine resolves them) and then read as that URL or
@@ -190,11 +223,13 @@ def read_checkpoint(checkpoint: str) -> Any:
 
     Raises:
         TeacherCheckpointError: If the file is missing, cannot be fetched, fails its hash
-            check or holds objects that ``weights_only=True`` refuses.
+            check, is damaged (empty, truncated, not a torch checkpoint) or holds objects that
+            ``weights_only=True`` refuses; the message names the file.
     """
     location = zoo_location(checkpoint) if checkpoint.startswith(ZOO_PREFIXES) else checkpoint
     source: Union[str, BinaryIO]
-    if urlparse(location).scheme in URL_SCHEMES:
+    downloaded = urlparse(location).scheme in URL_SCHEMES
+    if downloaded:
         source = _download(location, checkpoint)
     elif '://' in location:
         source = _fetch(location, checkpoint)
@@ -203,12 +238,19 @@ def read_checkpoint(checkpoint: str) -> Any:
         if not osp.isfile(source):
             raise TeacherCheckpointError(
                 f'teacher_ckpt not found: {checkpoint}; train the teacher first or fix the path')
+    what = f'teacher_ckpt {checkpoint}'
+    if downloaded:
+        what += f' (its copy in {source})'
+    elif source is not checkpoint and isinstance(source, str):
+        what += f' ({source})'
     try:
-        loaded = torch.load(source, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise TeacherCheckpointError(
-            f'cannot load teacher_ckpt {checkpoint} with weights_only=True: {error_line(err)}. '
-            'If you trust its source, re-save only its state_dict with torch.save') from None
+        loaded = load_checkpoint_file(source, what, TeacherCheckpointError)
+    except TeacherCheckpointError as err:
+        if 'weights_only=True refuses' in str(err):
+            advice = '. If you trust its source, re-save only its state_dict with torch.save'
+        else:
+            advice = ': delete the copy to download it again' if downloaded else ''
+        raise TeacherCheckpointError(f'{err}{advice}') from None
     return _process_mmcls_checkpoint(loaded) if checkpoint.startswith(MMCLS_PREFIX) else loaded
 
 

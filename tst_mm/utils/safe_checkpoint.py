@@ -40,10 +40,10 @@ def restricted_getattr(obj: Any, name: str) -> Any:
                                or name in HistoryBuffer._statistics_methods):
         return getattr(obj, name)
     import pickle
+    what = getattr(obj, '__qualname__', type(obj).__qualname__)
     raise pickle.UnpicklingError(
-        f'checkpoint asks for getattr({obj!r}, {name!r}), which tst_mm does not allow under '
-        'weights_only=True; load it only if you trust its source, with '
-        'torch.load(path, weights_only=False)')
+        f'the checkpoint asks for getattr({getattr(obj, "__module__", "")}.{what}, {name!r}), '
+        "which tst_mm does not allow under weights_only=True (only HistoryBuffer's statistics)")
 
 
 def _numpy_globals() -> list:
