@@ -102,7 +102,7 @@ PRESETS = {
     'short': dict(
         teacher_config='configs/demo/resnet18-tiny_fashion-mnist.py',
         tst_config='configs/demo/tst_fashion-mnist.py',
-        teacher_ckpt='work_dirs/demo/teacher/epoch_2.pth', epochs=4, subset=10000,
+        teacher_ckpt='work_dirs/bench/teacher_demo_2e/epoch_2.pth', epochs=4, subset=10000,
         seeds=[0, 1, 2, 3, 4], work_dir='work_dirs/bench/cls_quality', name='cls_quality',
         methods=['alone', 'kd', 'dkd', 'dist', 'kd_random', 'tst', 'tst_learned',
                  'tst_online']),

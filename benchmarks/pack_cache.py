@@ -4,8 +4,9 @@
     mkdir -p work_dirs/bench && tar xzf benchmarks/cache/cls_quality_patient.tar.gz \\
         -C work_dirs/bench                           # on the other machine
 
-Packs the patient study's teacher (its checkpoint and its logs, where the studies read its
-top-1), its runs (``cls_quality_patient/``) and the search proxy's (``search_proxy/``):
+Packs the two classification teachers (their checkpoints and their logs, where the studies
+read their top-1), the patient study's runs (``cls_quality_patient/``), the short study's
+(``cls_quality/``) and the search proxy's (``search_proxy/``):
 every log, config and result, and the checkpoints a study still needs,
 namely the one ``last_checkpoint`` names in a run that has not finished (it resumes from it)
 and those of the proxy's start runs (every setting starts from them). A finished run's
@@ -18,8 +19,8 @@ import tarfile
 from typing import Iterator
 
 #: The folders under the bench dir that travel, and the teacher checkpoint.
-FOLDERS = ('cls_quality_patient', 'search_proxy')
-TEACHER = 'teacher_crop-flip_15e/epoch_15.pth'
+FOLDERS = ('cls_quality_patient', 'cls_quality', 'search_proxy')
+TEACHERS = ('teacher_crop-flip_15e/epoch_15.pth', 'teacher_demo_2e/epoch_2.pth')
 #: Runs whose checkpoints are kept even when finished (other runs start from them).
 START_RUNS = ('start_seed',)
 
@@ -38,11 +39,11 @@ def _kept_checkpoint(run_dir: str) -> str:
 
 def cache_members(bench_dir: str) -> Iterator[str]:
     """Paths (relative to ``bench_dir``) that go into the cache, sorted."""
-    members = [TEACHER] if osp.isfile(osp.join(bench_dir, TEACHER)) else []
-    # the teacher's logs too: the studies read its test top-1 from them
-    for root, _, files in os.walk(osp.join(bench_dir, osp.dirname(TEACHER))):
-        members += [osp.relpath(osp.join(root, name), bench_dir) for name in files
-                    if not name.endswith(('.pth', '.lock', 'last_checkpoint'))]
+    members = [teacher for teacher in TEACHERS if osp.isfile(osp.join(bench_dir, teacher))]
+    for teacher in TEACHERS:  # their logs too: the studies read their test top-1 from them
+        for root, _, files in os.walk(osp.join(bench_dir, osp.dirname(teacher))):
+            members += [osp.relpath(osp.join(root, name), bench_dir) for name in files
+                        if not name.endswith(('.pth', '.lock', 'last_checkpoint'))]
     for folder in FOLDERS:
         for root, _, files in os.walk(osp.join(bench_dir, folder)):
             run_dir = root if osp.dirname(root) == osp.join(bench_dir, folder) else None

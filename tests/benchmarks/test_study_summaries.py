@@ -240,11 +240,17 @@ def test_pack_cache_keeps_what_a_study_still_needs(tmp_path):
         'search_proxy/paper_seed0/result.json': '{}',
         'search_proxy/paper_seed0/epoch_1.pth': '',
         'search_proxy/paper_seed0/proxy.json': '{}',
+        'teacher_demo_2e/epoch_2.pth': '',
+        'teacher_demo_2e/epoch_1.pth': '',
+        'teacher_demo_2e/train.log': '',
+        'cls_quality/kd_seed0/result.json': '{}',
+        'cls_quality/kd_seed0/epoch_4.pth': '',
     }
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
     assert list(pack.cache_members(str(tmp_path))) == [
+        'cls_quality/kd_seed0/result.json',
         'cls_quality_patient/kd_seed0/20260101_000000/vis_data/scalars.json',
         'cls_quality_patient/kd_seed0/last_checkpoint',
         'cls_quality_patient/kd_seed0/result.json',
@@ -258,4 +264,6 @@ def test_pack_cache_keeps_what_a_study_still_needs(tmp_path):
         'search_proxy/start_seed0/result.json',
         'teacher_crop-flip_15e/20260101_000000/vis_data/scalars.json',
         'teacher_crop-flip_15e/epoch_15.pth',
+        'teacher_demo_2e/epoch_2.pth',
+        'teacher_demo_2e/train.log',
     ]
