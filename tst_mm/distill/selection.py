@@ -180,7 +180,8 @@ class BestOfK(XPrimeSelection):
     running statistics, no dropout; neither model's state changes) and without gradients: the
     extra cost per distillation step is ``k`` augmenter calls and ``k`` forward passes of the
     student (and of the teacher, when the score needs it) on the augmented share of the batch.
-    Ties keep the first candidate. ``k=1`` returns the augmenter's one draw.
+    Ties keep the first candidate. ``k=1`` returns the augmenter's one draw. The augmenter's
+    ``last_*`` attributes describe the last candidate drawn, not the ones kept.
 
     Args:
         k: Candidates per image (>= 1).
