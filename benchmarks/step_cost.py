@@ -2,6 +2,7 @@
 
     python benchmarks/step_cost.py [--batch-sizes 32 64 128] [--image-sizes 28 56] [--rounds 15]
     python benchmarks/step_cost.py --task scenes-faster-rcnn --batch-sizes 2 4 8
+    python benchmarks/step_cost.py --batch-sizes 64 --rounds 5 --stem step_cost_bestof2
 
 For a demo pair (``--task``: the Fashion-MNIST classifiers of configs/demo/tst_fashion-mnist.py,
 or the scenes Faster R-CNN / PSPNet of configs/demo/tst_{faster-rcnn,pspnet}_scenes.py), per
@@ -10,11 +11,15 @@ image size and batch size B:
 - ``kd``: a distillation step on 2B real images with the augmenter off (plain KD);
 - ``tst``: a TST distillation step on B images, i.e. ``[x'; x]`` = 2B images (same count);
 - ``search``: a search step on B images (augmenter trained through frozen teacher and student);
-- ``augment``: the augmenter's forward + backward alone on B images (its share of ``search``).
+- ``augment``: the augmenter's forward + backward alone on B images (its share of ``search``);
+- ``bestof2`` (classification): the TST distillation step with per-sample selection,
+  ``x_prime_selection=BestOfK(k=2, TeacherStudentKL)``: two augmenter draws and two no-grad
+  forward passes of student and teacher on B images more than ``tst``.
 
 Modes run interleaved, round after round, and the median of each is reported, so machine noise
 hits all of them alike; the ratios are the result. Peak memory of each mode is measured in a
 child process of its own (peak RSS growth on CPU, ``max_memory_allocated`` on CUDA).
+``--stem`` names the result files (a small variant beside the committed table).
 Also derives the share of training time spent in search for the task's full-size schedules in
 ``configs/tst``. Writes ``benchmarks/results/step_cost.{json,md}`` (Fashion-MNIST) or
 ``step_cost_<task>.{json,md}``. The scenes are timed at the input size of the task's demo config
@@ -37,6 +42,9 @@ import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODES = ('kd', 'tst', 'search', 'augment')
+#: modes timed for classification only (per-sample selection is classification-only)
+CLS_MODES = ('bestof2', )
+BEST_OF_2 = dict(type='tst_mm.BestOfK', k=2, score=dict(type='tst_mm.TeacherStudentKL'))
 #: per task: the TST demo config, its default scope, data, the sub-folder of the scenes
 #: layout it reads, and the full-size schedules whose search share is derived
 TASKS = {
@@ -99,8 +107,16 @@ def build(task: str, data_root: str, device: str, image_size: int, batch_size: i
     return model, optim, batch_b, batch_2b
 
 
+def task_modes(task: str) -> tuple:
+    """The modes timed for ``task``."""
+    return MODES + CLS_MODES if TASKS[task]['layout'] is None else MODES
+
+
 def step_fn(mode: str, model, optim, batch_b, batch_2b):
     """A callable running one step of ``mode``."""
+    from tst_mm.registry import MODELS
+    selection = MODELS.build(BEST_OF_2) if mode == 'bestof2' else None
+
     def kd():
         model.augment_ratio = 0.0
         model.distill_step(copy.copy(batch_2b), optim)
@@ -112,13 +128,21 @@ def step_fn(mode: str, model, optim, batch_b, batch_2b):
     def search():
         model.search_step(copy.copy(batch_b), optim)
 
+    def bestof2():
+        model.augment_ratio = 1.0
+        model.x_prime_selection = selection
+        try:
+            model.distill_step(copy.copy(batch_b), optim)
+        finally:
+            model.x_prime_selection = None
+
     def augment():
         data = model.data_preprocessor(copy.copy(batch_b), True)
         out, _ = model.augmenter(data['inputs'], data['data_samples'])
         out.float().mean().backward()
         model.augmenter.zero_grad()
 
-    return dict(kd=kd, tst=tst, search=search, augment=augment)[mode]
+    return dict(kd=kd, tst=tst, search=search, augment=augment, bestof2=bestof2)[mode]
 
 
 def sync(device: str) -> None:
@@ -130,10 +154,11 @@ def time_modes(args, batch_size: int, image_size: int) -> dict:
     """Median seconds per step of each mode, interleaved, and the side of the images timed."""
     model, optim, batch_b, batch_2b = build(args.task, args.data_root, args.device, image_size,
                                             batch_size)
-    fns = {mode: step_fn(mode, model, optim, batch_b, batch_2b) for mode in MODES}
+    modes = task_modes(args.task)
+    fns = {mode: step_fn(mode, model, optim, batch_b, batch_2b) for mode in modes}
     for fn in fns.values():  # warm-up
         fn()
-    times = {mode: [] for mode in MODES}
+    times = {mode: [] for mode in modes}
     for _ in range(args.rounds):
         for mode, fn in fns.items():
             sync(args.device)
@@ -181,7 +206,7 @@ def memory_child(args) -> None:
 
 def measure_memory(args, batch_size: int, image_size: int) -> dict:
     out = {}
-    for mode in MODES:
+    for mode in task_modes(args.task):
         proc = subprocess.run(
             [sys.executable, __file__, '--task', args.task, '--child-mode', mode,
              '--batch-size', str(batch_size),
@@ -235,7 +260,10 @@ def main(argv=None) -> None:
                         help="default: the task's data under data/")
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default=osp.join(ROOT, 'benchmarks/results'))
-    parser.add_argument('--child-mode', choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument('--stem', default=None,
+                        help="name of the result files (default step_cost, or "
+                        "step_cost_<task> for the scenes)")
+    parser.add_argument('--child-mode', choices=MODES + CLS_MODES, help=argparse.SUPPRESS)
     parser.add_argument('--batch-size', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--image-size', type=int, default=28, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -261,25 +289,29 @@ def main(argv=None) -> None:
             rows.append(dict(batch_size=batch_size, image_size=px, seconds=seconds,
                              peak_mb=memory))
             print(f'B={batch_size} {px}px: ' + ', '.join(
-                f'{m} {seconds[m] * 1000:.1f} ms' for m in MODES), flush=True)
+                f'{m} {seconds[m] * 1000:.1f} ms' for m in seconds), flush=True)
     header = (f'Step cost, {args.task} demo pair ({task["config"]}, random weights), '
               f'{args.device}, {os.cpu_count()} cores ({torch.get_num_threads()} torch threads, '
               f'load average {os.getloadavg()[0]:.1f} at the end), torch {torch.__version__}, '
               f'{platform.machine()}, {date.today()}.\nCommand: `{command.strip()}`. Medians '
               f'of {args.rounds} interleaved rounds; memory = peak growth over 3 steps in a '
               'process of its own.')
+    best_of = 'bestof2' in task_modes(args.task)
     lines = [header, '',
              '| B | px | KD step on 2B (ms) | TST step on [x\'; x] = 2B (ms) | TST / KD '
              '| search step on B (ms) | search / KD | augmenter fwd+bwd share of search '
-             '| peak MB kd / tst / search |',
-             '|---|---|---|---|---|---|---|---|---|']
+             '| peak MB kd / tst / search |' +
+             (' TST + BestOfK k=2 (ms) | BestOfK / TST | peak MB BestOfK |' if best_of else ''),
+             '|---|---|---|---|---|---|---|---|---|' + ('---|---|---|' if best_of else '')]
     for row in rows:
         s, m = row['seconds'], row['peak_mb']
         lines.append(
             f"| {row['batch_size']} | {row['image_size']} | {s['kd'] * 1e3:.1f} | "
             f"{s['tst'] * 1e3:.1f} | {s['tst'] / s['kd']:.2f} | {s['search'] * 1e3:.1f} | "
             f"{s['search'] / s['kd']:.2f} | {100 * s['augment'] / s['search']:.1f}% | "
-            f"{m['kd']:.0f} / {m['tst']:.0f} / {m['search']:.0f} |")
+            f"{m['kd']:.0f} / {m['tst']:.0f} / {m['search']:.0f} |" +
+            (f" {s['bestof2'] * 1e3:.1f} | {s['bestof2'] / s['tst']:.2f} | "
+             f"{m['bestof2']:.0f} |" if best_of else ''))
     shares = search_shares(args.task, rows[-1])
     lines += ['', "Share of training time in search for the task's full-size schedules, from "
               "the last row's search / TST step ratio (a search pass costs that ratio times a "
@@ -288,7 +320,8 @@ def main(argv=None) -> None:
     lines += [f"| `{r['config']}` | {r['length']} {r['unit']} | {r['search']} "
               f"{r['search_unit']} | {100 * r['share']:.1f}% |" for r in shares]
     os.makedirs(args.out_dir, exist_ok=True)
-    stem = 'step_cost' if args.task == 'fashion-mnist' else f'step_cost_{args.task}'
+    stem = args.stem or ('step_cost' if args.task == 'fashion-mnist'
+                         else f'step_cost_{args.task}')
     with open(osp.join(args.out_dir, f'{stem}.json'), 'w') as f:
         json.dump(dict(command=command, task=args.task, device=args.device,
                        torch=torch.__version__, cores=os.cpu_count(), date=str(date.today()),

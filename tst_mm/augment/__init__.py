@@ -8,7 +8,7 @@ from .augmenter import LearnableAugmenter
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .learned_ops import LearnedOps, OpImitationNet
-from .ops import COLOR, FIXED, GEOMETRIC, OP_NAMES, AugmentOp, build_op, resolve_ops
+from .ops import COLOR, FIXED, GEOMETRIC, MIX, OP_NAMES, AugmentOp, build_op, resolve_ops
 from .policy_io import load_policy, save_policy
 from .region import ValidRegion
 
@@ -20,7 +20,8 @@ except ImportError as err:
     SegDataPreProcessorWithAugments = None
 
 __all__ = [
-    'LearnableAugmenter', 'AugmentOp', 'COLOR', 'GEOMETRIC', 'FIXED', 'OP_NAMES', 'build_op',
+    'LearnableAugmenter', 'AugmentOp', 'COLOR', 'GEOMETRIC', 'FIXED', 'MIX', 'OP_NAMES',
+    'build_op',
     'resolve_ops', 'relaxed_bernoulli',
     'warp_affine', 'load_policy', 'save_policy', 'ValidRegion', 'LearnedOps',
     'OpImitationNet', 'SegDataPreProcessorWithAugments'

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels
+from .mixing import MIX, draw_partners, mix_scores
 from .ops import COLOR, FIXED, GEOMETRIC, OP_NAMES, AugmentOp, resolve_ops
 from .policy_io import Policy, inverse_sigmoid, load_policy, save_policy
 from .region import ValidRegion
@@ -45,6 +46,15 @@ class LearnableAugmenter(BaseModule):
        (:mod:`tst_mm.augment.label_geometry`);
     5. clamps, renormalises, and restores padding to its input values exactly.
 
+    Mixing ops (``'mixup'``, ``'cutmix'``; :mod:`tst_mm.augment.mixing`), which only
+    classification takes and which are never in the default pool, are blended like color ops
+    with each image's partner in a permutation of the batch drawn once per call (exposed as
+    :attr:`last_partners`). A pool with a mixing op returns copies of the data samples whose
+    ``gt_score`` is the mixed target, ``(1 - s) t_i + s t_partner`` with the partner's share
+    ``s`` of the augmented image (:attr:`last_partner_shares`), on every call (``s = 0`` where
+    no mixing op applied); ``gt_label`` stays the label of the image mixed into, so the search
+    objectives (which take hard labels) score ``x'`` against it.
+
     Only each image's valid region (``metainfo['img_shape']``, top-left, as mm preprocessors pad
     bottom/right) is looked at: image statistics ignore padding and pixels warped in from
     outside the image read ``fill``.
@@ -75,6 +85,9 @@ class LearnableAugmenter(BaseModule):
             their area inside the image are dropped likewise.
         seg_ignore_index: ``'compose'`` mode: label-map value of pixels warped in from outside
             the image (and of the padding).
+        num_classes: Width of the mixed targets (``gt_score``) the mixing ops write;
+            ``tst_mm.TSTDistiller`` sets it from the student's head (:meth:`set_num_classes`).
+            Unused without mixing ops.
         signs: Direction of the signed ops (brightness, color, contrast, sharpness, rotate,
             shear, translate): ``'random'`` draws a sign per op and batch, so a magnitude
             covers both directions (darker and brighter, left and right); ``'positive'``
@@ -98,6 +111,11 @@ class LearnableAugmenter(BaseModule):
         last_ops: Names of the ops drawn for the last batch.
         last_signs: The signs (``+1.0`` / ``-1.0``) the last batch's ops were applied with.
         last_gates: The last batch's ``(B, len(last_ops))`` gates (detached).
+        last_partners: ``(B,)`` partner of each image of the last batch when a mixing op was
+            drawn for it, else ``None``.
+        last_partner_shares: ``(B,)`` share of the partner in each augmented image of the
+            last batch (detached; zeros when nothing was mixed), or ``None`` for a pool
+            without mixing ops.
     """
 
     def __init__(self,
@@ -117,6 +135,7 @@ class LearnableAugmenter(BaseModule):
                  min_box_size: float = 1.0,
                  min_box_visible: float = 0.1,
                  seg_ignore_index: int = 255,
+                 num_classes: Optional[int] = None,
                  signs: str = 'random',
                  learn_x_prime_weight: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
@@ -156,6 +175,8 @@ class LearnableAugmenter(BaseModule):
         self.min_box_size = float(min_box_size)
         self.min_box_visible = float(min_box_visible)
         self.seg_ignore_index = int(seg_ignore_index)
+        self.num_classes: Optional[int] = None
+        self.set_num_classes(num_classes)
 
         self.magnitude_logits = nn.Parameter(
             torch.full((len(self.magnitude_op_names), ), float(init_magnitude_logit)))
@@ -184,6 +205,24 @@ class LearnableAugmenter(BaseModule):
         self.last_ops: List[str] = []
         self.last_signs: List[float] = []
         self.last_gates: Optional[Tensor] = None
+        self.last_partners: Optional[Tensor] = None
+        self.last_partner_shares: Optional[Tensor] = None
+
+    @property
+    def mixes(self) -> bool:
+        """Whether the pool has mixing ops (which write mixed targets as ``gt_score``)."""
+        return any(op.kind == MIX for op in self._ops)
+
+    def set_num_classes(self, num_classes: Optional[int]) -> None:
+        """Set the width of the mixed targets the mixing ops write.
+
+        Raises:
+            ConfigError: If ``num_classes`` is not a positive integer (or ``None``).
+        """
+        if num_classes is not None and (isinstance(num_classes, bool) or
+                                        not isinstance(num_classes, int) or num_classes < 1):
+            raise ConfigError(f'num_classes must be a positive integer, got {num_classes!r}.')
+        self.num_classes = num_classes
 
     # ------------------------------------------------------------------ normalisation
     def set_normalization(self, mean: Optional[Sequence[float]],
@@ -299,8 +338,14 @@ class LearnableAugmenter(BaseModule):
         labels, and at build time by the task adapters whose labels move with the pixels.
 
         Raises:
+            ConfigError: With mixing ops in the pool (they cannot mix such labels).
             ValueError: In ``'blend'`` mode with geometric ops in the pool.
         """
+        mixing = [s.name for s in self._ops if s.kind == MIX]
+        if mixing:
+            raise ConfigError(f'the mixing ops {mixing} are classification-only (they cannot '
+                              'mix boxes, masks or label maps); leave them out of the '
+                              "augmenter's ops for detection and segmentation")
         geometric = [s.name for s in self._ops if s.kind == GEOMETRIC]
         if self.geometric_mode == 'blend' and geometric:
             raise ValueError(
@@ -356,6 +401,25 @@ class LearnableAugmenter(BaseModule):
             return out + term
         return out.index_add(0, active, term)
 
+    def _blend_mix_op(self, out: Tensor, img: Tensor, op: AugmentOp, value: Tensor,
+                      gate: Tensor, region: ValidRegion, partners: Tensor,
+                      shares: Tensor) -> Tensor:
+        """Add one mixing op's gated change to ``out`` and its gated partner shares to
+        ``shares`` (in place), on the images whose gate exceeds :data:`GATE_SKIP`."""
+        active = (gate.detach() > GATE_SKIP).nonzero().flatten()
+        if active.numel() == 0:
+            return out
+        partner = img[partners]
+        if active.numel() < gate.numel():
+            img, partner, gate = img[active], partner[active], gate[active]
+            region = region.select(active)
+        changed, share = op.apply(img, partner, value, region)
+        shares.index_add_(0, active, gate.detach() * share.detach())
+        term = gate.view(-1, 1, 1, 1) * (changed - img)
+        if active.numel() == out.shape[0]:
+            return out + term
+        return out.index_add(0, active, term)
+
     def forward(self,
                 inputs: Tensor,
                 data_samples: Optional[list] = None) -> Tuple[Tensor, Optional[list]]:
@@ -370,11 +434,13 @@ class LearnableAugmenter(BaseModule):
             The augmented batch (same shape, dtype and normalisation) and the data samples:
             in ``'blend'`` mode the given ones; in ``'compose'`` mode a new list in which the
             samples whose image moved are copies with their boxes, instance masks and label
-            maps warped by :attr:`last_affine`.
+            maps warped by :attr:`last_affine`; with mixing ops in the pool, copies carrying
+            the mixed targets as ``gt_score``.
 
         Raises:
             ValueError: In ``'blend'`` mode with geometric ops in the pool, if the samples
-                carry boxes, masks or label maps (they cannot follow a blended warp).
+                carry boxes, masks or label maps (they cannot follow a blended warp), and
+                (``ConfigError``) with mixing ops in the pool if they do.
         """
         if inputs.dim() != 4:
             raise ValueError(f'Expected a (B, C, H, W) batch, got shape {tuple(inputs.shape)}.')
@@ -399,9 +465,17 @@ class LearnableAugmenter(BaseModule):
 
         out = img
         matrices: List[Tuple[Tensor, Tensor]] = []
+        partners, shares = None, None
+        if self.mixes:  # never reached by a pool without mixing ops
+            shares = img.new_zeros(batch)
+            if any(op.kind == MIX for op in ops):
+                partners = draw_partners(batch, img.device)
         for k, (op, sign) in enumerate(zip(ops, signs)):
             value = self._op_value(op, sign, img)
             gate = gates[:, k]
+            if op.kind == MIX:
+                out = self._blend_mix_op(out, img, op, value, gate, region, partners, shares)
+                continue
             if op.kind == GEOMETRIC and self.geometric_mode == 'compose':
                 matrices.append((gate, op.apply(value, region.sizes)))
                 continue
@@ -427,6 +501,11 @@ class LearnableAugmenter(BaseModule):
         self.last_ops = [s.name for s in ops]
         self.last_signs = signs
         self.last_gates = gates.detach()
+        self.last_partners = partners
+        self.last_partner_shares = None if shares is None else shares.clamp(0.0, 1.0)
+        if shares is not None and data_samples is not None:
+            data_samples = mix_scores(data_samples, partners, self.last_partner_shares,
+                                      self.num_classes)
 
         out = self._from_unit(out)
         if region.mask is not None:

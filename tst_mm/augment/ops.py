@@ -21,10 +21,18 @@ rotate        geometric   0 -> 30, signed                  degrees
 equalize      fixed       -                                (only probability learnt)
 invert        fixed       -                                (only probability learnt)
 cutout        fixed       0.25                             square side / shorter side
+mixup         mix         0.4                              alpha of Beta(alpha, alpha)
+cutmix        mix         1.0                              alpha of Beta(alpha, alpha)
 ============  ==========  ==============================  ============================
 
+The two mixing ops (:mod:`.mixing`) are not in the built-in pool: name them in ``ops=[...]``
+(classification only). They mix each image with another image of the batch and write the
+mixed targets as ``gt_score``; only their probability is learnt.
+
 Color and fixed ops map an image in ``[0, 1]`` to another (:mod:`.pixel_ops`); geometric
-ops map per-image valid sizes to ``(B, 3, 3)`` forward affine matrices (:mod:`.geometry`).
+ops map per-image valid sizes to ``(B, 3, 3)`` forward affine matrices (:mod:`.geometry`);
+mixing ops map an image and its partner to the mixed image and the partner's share
+(:mod:`.mixing`).
 
 An op of one's own is a subclass of :class:`AugmentOp` registered under the name configs use
 (``ops=[..., 'my_op']``), in a module loaded with ``custom_imports``::
@@ -47,14 +55,16 @@ from typing import Callable, List, Optional, Sequence
 
 from ..errors import ConfigError
 from ..registry import AUGMENT_OPS
-from . import geometry, pixel_ops
+from . import geometry, mixing, pixel_ops
+from .mixing import MIX
 
-__all__ = ['AugmentOp', 'COLOR', 'GEOMETRIC', 'FIXED', 'OP_NAMES', 'build_op', 'resolve_ops']
+__all__ = ['AugmentOp', 'COLOR', 'GEOMETRIC', 'FIXED', 'MIX', 'OP_NAMES', 'build_op',
+           'resolve_ops']
 
 COLOR = 'color'
 GEOMETRIC = 'geometric'
 FIXED = 'fixed'
-KINDS = (COLOR, GEOMETRIC, FIXED)
+KINDS = (COLOR, GEOMETRIC, FIXED, MIX)
 
 
 class AugmentOp:
@@ -63,10 +73,11 @@ class AugmentOp:
     Attributes:
         name: The op's name in configs and policies (its key in ``AUGMENT_OPS``).
         kind: ``'color'`` (pixel op with a learnable magnitude), ``'geometric'`` (affine op
-            with a learnable magnitude) or ``'fixed'`` (pixel op, only its probability is
-            learnt).
+            with a learnable magnitude), ``'fixed'`` (pixel op, only its probability is
+            learnt) or ``'mix'`` (mixes each image with a partner of the batch, only its
+            probability is learnt; classification only).
         low: Parameter value at magnitude 0.
-        high: Parameter value at magnitude 1 (equal to ``low`` for fixed ops).
+        high: Parameter value at magnitude 1 (equal to ``low`` for fixed and mixing ops).
         signed: Whether a random sign (one per batch) multiplies the value.
     """
 
@@ -84,10 +95,12 @@ class AugmentOp:
     @property
     def learnable_magnitude(self) -> bool:
         """Whether the op has a magnitude logit."""
-        return self.kind != FIXED
+        return self.kind not in (FIXED, MIX)
 
     #: ``apply(img, value, region)`` for pixel ops (an image in ``[0, 1]`` to another),
-    #: ``apply(value, sizes)`` returning ``(B, 3, 3)`` forward matrices for geometric ops.
+    #: ``apply(value, sizes)`` returning ``(B, 3, 3)`` forward matrices for geometric ops,
+    #: ``apply(img, partner, value, region)`` returning the mixed images and the ``(B,)``
+    #: partner shares for mixing ops.
     apply: Callable
 
 
@@ -187,6 +200,23 @@ class Cutout(AugmentOp):
     """A square of side 0.25 of the shorter side, filled (only its probability is learnt)."""
     kind, low, high = FIXED, 0.25, 0.25
     apply = staticmethod(pixel_ops.cutout)
+
+
+@AUGMENT_OPS.register_module('mixup')
+class MixUp(AugmentOp):
+    """MixUp with the partner, ratio from ``Beta(0.4, 0.4)`` per image (classification only;
+    only its probability is learnt). Another alpha: a subclass registered under another name
+    with ``low = high = alpha``."""
+    kind, low, high = MIX, 0.4, 0.4
+    apply = staticmethod(mixing.mixup)
+
+
+@AUGMENT_OPS.register_module('cutmix')
+class CutMix(AugmentOp):
+    """CutMix with the partner, pasted area from ``Beta(1, 1)`` per image (classification
+    only; only its probability is learnt)."""
+    kind, low, high = MIX, 1.0, 1.0
+    apply = staticmethod(mixing.cutmix)
 
 
 #: The built-in ops, in the pool's canonical order: the pool of ``ops=None``.

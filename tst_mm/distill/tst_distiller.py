@@ -12,12 +12,14 @@ from mmengine.registry import DefaultScope
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..augment.mixing import match_soft_targets
 from ..errors import ConfigError
 from ..registry import MODELS
 from .contract import TSTDistillerContract
 from .model_config import apply_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective
+from .selection import build_selection
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
 from .update import OptimizedPart
@@ -91,6 +93,10 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             resume from) after this many non-finite steps of the student, or of the
             augmenter, in a row (each is skipped and logged as ``student.skipped_steps``, the
             skips so far, or ``augment.skipped``, 1 for a skipped search step).
+        x_prime_selection: How distillation steps draw ``x'`` (not in the paper; classification
+            only): ``None`` (one draw per image, the paper's) or a registered selection, e.g.
+            ``dict(type='tst_mm.BestOfK', k=2, score=dict(type='tst_mm.TeacherStudentKL'))``
+            (:mod:`tst_mm.distill.selection`): ``k`` draws per image, the best kept.
         data_preprocessor: Settings for the shared preprocessor, which is the student's: they
             are added to the student's ``data_preprocessor``; one that contradicts it is
             refused (mmengine passes a config's top-level ``data_preprocessor`` here).
@@ -111,6 +117,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                  teacher_norm_eval: bool = True,
                  allow_random_teacher: bool = False,
                  max_consecutive_skips: int = 20,
+                 x_prime_selection: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -149,6 +156,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             norm = _normalisation(self.student)
             if norm is not None:
                 self.augmenter.set_normalization(norm[0], norm[1])
+        self.x_prime_selection = build_selection(x_prime_selection, self.adapter, self.augmenter)
         distill_losses = {name: dict(cfg) for name, cfg in (distill_losses or {}).items()}
         self.adapter.set_compares(
             {name: cfg.pop('compares', None) for name, cfg in distill_losses.items()})
@@ -387,13 +395,20 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
 
     def _augmented_batch(self, inputs: torch.Tensor, data_samples: List):
         """``([x'; x], samples, len(x'))`` with the augmenter fixed; ``x'`` covers
-        ``augment_ratio`` of the batch."""
+        ``augment_ratio`` of the batch (one draw per image, or the one ``x_prime_selection``
+        keeps)."""
         if self.augmenter is None or self.augment_ratio == 0:
             return inputs, data_samples, 0
         num = max(1, round(self.augment_ratio * inputs.size(0)))
         with torch.no_grad():
-            aug_inputs, aug_samples = self.augmenter(
-                inputs[:num], copy.deepcopy(data_samples[:num]))
+            if self.x_prime_selection is None:
+                aug_inputs, aug_samples = self.augmenter(
+                    inputs[:num], copy.deepcopy(data_samples[:num]))
+            else:  # several draws per image, the best kept
+                aug_inputs, aug_samples = self.x_prime_selection(
+                    self.augmenter, inputs[:num], data_samples[:num], self.student, self.teacher)
+        # mixed targets (gt_score) on x' need targets of the same form on x
+        data_samples = match_soft_targets(aug_samples, data_samples)
         return torch.cat([aug_inputs, inputs]), list(aug_samples) + list(data_samples), num
 
     def _distill_step(self, inputs: torch.Tensor, data_samples: List,

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...augment.mixing import check_mixing_student
 from ...registry import TASK_ADAPTERS
 from ...search_objectives import SearchObjective
 from .base import TaskAdapter, call_distill_loss, is_instance_of, teacher_context
@@ -70,6 +71,15 @@ class ClassificationAdapter(TaskAdapter):
         if num_student != num_teacher:
             raise ValueError(f'teacher has {num_teacher} classes but student has {num_student}; '
                              'set the same head.num_classes in both configs')
+
+    def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
+        """Give an augmenter with mixing ops the number of classes of its mixed targets
+        (from the student's head), and refuse a head that computes accuracies in training
+        (mmpretrain's ``ClsHead`` cannot with soft targets)."""
+        super().check_augmenter(augmenter, student)
+        if getattr(augmenter, 'mixes', False):
+            check_mixing_student(student)
+            augmenter.set_num_classes(student.head.num_classes)
 
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
