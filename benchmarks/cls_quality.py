@@ -148,10 +148,16 @@ OBJECTIVE_METHODS = {f'tst_{name}': name for name in SEARCH_OBJECTIVES if name !
 SHORT_OBJECTIVE_METHODS = ('tst_lookahead', 'tst_lookahead_fd')
 #: Search steps of ``tst_lookahead_online``: one after every this many student iterations.
 LOOKAHEAD_ONLINE_INTERVAL = 4
+#: ``kd_random_bestof2``: the better of two draws per image, by teacher-student KL on the
+#: candidates the teacher gets right (``tst_mm.BestOfK``).
+BEST_OF_2 = dict(type='tst_mm.BestOfK', k=2, score=dict(type='tst_mm.TeacherStudentKL'))
+#: ``kd_random_mix``: the default pool plus MixUp and CutMix (probability learned, here never
+#: searched).
+MIXING_OPS = [*OP_NAMES, 'mixup', 'cutmix']
 METHODS = ('alone', 'kd', 'dkd', 'dist', 'kd_2view', 'kd_random', 'kd_random_filter',
            'kd_random_m03', 'kd_random_m07', 'kd_random_noinvert', 'tst', 'tst_filter',
            'tst_positive', 'tst_m03', 'tst_m07', 'tst_noinvert', 'tst_learned', 'tst_online',
-           *OBJECTIVE_METHODS, 'tst_lookahead_online')
+           *OBJECTIVE_METHODS, 'tst_lookahead_online', 'kd_random_bestof2', 'kd_random_mix')
 #: The initial magnitude of the ``_m<NN>`` methods' learnable ops, instead of 0.5. From 0.3
 #: the teacher scores >= 75% on x' (``benchmarks/teacher_on_augmented.py``), the premise the
 #: patient study's pilot asks for and the default initial policy misses; 0.7 is as much
@@ -170,6 +176,8 @@ DESCRIPTIONS = {
     'kd_random_m03': 'KD + untrained policy, magnitudes from 0.3',
     'kd_random_m07': 'KD + untrained policy, magnitudes from 0.7',
     'kd_random_noinvert': 'KD + untrained policy, no invert op',
+    'kd_random_bestof2': 'KD + untrained policy, best of 2 draws per image (teacher-student KL)',
+    'kd_random_mix': 'KD + untrained policy, pool with MixUp and CutMix',
     'tst': 'TST, exact ops',
     'tst_filter': 'TST, teacher-correct x\' only',
     'tst_positive': 'TST, positive op directions (the authors\')',
@@ -195,6 +203,8 @@ PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter'
          ('tst_noinvert', 'kd_random_noinvert'), ('tst_noinvert', 'kd_2view'),
          ('tst_noinvert', 'kd'), ('tst_noinvert', 'tst'), ('kd_random_noinvert', 'kd_random'),
          ('kd_2view', 'kd'), ('kd', 'alone'), ('kd_random', 'kd'),
+         ('kd_random_bestof2', 'kd_random'), ('kd_random_bestof2', 'kd'),
+         ('kd_random_mix', 'kd_random'), ('kd_random_mix', 'kd'),
          *[(method, base) for method in (*OBJECTIVE_METHODS, 'tst_lookahead_online')
            for base in ('kd_random', 'tst', 'kd', 'kd_2view')]]
 TOP1 = 'accuracy/top1'
@@ -258,6 +268,14 @@ def apply_search_setting(cfg: Config, setting: str) -> None:
         for part in parent.split('.'):
             target = target[part]
         target[leaf] = value
+
+
+def extra_augmentation(cfg: Config, method: str) -> None:
+    """``kd_random_bestof2`` and ``kd_random_mix``: per-image selection, mixing ops."""
+    if method.endswith('_bestof2'):
+        cfg.model.x_prime_selection = BEST_OF_2
+    if method.endswith('_mix'):
+        cfg.model.augmenter.ops = MIXING_OPS
 
 
 def lookahead_online(cfg: Config) -> None:
@@ -391,6 +409,7 @@ def patient_config(method: str, seed: int, args, teacher_ckpt: str) -> Config:
             math.log(magnitude / (1 - magnitude)), 6)
     if method.endswith('_noinvert'):
         cfg.model.augmenter.ops = NO_INVERT_OPS
+    extra_augmentation(cfg, method)
     if method in OBJECTIVE_METHODS:
         apply_search_setting(cfg, OBJECTIVE_METHODS[method])
     if method == 'tst_lookahead_online':
@@ -424,9 +443,10 @@ def short_config(method: str, seed: int, args, teacher_ckpt: str,
                 dist=dict(type='tst_mm.DISTLoss', beta=1.0, gamma=1.0, tau=1.0))
     elif args.augment_ratio is not None:
         cfg.model.augment_ratio = args.augment_ratio
-    if method == 'kd_random':
+    if method.startswith('kd_random'):
         cfg.train_cfg.search_epochs = []
         cfg.custom_hooks = []
+        extra_augmentation(cfg, method)
     elif method == 'tst':
         cfg.train_cfg.search_epochs = search_epochs
     elif method == 'tst_learned':

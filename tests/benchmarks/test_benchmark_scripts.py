@@ -359,3 +359,49 @@ def test_search_proxy_scores_x_prime_before_and_after_one_phase(tmp_path, fashio
     for when, scores in logged.items():
         for key, value in scores.items():  # the policy went through JSON: not bit for bit
             assert rescored[when][key] == pytest.approx(value, rel=1e-3, abs=1e-6), key
+
+
+@pytest.mark.parametrize('preset', ['short', 'patient'])
+def test_lookahead_selection_and_mixing_methods_change_only_their_keys(mmpretrain_scope, monkeypatch, preset):
+    """The lookahead, best-of-2 and mixing methods differ from their base method (``tst``,
+    ``kd_random``) only in their own keys, and each builds."""
+    import tst_mm  # noqa: F401
+    from tst_mm.registry import MODELS
+    from tst_mm.search_objectives import StudentLookahead
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))
+    study = load_script('benchmarks/cls_quality.py')
+    args = study.parse_args(['--preset', preset])
+
+    def config(method):
+        return study.method_config(method, 0, args, 'teacher.pth', None)
+
+    own_keys = {
+        'tst_lookahead': ('tst', [('model', 'search_objective'),
+                                  ('model', 'augmenter', 'learn_x_prime_weight'),
+                                  ('optim_wrapper', 'augmenter', 'optimizer'),
+                                  ('train_cfg', 'search_optim')]),
+        'kd_random_bestof2': ('kd_random', [('model', 'x_prime_selection')]),
+        'kd_random_mix': ('kd_random', [('model', 'augmenter', 'ops')]),
+    }
+    for method, (base, keys) in own_keys.items():
+        assert method in study.method_names(preset)
+        cfg, reference = config(method), config(base)
+        for key in keys:
+            parent = cfg
+            for part in key[:-1]:
+                parent = parent[part]
+            value = parent.pop(key[-1])
+            ref_parent = reference
+            for part in key[:-1]:
+                ref_parent = ref_parent[part]
+            ref_parent.pop(key[-1], None)
+            if key[-1] == 'search_objective':
+                assert isinstance(MODELS.build(value), StudentLookahead)
+                assert value['estimator'] == 'exact'
+        assert cfg.pretty_text == reference.pretty_text, method
+        built = config(method)
+        MODELS.build(built.model)  # builds: the keys are the ones the code takes
+    online = config('tst_lookahead_online')
+    assert online.train_cfg.search_epochs == [] and online.train_cfg.online == dict(
+        interval=study.LOOKAHEAD_ONLINE_INTERVAL, steps=1)
+    assert ('tst_lookahead', 'kd') in study.PAIRS and ('kd_random_mix', 'kd') in study.PAIRS
