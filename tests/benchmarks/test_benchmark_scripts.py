@@ -362,7 +362,8 @@ def test_search_proxy_scores_x_prime_before_and_after_one_phase(tmp_path, fashio
 
 
 @pytest.mark.parametrize('preset', ['short', 'patient'])
-def test_lookahead_selection_and_mixing_methods_change_only_their_keys(mmpretrain_scope, monkeypatch, preset):
+def test_lookahead_selection_and_mixing_methods_change_only_their_keys(mmpretrain_scope,
+                                                                     monkeypatch, preset):
     """The lookahead, best-of-2 and mixing methods differ from their base method (``tst``,
     ``kd_random``) only in their own keys, and each builds."""
     import tst_mm  # noqa: F401
