@@ -85,8 +85,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='search passes (the patient config\'s by default)')
     parser.add_argument('--cached-only', action='store_true',
                         help='train nothing: tabulate the finished runs')
-    parser.add_argument('--rescore', action='store_true',
-                        help='score the candidate proxies of finished runs cached before them')
+    parser.add_argument('--rescore', nargs='*', choices=sorted(SETTINGS), default=None,
+                        help='score the candidate proxies of finished runs cached before them '
+                        '(of these settings; all when none is named)')
     parser.add_argument('--out', default='benchmarks/results')
     parser.add_argument('--name', default='search_proxy')
     args = parser.parse_args(argv)
@@ -408,10 +409,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for future in [pool.submit(one, job) for job in jobs]:
             future.result()
-    if args.rescore:
+    if args.rescore is not None:
         for index, result in enumerate(results):
             run_dir = run_dir_of(result['method'], result['seed'], args)
-            if 'heldout_gain' not in result['before']:
+            if 'heldout_gain' not in result['before'] and result['method'] in (
+                    args.rescore or SETTINGS):
                 print(f'rescoring {run_dir}', flush=True)
                 extra_scores(run_dir, args.threads)
                 results[index] = dict(result, **read_proxy(run_dir))
