@@ -4,8 +4,10 @@
 
 Builds the Fashion-MNIST TST distiller (random teacher) behind ``TSTDistributedWrapper`` on a
 gloo process group, runs a good search and a good distillation step (so that both optimizers
-hold momentum), then steps where only rank 1 sees a non-finite batch, or an error, and saves
-what each rank holds after every step to ``OUT_DIR/rank<r>_<step>.pth``.
+hold momentum), then steps where only rank 1 sees a non-finite batch, or a non-finite update
+(finite loss and gradients, an infinite learning rate: the optimizer has already changed its
+momentum when the guard finds it), or an error, and saves what each rank holds after every step
+to ``OUT_DIR/rank<r>_<step>.pth``.
 """
 import copy
 import os
@@ -66,10 +68,15 @@ def main() -> None:
     def step(name: str, phase: str, kind: str = 'finite') -> None:
         distiller.set_phase(phase)
         outcome = 'ok'
+        if rank == 1 and kind == 'inf_lr':  # the update, not the loss, is non-finite
+            optim['augmenter'].optimizer.param_groups[0]['lr'] = float('inf')
         try:
             model.train_step(batch(kind), optim)
         except Exception as err:  # recorded: the test checks who raised what
             outcome = f'{type(err).__name__}: {err}'
+        # the learning rate as before (a restored optimizer state holds it as at the start
+        # of the step): what the test compares is the momentum
+        optim['augmenter'].optimizer.param_groups[0]['lr'] = 1.0
         torch.save(dict(_snapshot(distiller, optim), outcome=outcome),
                    osp.join(out_dir, f'rank{rank}_{name}.pth'))
 
@@ -78,6 +85,7 @@ def main() -> None:
     torch.save(_snapshot(distiller, optim), osp.join(out_dir, f'rank{rank}_start.pth'))
     step('search_nan', 'search', 'nan')
     step('search', 'search')
+    step('search_inf_lr', 'search', 'inf_lr')
     step('distill_nan', 'distill', 'nan')
     step('distill', 'distill')
     step('search_error', 'search', 'error')

@@ -7,28 +7,38 @@
 - every Python block is a config whose first line names its file (``# my_tst_fcos.py``): the
   blocks of a page are written side by side into a folder, and each one loads with
   ``Config.fromfile`` and builds its model, optimizer wrapper and train loop arguments
-  (teacher weights are not loaded; nothing is trained).
+  (teacher weights are not loaded; nothing is trained);
+- the paths and commands of the scripts' docstrings (``tools/``, ``benchmarks/``) exist;
+- the user guide as a user follows it: its way of pointing a stock config at the scene data
+  loads and reads them; its TST, plot, export and test commands run (the demo at toy size),
+  and every log line it quotes is one the run printed.
 
 The checks return the problems they find, so that ``test_the_check_finds_broken_docs`` can
 show each one failing on a broken page.
 """
+import ast
 import copy
 import glob
 import inspect
 import itertools
+import os
 import os.path as osp
 import re
+import uuid
 from typing import Dict, List, Tuple
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.optim import build_optim_wrapper
+from mmengine.logging import MMLogger
+from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import DefaultScope, init_default_scope
-from tst_testing import ROOT, scenes_batch
+from tst_testing import ROOT, run_tool, scenes_batch
 
 import tst_mm  # noqa: F401
 from tst_mm.augment import LearnableAugmenter
+from tst_mm.distill.update import GuardedUpdate, SkipCounter
+from tst_mm.errors import ConfigError
 from tst_mm.registry import LOOPS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 DOCS = sorted({osp.relpath(path, ROOT) for path in [
@@ -158,11 +168,14 @@ def config_blocks(text: str) -> Tuple[Dict[str, str], List[str]]:
 
 
 def write_blocks(blocks: Dict[str, str], folder: str) -> None:
-    """Write the blocks, plus the ``policy.json`` the docs tell readers to save."""
+    """Write the blocks, plus the ``policy.json`` the docs tell readers to save, beside the
+    repository's ``configs/`` (the docs' configs live in the root of the clone)."""
     for name, body in blocks.items():
         with open(osp.join(folder, name), 'w', encoding='utf-8') as f:
             f.write(body)
     LearnableAugmenter().save_policy(osp.join(folder, 'policy.json'))
+    if not osp.exists(osp.join(folder, 'configs')):
+        os.symlink(osp.join(ROOT, 'configs'), osp.join(folder, 'configs'))
 
 
 def build(name: str, folder: str) -> tuple:
@@ -173,6 +186,8 @@ def build(name: str, folder: str) -> tuple:
     if scope is not None:
         init_default_scope(scope)
     with DefaultScope.overwrite_default_scope(scope):
+        if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner hands it over
+            cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
         if str(cfg.model.type).endswith('TSTDistiller'):
             cfg.model.teacher_ckpt = None  # no download; the teacher stays random
         model = MODELS.build(cfg.model)
@@ -291,6 +306,236 @@ def test_user_guide_policy_moves_boxes_in_a_plain_mmdet_config(scenes_root, in_t
     for before, after in zip(expected['data_samples'], got['data_samples']):
         old, new = before.gt_instances.bboxes, after.gt_instances.bboxes
         assert len(new) <= len(old) and not torch.equal(new, old)
+
+
+SCRIPTS = sorted(osp.relpath(path, ROOT) for path in [
+    *glob.glob(osp.join(ROOT, 'tools', '**', '*.py'), recursive=True),
+    *glob.glob(osp.join(ROOT, 'benchmarks', '*.py'))])
+
+
+def docstring_commands(docstring: str) -> str:
+    """The command lines of a script's docstring (``python tools/...``, ``bash ...``), as a
+    fenced bash block for :func:`missing_commands`."""
+    lines = re.sub(r'\\\n\s*', ' ', docstring).splitlines()
+    commands = [line.strip() for line in lines
+                if re.match(r'\s*(python|bash) (tools|benchmarks)/', line)]
+    return '```bash\n' + '\n'.join(commands) + '\n```\n'
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_script_docstrings_name_existing_paths_and_commands(script):
+    """tools/train.py's docstring named a config that does not exist."""
+    docstring = ast.get_docstring(ast.parse(read(script))) or ''
+    assert missing_paths(docstring, script) == []
+    assert missing_commands(docstring_commands(docstring), script) == []
+
+
+# ---------------------------------------------------------------- stock configs on the scenes
+SCENE_FILES = {'configs/_base_/datasets/scenes_coco_for_stock.py':
+               'configs/_base_/datasets/scenes_coco.py',
+               'configs/_base_/datasets/scenes_cityscapes_for_stock.py':
+               'configs/_base_/datasets/scenes_cityscapes.py'}
+SCENE_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator',
+              'test_evaluator')
+
+
+def _without_delete(value):
+    if isinstance(value, dict):
+        return {key: _without_delete(item) for key, item in value.items() if key != '_delete_'}
+    if isinstance(value, (list, tuple)):
+        return [_without_delete(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize('for_stock', sorted(SCENE_FILES))
+def test_scene_data_for_stock_configs_is_the_demos(for_stock):
+    """The files a stock config lists as a second _base_ hold the demos' scene settings,
+    each marked to replace the stock one, under one key that no stock config has."""
+    cfg = Config.fromfile(osp.join(ROOT, for_stock))
+    demo = Config.fromfile(osp.join(ROOT, SCENE_FILES[for_stock]))
+    assert set(cfg.keys()) == {'scenes'}
+    for key in SCENE_KEYS:
+        assert cfg.scenes[key]['_delete_'] is True, key
+        assert _without_delete(cfg.scenes[key].to_dict()) == _without_delete(
+            demo[key].to_dict()), key
+    if 'crop_size' in cfg.scenes:
+        assert tuple(cfg.scenes.crop_size) == tuple(demo.crop_size)
+
+
+def _guide_scene_configs(folder: str) -> None:
+    write_blocks(config_blocks(read('docs/user_guide.md'))[0], folder)
+
+
+@pytest.mark.slow
+def test_user_guide_points_a_stock_config_at_the_scenes(scenes_root, in_tmp_dir):
+    """The guide's way loads (a second _base_ of scenes_coco.py does not), replaces the stock
+    data settings whole, and its dataloader reads the scenes."""
+    from mmengine.runner import Runner
+    _guide_scene_configs(in_tmp_dir)
+    with open('duplicate.py', 'w') as f:
+        f.write("_base_ = ['my_fcos.py', 'configs/_base_/datasets/scenes_coco.py']\n")
+    with pytest.raises(KeyError, match='Duplicate key is not allowed among bases'):
+        Config.fromfile('duplicate.py')
+    cfg = Config.fromfile('my_fcos_scenes.py')
+    demo = Config.fromfile(osp.join(ROOT, 'configs/_base_/datasets/scenes_coco.py'))
+    for key in SCENE_KEYS:  # nothing of COCO's settings is left (persistent_workers, ...)
+        assert cfg[key].to_dict() == demo[key].to_dict(), key
+    assert cfg.model.bbox_head.num_classes == 10
+    cfg.train_dataloader.dataset.data_root = osp.join(scenes_root, 'coco') + '/'
+    init_default_scope('mmdet')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        batch = next(iter(Runner.build_dataloader(cfg.train_dataloader)))
+    assert len(batch['inputs']) == cfg.train_dataloader.batch_size
+    assert batch['data_samples'][0].gt_instances.bboxes.shape[0] > 0
+
+
+@pytest.mark.slow
+def test_user_guide_scene_preprocessor_needs_the_top_level_key_too(in_tmp_dir):
+    """A TST config on the guide's mmseg scenes config builds; with the size set in the
+    model's preprocessor alone, the distiller refuses, naming the top-level key."""
+    _guide_scene_configs(in_tmp_dir)
+    tst = read_block('docs/user_guide.md', 'my_tst_pspnet.py')
+    teacher = re.search(r"teacher='[^']*'", tst).group(0)  # a teacher on the scenes too
+    tst = tst.replace("_base_ = 'my_pspnet.py'", "_base_ = 'my_pspnet_scenes.py'").replace(
+        teacher, "teacher='my_pspnet_scenes.py'")
+    with open('my_tst_pspnet_scenes.py', 'w') as f:
+        f.write(tst)
+    cfg, model, _ = build('my_tst_pspnet_scenes.py', in_tmp_dir)
+    assert tuple(model.data_preprocessor.size) == (128, 128)
+    scenes = read_block('docs/user_guide.md', 'my_pspnet_scenes.py')
+    assert 'data_preprocessor = dict(size=' in scenes
+    with open('my_pspnet_scenes.py', 'w') as f:  # the top-level key left at the stock size
+        f.write(scenes.replace('data_preprocessor = dict(size=', 'unused = dict(size='))
+    with pytest.raises(ConfigError, match=r"size=\[512, 1024\] \(distiller\) vs \[128, 128\] "
+                       r"\(student\).*top-level `data_preprocessor` key"):
+        build('my_tst_pspnet_scenes.py', in_tmp_dir)
+
+
+def read_block(doc: str, name: str) -> str:
+    """The config block ``name`` of ``doc``."""
+    return config_blocks(read(doc))[0][name]
+
+
+# ---------------------------------------------------------------- the guide's log lines
+#: a value the guide writes as ``...``
+VALUE = r'(?:-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan|-?inf)'
+LOG_MESSAGE = re.compile(r' - mmengine - (?:INFO|WARNING) - (.*)$')
+
+
+def quoted_log_lines(text: str) -> List[str]:
+    """The log lines a page quotes: inline code starting with ``TST `` in its section
+    "Read the logs and pictures", blanks joined."""
+    section = text.split('## Read the logs and pictures', 1)[1].split('\n## ', 1)[0]
+    return [' '.join(code.split()) for code in INLINE.findall(FENCE.sub('', section))
+            if code.startswith('TST ')]
+
+
+def log_line_pattern(quote: str) -> re.Pattern:
+    """A quoted line as a pattern: ``...`` stands for a value, and its numbers (epochs,
+    passes, iterations, counts) for any number."""
+    parts = re.split(r'(\.\.\.|\d+(?:\.\d+)?)', quote)
+    return re.compile(''.join(
+        VALUE if part == '...' else r'\d+(?:\.\d+)?' if re.fullmatch(r'[\d.]+', part)
+        else re.escape(part) for part in parts))
+
+
+def unmatched_quotes(quotes: List[str], messages: List[str]) -> List[str]:
+    """The quoted lines that no message matches (whole)."""
+    return [quote for quote in quotes
+            if not any(log_line_pattern(quote).fullmatch(m) for m in messages)]
+
+
+def guide_command(prefix: str) -> str:
+    """The first command line of the user guide that starts with ``prefix``."""
+    for line in command_lines(read('docs/user_guide.md')):
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f'docs/user_guide.md has no command starting with {prefix!r}')
+
+
+def run_guide_command(line: str, cwd: str, options: Tuple[str, ...] = (),
+                      replace: Dict[str, str] = None) -> str:
+    """Run a command line of the guide in ``cwd`` (its repository paths made absolute, the
+    ``replace`` substrings replaced, ``options`` added to its ``--cfg-options``); what it
+    printed (stdout, then stderr)."""
+    for old, new in (replace or {}).items():
+        line = line.replace(old, new)
+    words = line.split()
+    assert words[0] == 'python', line
+    words = [osp.join(ROOT, word) if word.startswith(('tools/', 'configs/')) else word
+             for word in words[1:]]
+    if options:
+        words += [] if '--cfg-options' in words else ['--cfg-options']
+        words += list(options)
+    proc = run_tool(*words, cwd=cwd)
+    return proc.stdout + proc.stderr
+
+
+def _messages(log_text: str) -> List[str]:
+    return [match.group(1) for match in map(LOG_MESSAGE.search, log_text.splitlines())
+            if match]
+
+
+def _skip_warning(folder: str) -> List[str]:
+    """The messages of a search step skipped for a non-finite loss."""
+    log_file = osp.join(folder, 'skip.log')
+    MMLogger.get_instance(f'docs_skip_{uuid.uuid4().hex}', log_file=log_file)
+    augmenter = LearnableAugmenter()
+    wrapper = OptimWrapper(torch.optim.SGD(augmenter.parameters(), lr=0.01, momentum=0.9))
+    with GuardedUpdate(wrapper, augmenter, 'search', keep_params=True,
+                       counter=SkipCounter()) as update:
+        assert not update.apply(augmenter.probabilities().sum() * float('nan'),
+                                augmenter.parameters())
+    with open(log_file, encoding='utf-8') as f:
+        return _messages(f.read())
+
+
+def test_log_line_patterns():
+    pattern = log_line_pattern('TST search pass 1/1 before epoch 7: mean loss: ...')
+    assert pattern.fullmatch('TST search pass 1/1 before epoch 2: mean loss: -0.1234')
+    assert not pattern.fullmatch('TST search pass 1/1 before epoch 2: mean loss: 1.0, more')
+    quotes = quoted_log_lines('## Read the logs and pictures\n\n- `TST teacher on the '
+                              'validation set:\n  accuracy/top1: ...` once\n\n## Next\n'
+                              '`TST elsewhere`\n')
+    assert quotes == ['TST teacher on the validation set: accuracy/top1: ...']
+    printed = 'TST teacher on the validation set: teacher.accuracy/top1: 89.6300'
+    assert unmatched_quotes(quotes, [printed]) == quotes  # what the guide said before
+    assert unmatched_quotes([quotes[0].replace(' accuracy', ' teacher.accuracy')],
+                            [printed]) == []
+
+
+@pytest.mark.slow
+def test_user_guide_commands_print_the_lines_it_quotes(fashion_mnist_root, tmp_path):
+    """The guide's commands as a user runs them, at toy size (64 images, 1 iteration an
+    epoch): its teacher, its TST run (4 epochs, two search phases) from that teacher, then its
+    plot, export and test commands; every log line the guide quotes is one the run printed
+    (or, for a skipped step, the guard)."""
+    data = [f'{split}_dataloader.dataset.data_root={fashion_mnist_root}'
+            for split in ('train', 'val', 'test')]
+    toy = [*data, 'train_dataloader.dataset.indices=64', 'train_dataloader.batch_size=64',
+           'val_dataloader.dataset.indices=64', 'test_dataloader.dataset.indices=64',
+           'train_cfg.log_interval=1', 'train_cfg.val_interval=4']
+    cwd = str(tmp_path)
+    run_guide_command(guide_command(
+        'python tools/train.py configs/demo/resnet18-tiny_fashion-mnist.py'), cwd, toy[:-2])
+    assert (tmp_path / 'work_dirs' / 'demo' / 'teacher' / 'epoch_2.pth').is_file()
+    printed = run_guide_command(
+        guide_command('python tools/train.py configs/demo/tst_fashion-mnist.py'), cwd, toy)
+    # every search pass warned this, from the policy logger
+    assert 'Converting a tensor with requires_grad=True' not in printed
+    work_dir = tmp_path / 'work_dirs' / 'my_tst'
+    (log_file, ) = glob.glob(str(work_dir / '*' / '*.log'))
+    with open(log_file, encoding='utf-8') as f:
+        messages = _messages(f.read())
+    quotes = quoted_log_lines(read('docs/user_guide.md'))
+    assert len(quotes) >= 5, quotes
+    assert unmatched_quotes(quotes, messages + _skip_warning(cwd)) == []
+    run_guide_command(guide_command('python tools/plot_policy.py work_dirs/my_tst'), cwd)
+    assert osp.getsize(work_dir / 'policy.png') > 10_000
+    run_guide_command(guide_command('python tools/export_student.py work_dirs/my_tst'), cwd,
+                      toy)
+    out = run_guide_command(guide_command('python tools/test.py student.py'), cwd)
+    assert 'accuracy/top1' in out
 
 
 BROKEN_PAGE = '''# A broken page

@@ -15,7 +15,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
@@ -60,8 +60,22 @@ def latest_checkpoint(work_dir: str, epochs: int) -> Optional[str]:
     return path if osp.isfile(path) else None
 
 
-def main(argv=None) -> None:
-    """Run the demo."""
+def results_table(results: Dict[str, Optional[float]]) -> str:
+    """The Markdown table of top-1 accuracies (``-`` for a run without one)."""
+    lines = ['| model | top-1 (%) |', '|---|---|']
+    for name, top1 in results.items():
+        lines.append(f'| {name} | {"-" if top1 is None else f"{top1:.2f}"} |')
+    return '\n'.join(lines)
+
+
+def summary(results: Dict[str, Optional[float]], subset: int, epochs: int) -> str:
+    """What the demo prints at the end (the README quotes it): a heading and the table."""
+    return (f'Fashion-MNIST demo, {subset} training images, {epochs} student epochs:\n'
+            f'{results_table(results)}')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The demo's command line."""
     parser = argparse.ArgumentParser(description='TST demo on Fashion-MNIST (CPU-sized)')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/fashion-mnist')
@@ -75,7 +89,12 @@ def main(argv=None) -> None:
                         help='validate on this many test images (default: all 10k)')
     parser.add_argument('--with-baseline', action='store_true',
                         help='also train the student alone (CE only) if not cached')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    """Run the demo."""
+    args = parse_args(argv)
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     data_root = osp.abspath(args.data_root)
@@ -143,15 +162,11 @@ def main(argv=None) -> None:
     run(['tools/plot_policy.py', tst_dir, '--out', osp.join(work_dir, 'tst_policy.png')],
         osp.join(work_dir, 'plot.log'))
 
-    lines = ['| model | top-1 (%) |', '|---|---|']
-    for name, top1 in results.items():
-        lines.append(f'| {name} | {"-" if top1 is None else f"{top1:.2f}"} |')
-    table = '\n'.join(lines)
+    table = results_table(results)
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(f'Fashion-MNIST demo ({args.subset} training images, {args.epochs} student '
                 f'epochs, seed 0)\n\n{table}\n')
-    print(f'\nFashion-MNIST demo, {args.subset} training images, {args.epochs} student '
-          f'epochs:\n{table}')
+    print(f'\n{summary(results, args.subset, args.epochs)}')
     print(f'\nlearned policy: {osp.join(work_dir, "tst_policy.png")}')
     print(f'augmented samples: {osp.join(tst_dir, "tst_samples")}')
     print(f'total time: {(time.time() - started) / 60:.1f} min')

@@ -3,7 +3,7 @@
 Works for mmpretrain, mmdet and mmsegmentation configs alike: the task comes from the config's
 ``default_scope``. Examples::
 
-    python tools/train.py configs/demo/resnet_fashion-mnist.py
+    python tools/train.py configs/demo/resnet18-tiny_fashion-mnist.py
     python tools/train.py CONFIG --work-dir work_dirs/x --cfg-options train_cfg.max_epochs=2
     python tools/train.py CONFIG --resume            # continue from the work dir's last checkpoint
     bash tools/dist_train.sh CONFIG 2                 # torch.distributed (gloo on CPU, nccl on GPU)

@@ -190,3 +190,29 @@ def test_mmdet_coco_dataset_reads_boxes_and_masks(scenes):
     assert inst.bboxes.tensor.tolist() == xyxy
     assert (inst.labels + 1).tolist() == [a['category_id'] for a in anns]
     assert inst.masks.masks.sum(axis=(1, 2)).tolist() == [a['area'] for a in anns]
+
+
+def test_the_studies_scene_setting_is_the_one_the_docs_give(capsys):
+    """make_scenes.py named another setting (2000 / 300 at 192 px) than the studies use and
+    docs/get_started.md and the study tables state."""
+    root = osp.normpath(osp.join(TOOLS, '..', '..'))
+    sys.path.insert(0, osp.join(root, 'benchmarks'))
+    import scene_study  # noqa: E402
+    args = scene_study.parse_scene_args('', [], 'work_dirs/x', 1e-3, 'x')
+    command = scene_study.make_data_command(args)
+    assert command[:3] == ['tools/data/make_scenes.py', '--out', args.data_root]
+    setting = ' '.join(command[3:])
+    assert setting == ('--num-train 3000 --num-val 200 --size 96 --min-objects 3 '
+                       '--max-objects 6')
+
+    def flat(text: str) -> str:
+        return ' '.join(text.replace('``', '').split())
+
+    assert setting in flat(make_scenes.__doc__)
+    with pytest.raises(SystemExit):
+        make_scenes.parse_args(['--help'])
+    assert setting in flat(capsys.readouterr().out)
+    for doc in ('docs/get_started.md', 'benchmarks/results/det_quality.md',
+                'benchmarks/results/seg_quality.md'):
+        with open(osp.join(root, doc), encoding='utf-8') as f:
+            assert setting in flat(f.read()), doc

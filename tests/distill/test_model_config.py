@@ -37,8 +37,30 @@ def test_distiller_data_preprocessor_reaches_the_student():
 
 
 def test_distiller_data_preprocessor_that_contradicts_the_student_is_refused():
-    with pytest.raises(ConfigError, match=r"differs from the student's .*mean=\[0.0\] vs"):
+    with pytest.raises(ConfigError, match=r"differs from the student's: mean=\[0.0\] "
+                       r"\(distiller\) vs \[72.94\] \(student\)") as info:
         MODELS.build(_model_cfg(data_preprocessor=dict(mean=[0.0])))
+    # where each one comes from, and that the top-level key is one of the places to fix
+    message = str(info.value)
+    assert "the config's top-level `data_preprocessor` key" in message
+    assert 'model.student.data_preprocessor' in message and 'both places' in message
+
+
+def test_a_model_that_cannot_be_distilled_is_refused_before_the_preprocessor():
+    """A user who fixed the preprocessor was then refused for the models themselves: the
+    refusal of what cannot work at all comes first."""
+    teacher_cfg = Config.fromfile(TEACHER_CONFIG)
+    teacher = dict(teacher_cfg.model, data_preprocessor=teacher_cfg.data_preprocessor)
+    teacher['head'] = dict(teacher['head'], num_classes=7)
+    with pytest.raises(ConfigError, match='teacher has 7 classes but student has 10'):
+        MODELS.build(_model_cfg(data_preprocessor=dict(mean=[0.0]), teacher=teacher))
+    teacher['head']['num_classes'] = 10
+    with pytest.raises(ConfigError, match='data_preprocessor differs'):
+        MODELS.build(_model_cfg(data_preprocessor=dict(mean=[0.0]), teacher=teacher))
+    # and before the teacher's normalisation check, which the contradicting mean would trip
+    teacher['data_preprocessor'] = dict(teacher['data_preprocessor'], mean=[0.0])
+    with pytest.raises(ConfigError, match='data_preprocessor differs'):
+        MODELS.build(_model_cfg(data_preprocessor=dict(mean=[0.0]), teacher=teacher))
 
 
 def test_relative_model_paths_resolve_against_the_config_file(tmp_path, monkeypatch):

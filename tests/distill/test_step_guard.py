@@ -107,9 +107,11 @@ def test_non_finite_distillation_step_leaves_student_and_optimizer_as_before(
 
 
 def test_two_ranks_skip_together_when_only_rank_1_sees_nan(fashion_mnist_root, tmp_path):
-    """Two gloo processes; rank 1 alone gets a NaN image (then an error). Before the guard
-    was collective, rank 0 went on to the gradient all-reduce alone and gloo failed with a
-    size mismatch (NCCL would hang). The timeout bounds a hang."""
+    """Two gloo processes; rank 1 alone gets a NaN image, then a non-finite update, then an
+    error. Before the guard was collective, rank 0 went on to the gradient all-reduce alone
+    and gloo failed with a size mismatch (NCCL would hang). The timeout bounds a hang. The
+    non-finite update is found after the optimizer's step: without the restore of the
+    optimizer's state, both ranks would keep that step's momentum."""
     port = str(free_port())
     run_ranks(lambda rank: [sys.executable, osp.join(ROOT, 'tests/nan_guard_worker.py'),
                             str(rank), '2', port, fashion_mnist_root, str(tmp_path)],
@@ -137,14 +139,22 @@ def test_two_ranks_skip_together_when_only_rank_1_sees_nan(fashion_mnist_root, t
                                start['state']['augmenter.probability_logits'])
         assert not torch.equal(searched['optim']['augmenter']['state'][0]['momentum_buffer'],
                                start['optim']['augmenter']['state'][0]['momentum_buffer'])
+        # rank 1 alone makes a non-finite update (finite loss and gradients): the optimizer
+        # has changed the momentum when the guard finds it, so only restoring the optimizer's
+        # state puts it back, on rank 0 too (whose own update was finite)
+        update_skipped = load(rank, 'search_inf_lr')
+        assert update_skipped['outcome'] == 'ok'
+        _assert_same(part(searched, 'augmenter.'), part(update_skipped, 'augmenter.'))
+        _assert_same_optim(searched['optim']['augmenter'], update_skipped['optim']['augmenter'])
         distill_skipped, distilled = load(rank, 'distill_nan'), load(rank, 'distill')
-        _assert_same(part(searched, 'student.'), part(distill_skipped, 'student.'))
-        _assert_same_optim(searched['optim']['student'], distill_skipped['optim']['student'])
+        _assert_same(part(update_skipped, 'student.'), part(distill_skipped, 'student.'))
+        _assert_same_optim(update_skipped['optim']['student'],
+                           distill_skipped['optim']['student'])
         assert not torch.equal(distilled['state']['student.head.fc.weight'],
-                               searched['state']['student.head.fc.weight'])
+                               update_skipped['state']['student.head.fc.weight'])
     # parameters and momentum identical across ranks after every step (BN statistics are
     # per rank)
-    for step in ('start', 'search_nan', 'search', 'distill_nan', 'distill'):
+    for step in ('start', 'search_nan', 'search', 'search_inf_lr', 'distill_nan', 'distill'):
         rank0, rank1 = load(0, step), load(1, step)
         for key in rank0['state']:
             if not key.endswith(('running_mean', 'running_var', 'num_batches_tracked')):

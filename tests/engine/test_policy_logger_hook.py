@@ -1,14 +1,20 @@
-"""The policy history (``tst_policy.jsonl``): one record per search iteration, resumes too."""
+"""The policy history (``tst_policy.jsonl``): one record per search iteration, resumes too;
+what a search step's record holds, and no warning on the way."""
 import json
+import warnings
+from types import SimpleNamespace
 
 import pytest
+import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from tst_testing import fashion_runner_cfg
 from tst_testing_hooks import Interrupted
 
 import tst_mm  # noqa: F401
-from tst_mm.engine.hooks.policy_logger_hook import drop_records_after
+from tst_mm.augment import LearnableAugmenter
+from tst_mm.engine.hooks import TSTPolicyLoggerHook
+from tst_mm.engine.hooks.policy_logger_hook import POLICY_HISTORY_FILE, drop_records_after
 
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
@@ -62,3 +68,33 @@ def test_dropping_records_keeps_those_up_to_the_resumed_point(tmp_path):
     assert path.read_text() == ''.join(lines[:3])
     assert drop_records_after(str(path), 2) == 0
     assert drop_records_after(str(tmp_path / 'none.jsonl'), 2) == 0
+
+
+class _Visualizer:
+    def __init__(self) -> None:
+        self.scalars = []
+
+    def add_scalars(self, scalars: dict, step: int) -> None:
+        self.scalars.append((step, scalars))
+
+
+def test_search_losses_with_their_graph_are_logged_without_a_warning(tmp_path):
+    """A search step's outputs are the losses it back-propagated (requires_grad=True):
+    every search pass warned 'Converting a tensor with requires_grad=True to a scalar'."""
+    augmenter = LearnableAugmenter()
+    runner = SimpleNamespace(model=SimpleNamespace(augmenter=augmenter), work_dir=str(tmp_path),
+                             visualizer=_Visualizer(), epoch=1, iter=5,
+                             train_loop=SimpleNamespace(search_iter=1))
+    hook = TSTPolicyLoggerHook()
+    hook._path = str(tmp_path / POLICY_HISTORY_FILE)
+    loss = augmenter.probabilities().sum()  # a loss with its graph, as search_step returns
+    assert loss.requires_grad
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        hook.after_search_iter(runner, 0, outputs={'loss': loss,
+                                                   'augment.skipped': torch.tensor(0.0)})
+    step, scalars = runner.visualizer.scalars[-1]
+    assert step == 1 and scalars['search/loss'] == float(loss.detach())
+    record = json.loads((tmp_path / POLICY_HISTORY_FILE).read_text().splitlines()[-1])
+    assert record['losses'] == {'loss': float(loss.detach()), 'augment.skipped': 0.0}
+    assert record['policy'] == augmenter.policy()

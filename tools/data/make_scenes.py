@@ -52,9 +52,11 @@ Output layout (``OUT`` = ``--out``)::
 The Cityscapes images are hard links to the COCO ones (copies where links fail): the same
 scenes in both layouts. Scene ``i`` lives in city ``CITIES[i % 2]``.
 
-Sizes: the default (64 train / 16 val at 128 px, ~150 objects) is for tests: about 0.5 s and
-2.5 MB. A benchmark setting is ``--num-train 2000 --num-val 300 --size 192``: about 32 s
-(14 ms a scene, one CPU core) and 130 MB, ~4500 objects.
+Sizes: the default (64 train / 16 val at 128 px, ~150 objects) is for tests and the demo
+configs: about 0.5 s of CPU and 2.5 MB. The scenes studies (``benchmarks/seg_quality.py``,
+``benchmarks/det_quality.py``) use ``--num-train 3000 --num-val 200 --size 96 --min-objects 3
+--max-objects 6``: 3000 train / 200 val scenes at 96 px, ~14,400 objects, about 14 s of CPU
+(32 s on a busy 2-core machine) and 71 MB.
 
 mmdet reads the COCO set with ``type='CocoDataset'``, ``metainfo=dict(classes=...)`` from
 ``meta.json`` and ``LoadAnnotations(with_mask=True)`` (keep the default ``poly2mask=True``:
@@ -475,8 +477,9 @@ def parse_args(argv: list | None = None) -> argparse.Namespace:
         description='Paste real Fashion-MNIST garments (fallback: real MNIST digits) onto real '
         'scikit-image photos and write the same scenes as a COCO instance set (exact boxes, '
         'RLE masks) and a Cityscapes-layout semantic set (labelTrainIds maps, 0 = background). '
-        'Deterministic for a seed, offline, about a second at the defaults. Benchmark setting: '
-        '--num-train 2000 --num-val 300 --size 192.',
+        'Deterministic for a seed, offline, about a second at the defaults. The scenes '
+        'studies\' setting: --num-train 3000 --num-val 200 --size 96 --min-objects 3 '
+        '--max-objects 6.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--out', default='data/scenes', help='output folder')
     parser.add_argument('--num-train', type=int, default=64, help='training scenes')

@@ -6,7 +6,8 @@ from mmengine.config import Config, ConfigDict
 
 from ..errors import ConfigError
 
-__all__ = ['resolve_model_config', 'apply_data_preprocessor', 'resolve_model_paths']
+__all__ = ['resolve_model_config', 'apply_data_preprocessor', 'merge_data_preprocessor',
+           'resolve_model_paths']
 
 #: Model entries of a distiller config that may name a config file.
 MODEL_KEYS = ('student', 'teacher')
@@ -78,18 +79,54 @@ def _plain(value):
     return value
 
 
-def apply_data_preprocessor(student: dict, data_preprocessor: Optional[dict]) -> dict:
-    """Give the student the ``data_preprocessor`` the distiller was given.
+def merge_data_preprocessor(student: dict, data_preprocessor: Optional[dict]) -> Optional[str]:
+    """Give the student the ``data_preprocessor`` the distiller was given, where they agree.
 
     mmengine's Runner hands a config's top-level ``data_preprocessor`` to the model it builds,
     and ``--cfg-options model.data_preprocessor...`` targets the distiller; the distiller uses
     its student's preprocessor, so such settings must reach the student. Settings the student
     lacks are added; equal ones are fine; a setting that differs from the student's own is
-    refused rather than silently picking one.
+    not taken (the student keeps its own) and the refusal is returned, for the distiller to
+    raise after the checks of the architecture (a model TST cannot distil is refused first,
+    rather than after the user has fixed the preprocessor).
 
     Args:
         student: The student's model config (changed in place).
         data_preprocessor: The distiller's ``data_preprocessor`` argument.
+
+    Returns:
+        The refusal, one line, if both set a key to different values; else ``None``.
+
+    Raises:
+        ConfigError: If the preprocessor is no dict.
+    """
+    if data_preprocessor is None:
+        return None
+    if not isinstance(data_preprocessor, dict):
+        raise ConfigError('TSTDistiller takes data_preprocessor as a config dict, got '
+                          f'{type(data_preprocessor).__name__}; or set it in the student config')
+    own = student.get('data_preprocessor') or {}
+    differing = [key for key in data_preprocessor
+                 if key in own and _plain(own[key]) != _plain(data_preprocessor[key])]
+    student['data_preprocessor'] = ConfigDict(
+        {**own, **{key: value for key, value in data_preprocessor.items()
+                   if key not in differing}})
+    if not differing:
+        return None
+    values = '; '.join(f'{key}={_plain(data_preprocessor[key])!r} (distiller) vs '
+                       f'{_plain(own[key])!r} (student)' for key in differing)
+    return ('the distiller\'s data_preprocessor differs from the student\'s: '
+            f'{values}. The distiller\'s is model.data_preprocessor or, when that is not '
+            'set, the config\'s top-level `data_preprocessor` key, which mmengine\'s Runner '
+            'passes to the model; the student\'s is model.student.data_preprocessor (or the '
+            'top-level one of the student\'s config file) and preprocesses for both models. '
+            'Set the values you want in both places: the top-level `data_preprocessor` key '
+            '(or `data_preprocessor = None` there, to leave it to the student) as well as '
+            'model.student.data_preprocessor; and the same normalisation in the teacher')
+
+
+def apply_data_preprocessor(student: dict, data_preprocessor: Optional[dict]) -> dict:
+    """:func:`merge_data_preprocessor`, raising its refusal at once.
 
     Returns:
         ``student``.
@@ -97,21 +134,9 @@ def apply_data_preprocessor(student: dict, data_preprocessor: Optional[dict]) ->
     Raises:
         ConfigError: If both set a key to different values, or the preprocessor is no dict.
     """
-    if data_preprocessor is None:
-        return student
-    if not isinstance(data_preprocessor, dict):
-        raise ConfigError('TSTDistiller takes data_preprocessor as a config dict, got '
-                          f'{type(data_preprocessor).__name__}; or set it in the student config')
-    own = student.get('data_preprocessor') or {}
-    conflicts = [f'{key}={data_preprocessor[key]!r} vs {own[key]!r}' for key in data_preprocessor
-                 if key in own and _plain(own[key]) != _plain(data_preprocessor[key])]
-    if conflicts:
-        raise ConfigError(
-            'the distiller\'s data_preprocessor (model.data_preprocessor, or a top-level one) '
-            f'differs from the student\'s (model.student.data_preprocessor): {"; ".join(conflicts)}'
-            '. The distiller uses the student\'s preprocessor for both models: set it there '
-            '(and the same normalisation in the teacher config)')
-    student['data_preprocessor'] = ConfigDict({**own, **data_preprocessor})
+    problem = merge_data_preprocessor(student, data_preprocessor)
+    if problem is not None:
+        raise ConfigError(problem)
     return student
 
 

@@ -16,7 +16,7 @@ from ..augment.mixing import match_soft_targets
 from ..errors import ConfigError
 from ..registry import MODELS
 from .contract import TSTDistillerContract
-from .model_config import apply_data_preprocessor, resolve_model_config
+from .model_config import merge_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective
 from .selection import build_selection
@@ -123,8 +123,11 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         super().__init__(init_cfg=init_cfg)
         if not 0.0 <= augment_ratio <= 1.0:
             raise ConfigError(f'augment_ratio must be in [0, 1], got {augment_ratio}')
-        self.student = MODELS.build(apply_data_preprocessor(
-            resolve_model_config(student, 'student'), data_preprocessor))
+        student = resolve_model_config(student, 'student')
+        # a preprocessor that contradicts the student's is refused after the checks of the
+        # models and TST settings: what cannot work at all is said first
+        preprocessor_problem = merge_data_preprocessor(student, data_preprocessor)
+        self.student = MODELS.build(student)
         # The teacher is built when training first uses it (:attr:`teacher`): testing the
         # student never builds it. Its config is checked now, on a skeleton without weights.
         self._teacher_cfg = resolve_model_config(teacher, 'teacher')
@@ -132,7 +135,8 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         if scope is not None:  # build it later in the scope the config is read in now
             self._teacher_cfg.setdefault('_scope_', scope.scope_name)
         self.adapter = adapter_for(self.student)
-        self._check_teacher(build_skeleton(MODELS, copy.deepcopy(self._teacher_cfg)))
+        teacher_skeleton = build_skeleton(MODELS, copy.deepcopy(self._teacher_cfg))
+        self._check_teacher(teacher_skeleton)
         # Share the student's preprocessor: stock evaluators and tools see the student's view.
         self.data_preprocessor = self.student.data_preprocessor
 
@@ -173,6 +177,10 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         self.teacher_correct_only = bool(teacher_correct_only)
         if self.teacher_correct_only:
             self.adapter.check_teacher_correct_only(self.student, self.distill_losses)
+        # what the models and TST settings cannot do is refused above; the preprocessing last
+        if preprocessor_problem is not None:
+            raise ConfigError(preprocessor_problem)
+        self._check_normalisation(teacher_skeleton)
         self._tool_phase = 'distill'  # what the stock train_step runs (set_phase)
         self.parts = {
             'student': OptimizedPart('student', 'distillation',
@@ -195,6 +203,9 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             self.adapter.check_compatible(self.student, teacher)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+
+    def _check_normalisation(self, teacher: nn.Module) -> None:
+        """Refuse a teacher that normalises its inputs otherwise than the student."""
         student, teacher = _normalisation(self.student), _normalisation(teacher)
         if student != teacher:
             raise ConfigError(f'teacher and student normalise inputs differently (mean, std, '

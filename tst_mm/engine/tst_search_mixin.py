@@ -196,7 +196,8 @@ class TSTSearchMixin:
             where = (f'pass {pass_idx + 1}/{self.search_passes} iter {idx + 1}/'
                      f'{self._pass_length()}' if pass_idx is not None else
                      f'online, after iter {self._iter}')
-            losses = ', '.join(f'{key}: {float(value):.4f}' for key, value in outputs.items())
+            losses = ', '.join(f'{key}: {float(torch.as_tensor(value).detach()):.4f}'
+                               for key, value in outputs.items())
             self.runner.logger.info(f'TST search ({where}) {losses}')
 
     def _save_search_checkpoint(self, position: int, pass_idx: int) -> None:

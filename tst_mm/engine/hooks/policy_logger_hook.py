@@ -4,6 +4,7 @@ import os
 import os.path as osp
 from typing import Optional
 
+import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
@@ -45,6 +46,12 @@ def drop_records_after(path: str, search_iter: int) -> int:
             f.writelines(kept)
         os.replace(path + '.tmp', path)  # a second interruption leaves one whole file
     return len(lines) - len(kept)
+
+
+def _scalar(value) -> float:
+    """A logged output as a float; the search losses come with their graph, which ``float``
+    would warn about (``Converting a tensor with requires_grad=True to a scalar``)."""
+    return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
 
 
 def _augmenter(runner):
@@ -98,7 +105,8 @@ class TSTPolicyLoggerHook(Hook):
         if augmenter is None or not hasattr(augmenter, 'policy'):
             return
         policy = augmenter.policy()
-        scalars = {f'search/{key}': float(value) for key, value in outputs.items()}
+        losses = {key: _scalar(value) for key, value in outputs.items()}
+        scalars = {f'search/{key}': value for key, value in losses.items()}
         for op, entry in policy.items():
             scalars[f'policy/{op}/probability'] = entry['probability']
             if entry['magnitude'] is not None:
@@ -106,7 +114,6 @@ class TSTPolicyLoggerHook(Hook):
         runner.visualizer.add_scalars(scalars, step=search_iter)
         if is_main_process():
             record = dict(search_iter=search_iter, epoch=runner.epoch, iter=runner.iter,
-                          policy=policy,
-                          losses={key: float(value) for key, value in outputs.items()})
+                          policy=policy, losses=losses)
             with open(self._path, 'a') as f:
                 f.write(json.dumps(record) + '\n')
