@@ -3,6 +3,7 @@ import json
 import os
 import os.path as osp
 
+import numpy as np
 import pytest
 from tst_testing import ROOT, load_script, run_tool, run_tool_expecting_failure
 
@@ -359,6 +360,17 @@ def test_search_proxy_scores_x_prime_before_and_after_one_phase(tmp_path, fashio
     for when, scores in logged.items():
         for key, value in scores.items():  # the policy went through JSON: not bit for bit
             assert rescored[when][key] == pytest.approx(value, rel=1e-3, abs=1e-6), key
+
+    # the probe of one virtual step on seen and unseen held-out images, for a finished run
+    run_tool('benchmarks/lookahead_probe.py', '--runs', 'paper_seed0', '--work-dir', str(work),
+             '--images', '64', '--out', str(out))
+    probe = json.loads((out / 'lookahead_probe.json').read_text())['results']['paper_seed0']
+    assert probe['x_prime_weight'] is None  # the paper's objective learns no weight of x'
+    for policy in ('untrained', 'searched'):
+        for source in ('seen', 'unseen'):
+            assert all(np.isfinite(v) for v in probe[policy][source].values())
+    # plain KD's step does not depend on the policy
+    assert probe['untrained']['seen']['kd'] == pytest.approx(probe['searched']['seen']['kd'])
 
 
 @pytest.mark.parametrize('preset', ['short', 'patient'])
