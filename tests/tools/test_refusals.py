@@ -1,12 +1,14 @@
 """Every refusal docs/user_guide.md lists ("What is refused"), run through ``tools/train.py``
-as the guide writes it: a non-zero exit, and stderr is one line, ``error: ...``, containing
-what the guide says it contains (no traceback, no warnings, no config dump).
+as the guide writes it: a non-zero exit, stderr is one line, ``error: ...``, containing what
+the guide says it contains (no traceback, no warnings, no config dump), and no checkpoint is
+written (the preflight refuses before the first epoch).
 
 The rows run in ``tests/refusal_driver.py``, which imports the tool once and forks a process
 per row (a second or two each instead of the imports of torch and three toolboxes); one row
 also runs as a process of its own, to show that the driver reports what ``python
 tools/train.py`` prints.
 """
+import glob
 import json
 import os
 import os.path as osp
@@ -110,6 +112,8 @@ def test_every_refusal_of_the_user_guide_is_one_line_on_stderr(tmp_path, fashion
         if code == 0 or len(lines) != 1 or not lines[0].startswith('error: ') \
                 or fragment not in lines[0]:
             problems.append(f'{what} ({args}): exit code {code}, stderr:\n{stderr[-2000:]}')
+        if glob.glob(str(tmp_path / f'run{i}' / '*.pth')):
+            problems.append(f'{what} ({args}): refused, but a checkpoint was written')
     assert problems == [], '\n\n'.join(problems)
 
     # one row as `python tools/train.py ...` itself: the same line on stderr, the same exit
