@@ -5,6 +5,8 @@ train every (method, seed) in a process of its own through ``tools/train.py``, w
 full config written to its work dir, and keep a ``result.json`` there so a study that stops
 continues where it left off.
 """
+import contextlib
+import fcntl
 import json
 import os
 import os.path as osp
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -136,33 +138,58 @@ def _lock_owner(lock: str) -> Optional[int]:
     return owner
 
 
+@contextlib.contextmanager
+def _claims_of(folder: str) -> Iterator[None]:
+    """Hold the claim guard of ``folder``: an exclusive ``flock`` on the folder itself.
+
+    Every claim of a lock in the folder (the check of its owner, the removal of a stale lock
+    and the link of the new one) runs inside, so two processes that both find a stale lock
+    cannot both take it: the second sees the first one's fresh claim. The kernel releases the
+    guard when its holder exits, however it exits, so a crash never leaves it behind (unlike
+    a lock file). It is held for microseconds; waiters block. Works between threads too
+    (each opens the folder itself).
+    """
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def _claim(run_dir: str) -> str:
     """Take ``<run_dir>.lock`` for this process; a lock left by a dead process is taken over.
 
     The lock file appears with this process's id in it (written aside, then linked into
-    place), so another process never reads it empty.
+    place), so another process never reads it empty. Judging a lock stale, removing it and
+    linking the new one happen together under the folder's claim guard (:func:`_claims_of`),
+    so a stale lock is taken over by one process only.
 
     Raises:
         RunInProgress: If a live process holds it.
     """
     lock = run_dir.rstrip('/') + '.lock'
-    os.makedirs(osp.dirname(lock), exist_ok=True)
+    folder = osp.dirname(lock)
+    os.makedirs(folder, exist_ok=True)
     mine = f'{lock}.{os.getpid()}.{threading.get_ident()}'
     with open(mine, 'w') as f:
         f.write(str(os.getpid()))
     try:
-        while True:
+        with _claims_of(folder):
             try:
                 os.link(mine, lock)
                 return lock
             except FileExistsError:
-                owner = _lock_owner(lock)
-                if owner is not None:
-                    raise RunInProgress(f'{run_dir} is being trained by process {owner}') from None
-                try:
-                    os.remove(lock)  # stale
-                except FileNotFoundError:
-                    pass
+                pass
+            owner = _lock_owner(lock)
+            if owner is not None:
+                raise RunInProgress(f'{run_dir} is being trained by process {owner}') from None
+            try:
+                os.remove(lock)  # stale; no other claim can come in between (the guard)
+            except FileNotFoundError:  # its owner just finished
+                pass
+            os.link(mine, lock)
+            return lock
     finally:
         os.remove(mine)
 

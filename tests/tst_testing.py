@@ -5,6 +5,7 @@ import os.path as osp
 import socket
 import subprocess
 import sys
+import tarfile
 from types import ModuleType
 from typing import Callable, List
 
@@ -13,7 +14,7 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 __all__ = ['ROOT', 'load_script', 'run_tool', 'run_tool_expecting_failure', 'fashion_runner_cfg',
-           'scenes_batch', 'free_port', 'run_ranks', 'check_exported_student']
+           'scenes_batch', 'free_port', 'run_ranks', 'check_exported_student', 'extract_members']
 
 
 def _env() -> dict:
@@ -36,6 +37,31 @@ def run_tool_expecting_failure(*args: str, timeout: int = 300) -> str:
                           text=True, timeout=timeout)
     assert proc.returncode != 0, f'{args} succeeded but should have failed'
     return proc.stderr.strip().splitlines()[-1]
+
+
+def extract_members(tar: tarfile.TarFile, dest: str, members: List[tarfile.TarInfo]) -> None:
+    """Extract ``members`` of ``tar`` into ``dest``, refusing any that would land outside it.
+
+    ``extractall(filter='data')`` where Python has extraction filters (3.12, and 3.11 from
+    3.11.4); on an older 3.11 (Debian 12 ships 3.11.2) the same refusals done here: only
+    regular files and folders, no absolute paths, no ``..``. Without either, ``extractall``
+    would write wherever a member's name points.
+
+    Raises:
+        ValueError: Naming the first member refused.
+    """
+    if hasattr(tarfile, 'data_filter'):
+        tar.extractall(dest, members=members, filter='data')
+        return
+    root = osp.realpath(dest)
+    for member in members:
+        target = osp.realpath(osp.join(root, member.name))
+        if not (member.isfile() or member.isdir()) or osp.isabs(member.name) \
+                or '..' in member.name.replace('\\', '/').split('/') \
+                or osp.commonpath([root, target]) != root:
+            raise ValueError(f'refusing to extract {member.name!r} from {tar.name}: only regular '
+                             'files and folders inside the destination are extracted')
+    tar.extractall(dest, members=members)
 
 
 def fashion_runner_cfg(config: str, teacher_ckpt: str, data_root: str, work_dir, name: str):

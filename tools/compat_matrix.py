@@ -52,6 +52,7 @@ from mmengine.runner import Runner, set_random_seed
 import tst_mm  # noqa: F401  (registers the plugin)
 from tst_mm.distill.model_config import resolve_model_config
 from tst_mm.distill.task_adapters import DetectionAdapter
+from tst_mm.errors import ConfigError
 from tst_mm.losses.inverted_detection_losses import InvertedLoss
 from tst_mm.registry import DATASETS, MODELS
 
@@ -516,13 +517,13 @@ def run_entry(entry: Entry, scenes: str, fashion_mnist: str, work_dir: str,
     MODELS.build(model_config(entry))  # a config that does not build is an error, not a refusal
     try:
         distiller = MODELS.build(_distiller_config(entry, teacher_ckpt=None))
-    except (ValueError, TypeError) as err:
+    except ConfigError as err:  # a refusal; any other error is a failure of the entry
         result.refusal = _refusal(err)
         return result
     for name, loss in entry.refused_kd.items():
         try:
             MODELS.build(_distiller_config(entry, None, distill_losses={name: loss}))
-        except ValueError as err:
+        except ConfigError as err:
             result.refused_kd[name] = _refusal(err)
         else:
             raise RuntimeError(f'{entry.name}: the KD loss {name!r} was expected to be '

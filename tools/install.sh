@@ -7,7 +7,8 @@
 # Environment:
 #   TST_MM_VENV        where the virtual environment lives          (default: <repo>/.venv)
 #   TST_MM_CACHE       cache for the built mmcv wheel and its logs   (default: ~/.cache/tst-mm)
-#   TST_MM_PYTHON      interpreter used to create the venv          (default: python3.11)
+#   TST_MM_PYTHON      interpreter used to create the venv          (default: python3.11;
+#                      any 3.11.x with ensurepip: Debian's python3.11-venv, installed as root)
 #   TST_MM_TORCH_INDEX extra pip index for a specific torch build (e.g. a CUDA one)
 #   TST_MM_FORCE_CUDA  1 to build mmcv's CUDA ops (needs nvcc matching torch's CUDA)
 set -euo pipefail
@@ -67,8 +68,25 @@ if [[ -f $STAMP_FILE && $(cat "$STAMP_FILE") == "$STAMP_WANTED" ]]; then
 fi
 
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found: install Python 3.11 or set TST_MM_PYTHON"
-if [[ ! -x $VENV/bin/python ]]; then
-  say "creating virtual environment at $VENV"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "$PYTHON is Python $("$PYTHON" -c 'import platform; print(platform.python_version())'); tst-mm needs 3.11 (any 3.11.x, e.g. Debian 12's 3.11.2)"
+# A venv needs ensurepip, which Debian and Ubuntu ship apart (python3.11-venv); without it
+# `python -m venv` leaves a venv without pip behind.
+if ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
+  VENV_PKG=python$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv
+  if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+    say "$PYTHON has no ensurepip (needed to create a venv): installing Debian package $VENV_PKG"
+    { apt-get install -y -q "$VENV_PKG" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$VENV_PKG" >/dev/null 2>&1; }; } \
+      || die "apt-get could not install $VENV_PKG; install it (or another Python 3.11 with ensurepip) and run this again"
+    "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 \
+      || die "$PYTHON still has no ensurepip after installing $VENV_PKG; set TST_MM_PYTHON to a Python 3.11 that has it"
+  else
+    die "$PYTHON has no ensurepip, which creating a venv needs: install $VENV_PKG (Debian / Ubuntu: sudo apt-get install $VENV_PKG) or set TST_MM_PYTHON to a Python 3.11 that has it"
+  fi
+fi
+if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  say "creating virtual environment at $VENV"  # also over one an earlier try left without pip
   "$PYTHON" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)

@@ -10,13 +10,25 @@ import argparse
 import os
 import os.path as osp
 import sys
+import warnings
 
-from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
-from tst_mm.errors import ConfigError
-from tst_mm.utils import load_tool_config, prepare_launch
+def _warning_to_stdout(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings go to stdout, with the Runner's log (its own warnings are there)."""
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+# stderr carries only what ends the run: a refusal is one line there, as it is meant to be.
+# mmengine 0.10.7 imports pkg_resources, which setuptools 81 deprecates at every start.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+warnings.showwarning = _warning_to_stdout
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import tst_mm  # noqa: E402,F401  (registers tst_mm modules and safe checkpoint globals)
+from tst_mm.errors import ConfigError  # noqa: E402
+from tst_mm.utils import load_tool_config, prepare_launch, refusal_line  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,7 +75,7 @@ def main(argv=None) -> None:
         cfg = build_config(args)
         Runner.from_cfg(cfg).test()
     except ConfigError as err:
-        sys.exit(f'error: {err}')
+        sys.exit(refusal_line(err))
 
 
 if __name__ == '__main__':

@@ -11,18 +11,31 @@ Works for mmpretrain, mmdet and mmsegmentation configs alike: the task comes fro
 import argparse
 import os
 import sys
+import warnings
 
-from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-import tst_mm  # noqa: F401  (registers tst_mm modules and safe checkpoint globals)
-from tst_mm.errors import ConfigError
-from tst_mm.utils import (
+def _warning_to_stdout(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings go to stdout, with the Runner's log (its own warnings are there)."""
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+# stderr carries only what ends the run: a refusal is one line there, as it is meant to be.
+# mmengine 0.10.7 imports pkg_resources, which setuptools 81 deprecates at every start.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+warnings.showwarning = _warning_to_stdout
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import tst_mm  # noqa: E402,F401  (registers tst_mm modules and safe checkpoint globals)
+from tst_mm.errors import ConfigError  # noqa: E402
+from tst_mm.utils import (  # noqa: E402
     check_load_from_checkpoint,
     check_resume_checkpoint,
     enable_amp,
     load_tool_config,
     prepare_launch,
+    refusal_line,
 )
 
 
@@ -68,8 +81,9 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv=None) -> None:
     """Build the runner from the config and train."""
     args = parse_args(argv)
-    # Known refusals (bad config, teacher checkpoint, resume checkpoint, the TST preflight)
-    # are ConfigErrors: one line, no traceback.
+    # Every refusal (config, teacher checkpoint, resume checkpoint, the TST preflight, a
+    # diverged run) is a ConfigError: one line on stderr, no traceback; docs/user_guide.md
+    # lists them ("What is refused"), tests/tools/test_refusals.py drives each one.
     try:
         cfg = build_config(args)
         runner = Runner.from_cfg(cfg)
@@ -79,7 +93,7 @@ def main(argv=None) -> None:
         check_load_from_checkpoint(cfg, runner.model)
         runner.train()
     except ConfigError as err:
-        sys.exit(f'error: {err}')
+        sys.exit(refusal_line(err))
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -182,6 +183,52 @@ def test_a_lock_that_names_no_live_process_is_taken_over_once_old_enough(tmp_pat
     assert fresh.exists() and live.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if 'lock' in p.name) == [
         'fresh_seed0.lock', 'live_seed0.lock']  # nothing of this process's claims is left
+
+
+def test_two_claims_that_both_find_a_lock_stale_do_not_both_take_it(tmp_path, monkeypatch):
+    """Two threads race for a run whose lock names a dead process, and both would judge it
+    stale; the one judging last removes the lock late (as a slower process would). One claim
+    takes the lock, the other is told the run is in progress; without the claim guard the late
+    one removed the other's fresh claim and both trained."""
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    run_dir = str(tmp_path / 'tst_seed0')
+    lock = tmp_path / 'tst_seed0.lock'
+    lock.write_text(str(dead.pid))
+    judge = study_runs._lock_owner
+    both_judged = threading.Barrier(2)
+
+    def judged_owner(path):
+        owner = judge(path)
+        try:  # both judge before either acts, where nothing keeps them apart
+            both_judged.wait(timeout=1.0)
+        except threading.BrokenBarrierError:
+            pass
+        if threading.current_thread().name == 'late':
+            time.sleep(0.3)
+        return owner
+
+    monkeypatch.setattr(study_runs, '_lock_owner', judged_owner)
+    outcomes = {}
+
+    def claim():
+        try:
+            outcomes[threading.current_thread().name] = study_runs._claim(run_dir)
+        except study_runs.RunInProgress as err:
+            outcomes[threading.current_thread().name] = err
+
+    threads = [threading.Thread(target=claim, name=name) for name in ('early', 'late')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken = [name for name, outcome in outcomes.items() if outcome == str(lock)]
+    assert len(taken) == 1, outcomes
+    refused = outcomes[{'early': 'late', 'late': 'early'}[taken[0]]]
+    assert isinstance(refused, study_runs.RunInProgress)
+    assert f'by process {os.getpid()}' in str(refused)
+    assert lock.read_text() == str(os.getpid())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['tst_seed0.lock']
 
 
 def test_coco_metric_logs_map_in_unit_interval_and_iou_metric_in_percent(scenes_root,

@@ -192,7 +192,8 @@ def test_online_mode_runs_search_steps_every_n_iterations(scenes_root, tmp_path)
     (dict(search_at=[0, 4]), r'search_at \[4\] lie outside'),
     (dict(search_iters=0), 'search_iters must be >= 1'),
     (dict(search_passes=0), 'search_passes must be >= 1'),
-    (dict(online=dict(every=3)), 'online must be')])
+    (dict(online=dict(every=3)), "train_cfg.online has no setting 'every'"),
+    (dict(online=dict(interval=0)), 'online must be')])
 def test_bad_settings(scenes_root, tmp_path, settings, message):
     runner = Runner.from_cfg(_cfg(scenes_root, tmp_path, **settings))
     with pytest.raises(ValueError, match=message):

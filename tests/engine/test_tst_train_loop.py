@@ -194,7 +194,7 @@ def test_online_mode_runs_search_steps_every_n_iterations(
 
 def test_bad_online_settings(teacher_ckpt, fashion_mnist_root, tmp_path):
     cfg = _cfg(teacher_ckpt, fashion_mnist_root, tmp_path, online=dict(every=3))
-    with pytest.raises(ValueError, match='online must be'):
+    with pytest.raises(ValueError, match="train_cfg.online has no setting 'every'"):
         Runner.from_cfg(cfg).train()
 
 

@@ -1,49 +1,12 @@
-"""tools/train.py and tools/test.py on the stock demo configs of all three tasks, real data."""
+"""tools/train.py and tools/test.py on the stock demo configs of all three tasks, real data.
+
+Their refusals (one line on stderr) are tested by tests/tools/test_refusals.py, from the list in
+docs/user_guide.md."""
 import glob
 import os.path as osp
 
 import pytest
-import torch
 from tst_testing import run_tool
-from tst_testing import run_tool_expecting_failure as _fail_tool
-
-
-def test_unknown_scope_is_a_one_line_error(tmp_path):
-    config = tmp_path / 'bad_scope.py'
-    config.write_text("default_scope = 'mmfoo'\nmodel = dict(type='X')\n")
-    line = _fail_tool('tools/train.py', str(config))
-    assert "config key 'default_scope' is 'mmfoo'" in line and 'mmdet' in line
-
-
-def test_missing_config_is_a_one_line_error(tmp_path):
-    line = _fail_tool('tools/train.py', str(tmp_path / 'nope.py'))
-    assert line.startswith('error: config file not found')
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU refusal of --amp')
-def test_amp_without_cuda_is_a_one_line_error():
-    line = _fail_tool('tools/train.py', 'configs/demo/resnet18-tiny_fashion-mnist.py', '--amp')
-    assert line.startswith('error: --amp needs a CUDA device')
-
-
-
-@pytest.mark.parametrize('option, message', [
-    ('model.augmenter.signs=negative', "signs must be one of ('random', 'positive')"),
-    ('model.augmenter.ops=[brightness,blur]', "Unknown augmentation op(s) ['blur']"),
-    ('model.augment_ratio=2.0', 'augment_ratio must be in [0, 1]'),
-    ('train_cfg.search_epochs=[9]', 'search_epochs [9] lie outside the training length'),
-    ('train_cfg.search_passes=0', 'search_passes must be >= 1'),
-    ('model.search_objective.type=tst_mm.NoSuchObjective',
-     "model.search_objective: tst_mm.NoSuchObjective is not in the"),
-    ('model.search_objective.type=tst_mm.TeacherGatedObjective '
-     'model.search_objective.hinge_weight=-1', 'hinge_weight must be >= 0'),
-    ('model.search_objective.type=tst_mm.DisagreementObjective '
-     'model.search_loss_weights.teacher=2.0', 'model.search_objective is set, so'),
-])
-def test_bad_tst_settings_are_one_line_errors(option, message, fashion_mnist_root):
-    line = _fail_tool('tools/train.py', 'configs/demo/tst_fashion-mnist.py', '--cfg-options',
-                      *option.split(), *_data_roots(fashion_mnist_root))
-    assert line.startswith('error: ') and message in line
 
 
 def _data_roots(data_root):

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from tst_mm.registry import MODELS
 
-from ..errors import ConfigError
+from ..errors import ConfigError, refuses_unknown_settings
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels
@@ -27,6 +27,7 @@ OP_IMPLS = ('exact', 'learned')
 
 
 @MODELS.register_module()
+@refuses_unknown_settings()
 class LearnableAugmenter(BaseModule):
     """Differentiable augmentation with learnable op magnitudes and probabilities (TST).
 
@@ -265,8 +266,8 @@ class LearnableAugmenter(BaseModule):
 
     def _check_channels(self, x: Tensor) -> None:
         if self.mean.numel() not in (1, x.shape[1]):
-            raise ValueError(f'Normalisation has {self.mean.numel()} channels but the inputs '
-                             f'have {x.shape[1]}.')
+            raise ConfigError(f'Normalisation has {self.mean.numel()} channels but the inputs '
+                              f'have {x.shape[1]}.')
 
     # ------------------------------------------------------------------ policy
     def magnitudes(self) -> Tensor:
@@ -338,8 +339,8 @@ class LearnableAugmenter(BaseModule):
         labels, and at build time by the task adapters whose labels move with the pixels.
 
         Raises:
-            ConfigError: With mixing ops in the pool (they cannot mix such labels).
-            ValueError: In ``'blend'`` mode with geometric ops in the pool.
+            ConfigError: With mixing ops in the pool (they cannot mix such labels), or in
+                ``'blend'`` mode with geometric ops in the pool.
         """
         mixing = [s.name for s in self._ops if s.kind == MIX]
         if mixing:
@@ -348,7 +349,7 @@ class LearnableAugmenter(BaseModule):
                               "augmenter's ops for detection and segmentation")
         geometric = [s.name for s in self._ops if s.kind == GEOMETRIC]
         if self.geometric_mode == 'blend' and geometric:
-            raise ValueError(
+            raise ConfigError(
                 f"geometric_mode='blend' cannot move boxes, masks or label maps with the "
                 f"geometric ops {geometric}: set geometric_mode='compose' in the augmenter "
                 'config for detection and segmentation (or leave the geometric ops out).')

@@ -2,6 +2,8 @@
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
+
 __all__ = ['relaxed_bernoulli']
 
 
@@ -23,7 +25,7 @@ def relaxed_bernoulli(logits: Tensor, batch_size: int, temperature: float) -> Te
         ``(B, K)`` gates in ``(0, 1)``, drawn with torch's RNG on the logits' device.
     """
     if temperature <= 0:
-        raise ValueError(f'temperature must be positive, got {temperature}.')
+        raise ConfigError(f'temperature must be positive, got {temperature}.')
     eps = torch.finfo(logits.dtype).eps
     uniform = torch.rand((batch_size, ) + tuple(logits.shape), device=logits.device,
                          dtype=logits.dtype).clamp(eps, 1.0 - eps)

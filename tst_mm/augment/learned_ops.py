@@ -17,6 +17,7 @@ from typing import Dict, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError, ConfigFileNotFoundError
 from .region import ValidRegion
 
 __all__ = ['OpImitationNet', 'LearnedOps', 'load_learned_ops', 'PRETRAIN_HINT']
@@ -59,9 +60,9 @@ class OpImitationNet(nn.Module):
             The ``(B, C, H, W)`` imitation of the op's output.
         """
         if img.shape[1] != self.channels:
-            raise ValueError(f'Op-imitation network was trained for {self.channels}-channel '
-                             f'images but got {img.shape[1]} channels; {PRETRAIN_HINT} with '
-                             f'--channels {img.shape[1]}.')
+            raise ConfigError(f'Op-imitation network was trained for {self.channels}-channel '
+                              f'images but got {img.shape[1]} channels; {PRETRAIN_HINT} with '
+                              f'--channels {img.shape[1]}.')
         batch, _, height, width = img.shape
         if region is None or region.mask is None:
             mean = img.mean(dim=(2, 3), keepdim=True)
@@ -106,29 +107,29 @@ def load_learned_ops(path: Optional[str], names: Sequence[str]) -> LearnedOps:
         The frozen networks.
 
     Raises:
-        FileNotFoundError: If ``path`` is ``None`` or missing.
-        ValueError: If the checkpoint is malformed or lacks some of ``names``.
+        ConfigFileNotFoundError: If ``path`` is ``None`` or missing.
+        ConfigError: If the checkpoint is malformed or lacks some of ``names``.
     """
     if path is None or not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise ConfigFileNotFoundError(
             f'op_impl="learned" needs learned_ops_ckpt, the op-imitation checkpoint; '
             f'{path!r} does not exist: {PRETRAIN_HINT}.')
     ckpt = torch.load(path, map_location='cpu', weights_only=True)
     required = ('channels', 'width', 'ops', 'state_dict')
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in required):
-        raise ValueError(f'{path} is not an op-imitation checkpoint (needs keys {required}); '
-                         f'{PRETRAIN_HINT}.')
+        raise ConfigError(f'{path} is not an op-imitation checkpoint (needs keys {required}); '
+                          f'{PRETRAIN_HINT}.')
     missing = [n for n in names if n not in ckpt['ops']]
     if missing:
-        raise ValueError(f'{path} has no op-imitation network for {missing} (it has '
-                         f'{list(ckpt["ops"])}); {PRETRAIN_HINT} with --ops including them.')
+        raise ConfigError(f'{path} has no op-imitation network for {missing} (it has '
+                          f'{list(ckpt["ops"])}); {PRETRAIN_HINT} with --ops including them.')
     nets = {n: OpImitationNet(int(ckpt['channels']), int(ckpt['width'])) for n in names}
     module = LearnedOps(nets)
     state = {k: v for k, v in ckpt['state_dict'].items() if k.split('.')[1] in names}
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ValueError(f'{path} does not match the op-imitation networks: {err}; '
-                         f'{PRETRAIN_HINT}.') from err
+        raise ConfigError(f'{path} does not match the op-imitation networks: {err}; '
+                          f'{PRETRAIN_HINT}.') from err
     return module
 

@@ -8,7 +8,7 @@ import math
 import os
 from typing import Dict, Optional, Union
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigFileNotFoundError
 
 __all__ = ['Policy', 'load_policy', 'save_policy', 'inverse_sigmoid']
 
@@ -34,12 +34,12 @@ def load_policy(policy: Union[Policy, str, os.PathLike]) -> Policy:
         The policy dict.
 
     Raises:
-        FileNotFoundError: If the path does not exist.
-        ValueError: If the content is not a policy.
+        ConfigFileNotFoundError: If the path does not exist.
+        ConfigError: If the content is not a policy.
     """
     if isinstance(policy, (str, os.PathLike)):
         if not os.path.isfile(policy):
-            raise FileNotFoundError(f'Augmentation policy file not found: {policy}')
+            raise ConfigFileNotFoundError(f'Augmentation policy file not found: {policy}')
         with open(policy, encoding='utf-8') as f:
             policy = json.load(f)
     if not isinstance(policy, dict) or not all(

@@ -4,6 +4,7 @@ import os.path as osp
 
 from mmdet.datasets import CocoDataset
 
+from tst_mm.errors import ConfigFileNotFoundError
 from tst_mm.registry import DATASETS
 
 __all__ = ['SceneCocoDataset']
@@ -24,7 +25,7 @@ class SceneCocoDataset(CocoDataset):
         if 'metainfo' not in kwargs or not kwargs['metainfo']:
             path = ann_file if osp.isabs(ann_file) else osp.join(data_root, ann_file)
             if not osp.isfile(path):
-                raise FileNotFoundError(
+                raise ConfigFileNotFoundError(
                     f'annotation file {path} not found; make the scenes with '
                     '`python tools/data/make_scenes.py --out data/scenes`')
             with open(path) as f:

@@ -4,7 +4,7 @@ from typing import List, Optional, Union
 
 from mmengine.config import Config, ConfigDict
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigFileNotFoundError
 
 __all__ = ['resolve_model_config', 'apply_data_preprocessor', 'merge_data_preprocessor',
            'resolve_model_paths']
@@ -13,22 +13,35 @@ __all__ = ['resolve_model_config', 'apply_data_preprocessor', 'merge_data_prepro
 MODEL_KEYS = ('student', 'teacher')
 
 
-def _package_config(name: str) -> Config:
+def _package_config(name: str, role: str) -> Config:
     """The config ``'mmdet::path.py'`` of an installed package.
 
     Read straight from the package's ``.mim/configs`` folder; only a name that is not a file
     there goes through ``mmengine.hub.get_config``, which parses every metafile of the package
     to find it (seconds per call).
+
+    Raises:
+        ConfigFileNotFoundError: If no installed package has that config.
     """
     from mmengine.config.utils import _get_package_and_cfg_path
     from mmengine.hub import get_config
     from mmengine.utils import get_installed_path, is_installed
-    package, path = _get_package_and_cfg_path(name)
-    if is_installed(package):
-        local = osp.join(get_installed_path(package), '.mim', 'configs', path)
-        if osp.isfile(local):
-            return Config.fromfile(local)
-    return get_config(name)
+    try:
+        package, path = _get_package_and_cfg_path(name)
+    except ValueError:  # mmengine's message speaks of its own function
+        raise ConfigFileNotFoundError(
+            f'{role} config {name}: no such package config; write pkg::path/to/config.py with '
+            'pkg an installed OpenMMLab package (mmdet, mmseg, mmpretrain)') from None
+    if not is_installed(package):
+        raise ConfigFileNotFoundError(f'{role} config {name}: {package} is not installed')
+    local = osp.join(get_installed_path(package), '.mim', 'configs', path)
+    if osp.isfile(local):
+        return Config.fromfile(local)
+    try:
+        return get_config(name)
+    except FileNotFoundError:
+        raise ConfigFileNotFoundError(f'{role} config file not found: {name} (no {path} among '
+                                      f'the configs of the installed {package})') from None
 
 
 def resolve_model_config(model: Union[dict, str], role: str) -> dict:
@@ -45,24 +58,26 @@ def resolve_model_config(model: Union[dict, str], role: str) -> dict:
         ``data_preprocessor`` is moved into it, as mmengine's Runner does.
 
     Raises:
-        FileNotFoundError: If a local config file does not exist.
-        ValueError: If the config file defines no ``model``.
+        ConfigFileNotFoundError: If a config file (local, or of an installed package) does not
+            exist.
+        ConfigError: If ``model`` is neither a dict nor a path, or its config file defines no
+            ``model``.
     """
     if isinstance(model, dict):
         return ConfigDict(model)
     if not isinstance(model, str):
-        raise TypeError(f'{role} must be a model dict or a config path, got {type(model)}')
+        raise ConfigError(f'{role} must be a model dict or a config path, got {type(model)}')
     if '::' in model:
-        cfg = _package_config(model)
+        cfg = _package_config(model, role)
     else:
         if not osp.isfile(model):
-            raise FileNotFoundError(
+            raise ConfigFileNotFoundError(
                 f'{role} config file not found: {model} (tools/train.py and tools/test.py '
                 'resolve a relative path against the config file, as _base_ is; other '
                 "launchers need an absolute path or '{{ fileDirname }}/' in front of it)")
         cfg = Config.fromfile(model)
     if 'model' not in cfg:
-        raise ValueError(f'{role} config {model} defines no `model`')
+        raise ConfigError(f'{role} config {model} defines no `model`')
     model_cfg = cfg.model
     # As mmengine's Runner does: a top-level data_preprocessor belongs to the model.
     if cfg.get('data_preprocessor') is not None and 'data_preprocessor' not in model_cfg:

@@ -1,7 +1,7 @@
 """Build the distiller's search objective from its config keys, refusing bad ones in one line."""
 from typing import Optional
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_settings
 from ..registry import MODELS
 from ..search_objectives import SearchObjective
 
@@ -30,10 +30,7 @@ def build_search_objective(search_objective: Optional[dict], weakness_loss: Opti
             is no ``SearchObjective``, or older keys set beside ``search_objective``.
     """
     weights = dict(search_loss_weights or {})
-    unknown = set(weights) - set(SEARCH_LOSS_WEIGHT_KEYS)
-    if unknown:
-        raise ConfigError(f'search_loss_weights has unknown keys {sorted(unknown)}; use '
-                          "'teacher' and 'weakness'")
+    check_settings('model.search_loss_weights', weights, SEARCH_LOSS_WEIGHT_KEYS)
     if search_objective is None:
         search_objective = dict(type='tst_mm.PaperSearchObjective',
                                 teacher_weight=weights.get('teacher', 1.0),

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..augment.mixing import match_soft_targets
-from ..errors import ConfigError
+from ..errors import ConfigError, refuses_unknown_settings
 from ..registry import MODELS
 from .contract import TSTDistillerContract
 from .model_config import merge_data_preprocessor, resolve_model_config
@@ -41,6 +41,7 @@ def _normalisation(model: nn.Module) -> Optional[tuple]:
 
 
 @MODELS.register_module()
+@refuses_unknown_settings()
 class TSTDistiller(BaseModel, TSTDistillerContract):
     """TST: "Teaching What You Should Teach" (Shao et al., IJCAI 2023).
 
@@ -54,6 +55,12 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
 
     Write ``type='tst_mm.TSTDistiller'`` without ``_scope_``: the student and teacher dicts then
     resolve in the config's ``default_scope`` (mmpretrain / mmdet / mmseg).
+
+    What the distiller cannot work with is refused when it is built, as a
+    :class:`tst_mm.ConfigError` with a one-line message (``tools/train.py`` prints it without
+    a traceback): an unknown setting (with "did you mean"), a teacher of another task or with
+    other classes or normalisation, a model, KD loss, augmenter or search objective the
+    student's task adapter cannot use.
 
     Args:
         student: Student model config dict, or a config file (``model`` is taken from it).
@@ -169,10 +176,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         self.adapter.check_distill_losses(self.student, self.distill_losses)
         self.search_objective = build_search_objective(search_objective, weakness_loss,
                                                        search_loss_weights)
-        try:
-            self.adapter.check_search_objective(self.search_objective)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        self.adapter.check_search_objective(self.search_objective)
         self.augment_ratio = augment_ratio
         self.teacher_correct_only = bool(teacher_correct_only)
         if self.teacher_correct_only:
@@ -194,15 +198,11 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
     # ------------------------------------------------------------------ set-up and checks
     def _check_teacher(self, teacher: nn.Module) -> None:
         """Refuse, in one line, a teacher (built or a skeleton) that cannot teach the student."""
-        try:  # refusals of the config: one line from tools/train.py, not a traceback
-            teacher_adapter = adapter_for(teacher)
-            if type(teacher_adapter) is not type(self.adapter):
-                raise ValueError(f'teacher is a {teacher_adapter.task} model but the student '
-                                 f'is a {self.adapter.task} model; use a teacher of the same '
-                                 'task')
-            self.adapter.check_compatible(self.student, teacher)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        teacher_adapter = adapter_for(teacher)
+        if type(teacher_adapter) is not type(self.adapter):
+            raise ConfigError(f'teacher is a {teacher_adapter.task} model but the student is a '
+                              f'{self.adapter.task} model; use a teacher of the same task')
+        self.adapter.check_compatible(self.student, teacher)
 
     def _check_normalisation(self, teacher: nn.Module) -> None:
         """Refuse a teacher that normalises its inputs otherwise than the student."""

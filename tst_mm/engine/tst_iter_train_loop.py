@@ -6,7 +6,7 @@ from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
-from ..errors import ConfigError
+from ..errors import ConfigError, refuses_unknown_settings
 from ..registry import LOOPS
 from .checkpoint_guard import resume_from_last_good_checkpoint
 from .preflight import prepare_tst_training
@@ -16,6 +16,7 @@ __all__ = ['TSTIterBasedTrainLoop']
 
 
 @LOOPS.register_module()
+@refuses_unknown_settings()
 class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
     """Iteration-based training with TST's search phases.
 

@@ -8,7 +8,7 @@ import torch
 from mmengine.dist import all_reduce, is_main_process
 
 from ..distill.update import SearchOptimController
-from ..errors import ConfigError
+from ..errors import ConfigError, check_settings
 from .checkpoint_guard import checkpoint_withheld
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
 
@@ -56,8 +56,8 @@ class TSTSearchMixin:
             raise ConfigError(f'search_passes must be >= 1, got {search_passes}')
         self.search_passes = int(search_passes)
         if online is not None:
-            unknown = set(online) - {'interval', 'steps'}
-            if unknown or online.get('interval', 0) < 1 or online.get('steps', 1) < 1:
+            check_settings('train_cfg.online', online, ('interval', 'steps'))
+            if online.get('interval', 0) < 1 or online.get('steps', 1) < 1:
                 raise ConfigError(f"online must be dict(interval=n >= 1, steps=k >= 1), got "
                                   f'{online}')
         self.online = online

@@ -7,7 +7,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..errors import ConfigError
+from ..errors import ConfigError, refuses_unknown_settings
 from ..registry import LOOPS
 from .checkpoint_guard import resume_from_last_good_checkpoint
 from .preflight import prepare_tst_training
@@ -17,6 +17,7 @@ __all__ = ['TSTEpochBasedTrainLoop', 'STATE_KEY']
 
 
 @LOOPS.register_module()
+@refuses_unknown_settings()
 class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
     """Epoch-based training with TST's search phases.
 

@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from tst_mm.errors import ConfigError
 from tst_mm.registry import MODELS
 
 from ._utils import resize_teacher_to_student
@@ -33,7 +34,7 @@ class ChannelWiseDivergenceLoss(nn.Module):
     def __init__(self, tau: float = 1.0, loss_weight: float = 1.0) -> None:
         super().__init__()
         if tau <= 0:
-            raise ValueError(f'tau must be > 0, got {tau}')
+            raise ConfigError(f'tau must be > 0, got {tau}')
         self.tau = float(tau)
         self.loss_weight = float(loss_weight)
 

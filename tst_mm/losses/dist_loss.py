@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from tst_mm.errors import ConfigError
 from tst_mm.registry import MODELS
 
 from ._utils import check_same_shape, zero_with_grad
@@ -52,7 +53,7 @@ class DISTLoss(nn.Module):
                  loss_weight: float = 1.0, eps: float = 1e-8) -> None:
         super().__init__()
         if tau <= 0:
-            raise ValueError(f'tau must be > 0, got {tau}')
+            raise ConfigError(f'tau must be > 0, got {tau}')
         self.beta = float(beta)
         self.gamma = float(gamma)
         self.tau = float(tau)

@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from tst_mm.errors import ConfigError
 from tst_mm.registry import MODELS
 
 from ._utils import check_same_shape, zero_with_grad
@@ -42,7 +43,7 @@ class DKDLoss(nn.Module):
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         if tau <= 0:
-            raise ValueError(f'tau must be > 0, got {tau}')
+            raise ConfigError(f'tau must be > 0, got {tau}')
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.tau = float(tau)

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tst_mm.errors import ConfigError, UnsupportedModelError
 from tst_mm.registry import MODELS
 
 __all__ = ['InvertedDetectionLosses', 'InvertedLoss', 'find_loss_modules', 'inversion_kind',
@@ -76,7 +77,7 @@ def register_inversion(loss_type: type,
             refuse) for a given loss module.
     """
     if isinstance(kind, str) and kind not in KINDS:
-        raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
+        raise ConfigError(f'kind must be one of {KINDS}, got {kind!r}')
     _INVERSIONS[loss_type] = kind
 
 
@@ -358,11 +359,11 @@ class InvertedDetectionLosses(nn.Module):
         if weakness is None:
             weakness = dict(type='tst_mm.StudentWeaknessLoss')
         if targets not in TARGETS:
-            raise ValueError(f'targets must be one of {TARGETS}, got {targets!r}')
+            raise ConfigError(f'targets must be one of {TARGETS}, got {targets!r}')
         if regression not in REGRESSIONS:
-            raise ValueError(f'regression must be one of {REGRESSIONS}, got {regression!r}')
+            raise ConfigError(f'regression must be one of {REGRESSIONS}, got {regression!r}')
         if regression_cap <= 0:
-            raise ValueError(f'regression_cap must be > 0, got {regression_cap}')
+            raise ConfigError(f'regression_cap must be > 0, got {regression_cap}')
         self.weakness = weakness if isinstance(weakness, nn.Module) else MODELS.build(weakness)
         self.targets = targets
         self.regression = regression
@@ -370,11 +371,11 @@ class InvertedDetectionLosses(nn.Module):
 
     @staticmethod
     def check_supported(model: nn.Module) -> None:
-        """Raise ``TypeError`` naming the first loss module that cannot be inverted."""
+        """Raise ``UnsupportedModelError`` naming the first loss module that cannot be inverted."""
         for parent, name, loss in find_loss_modules(model):
             if inversion_kind(loss) is None:
                 path = _module_path(model, parent)
-                raise TypeError(
+                raise UnsupportedModelError(
                     f'{path}.{name} is a {type(loss).__name__}, which the TST search step '
                     f'cannot invert; supported student losses: {", ".join(supported_losses())}')
 
@@ -395,7 +396,8 @@ class InvertedDetectionLosses(nn.Module):
             The inverted modules by ``'<parent path>.<attribute>'``.
 
         Raises:
-            TypeError: If a loss module of ``model`` cannot be inverted (nothing is swapped).
+            UnsupportedModelError: If a loss module of ``model`` cannot be inverted (nothing is
+                swapped).
         """
         self.check_supported(model)
         found = find_loss_modules(model)

@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from tst_mm.errors import ConfigError
 from tst_mm.registry import MODELS
 
 from ._utils import check_same_shape, class_last, flatten_mask, log_softmax32, zero_with_grad
@@ -45,9 +46,9 @@ class KDLoss(nn.Module):
                  reduction: str = 'batchmean') -> None:
         super().__init__()
         if tau <= 0:
-            raise ValueError(f'tau must be > 0, got {tau}')
+            raise ConfigError(f'tau must be > 0, got {tau}')
         if reduction not in ('batchmean', 'sum', 'none'):
-            raise ValueError(f"reduction must be 'batchmean', 'sum' or 'none', got {reduction!r}")
+            raise ConfigError(f"reduction must be 'batchmean', 'sum' or 'none', got {reduction!r}")
         self.tau = float(tau)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction

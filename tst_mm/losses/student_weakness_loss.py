@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from tst_mm.errors import ConfigError
 from tst_mm.registry import MODELS
 
 from ._utils import class_last, zero_with_grad
@@ -51,7 +52,7 @@ class StudentWeaknessLoss(nn.Module):
                  ignore_index: Optional[int] = None) -> None:
         super().__init__()
         if eps < 0:
-            raise ValueError(f'eps must be >= 0, got {eps}')
+            raise ConfigError(f'eps must be >= 0, got {eps}')
         self.loss_weight = float(loss_weight)
         self.eps = float(eps)
         self.ignore_index = None if ignore_index is None else int(ignore_index)

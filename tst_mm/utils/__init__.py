@@ -9,12 +9,14 @@ from .runner_setup import (
     check_default_scope,
     check_load_from_checkpoint,
     check_resume_checkpoint,
+    check_tst_settings,
     configure_model_wrapper,
     enable_amp,
     error_line,
     init_cpu_distributed,
     load_tool_config,
     prepare_launch,
+    refusal_line,
     resume_checkpoint_path,
     state_dict_mismatch,
 )
@@ -24,11 +26,12 @@ from .unwrap import unwrap_model
 
 __all__ = [
     'CheckpointError', 'ConfigError', 'KNOWN_SCOPES', 'LOAD_FROM_MIN_SHARE',
-    'check_default_scope', 'check_load_from_checkpoint', 'configure_model_wrapper',
+    'check_default_scope', 'check_load_from_checkpoint', 'check_tst_settings',
+    'configure_model_wrapper',
     'enable_amp', 'error_line', 'init_cpu_distributed', 'last_logged_scalar', 'logged_records',
     'load_checkpoint_file', 'optional_module_missing', 'unreadable_reason',
     'weights_only_refusal',
     'register_checkpoint_safe_globals', 'restricted_getattr', 'load_tool_config',
-    'prepare_launch', 'student_config',
+    'prepare_launch', 'refusal_line', 'student_config',
     'check_resume_checkpoint', 'resume_checkpoint_path', 'state_dict_mismatch', 'unwrap_model'
 ]

@@ -10,11 +10,18 @@ from mmengine.logging import MMLogger
 from mmengine.runner import find_latest_checkpoint
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError  # ConfigError lived here before
+from ..errors import (  # ConfigError lived here before
+    CheckpointError,
+    ConfigError,
+    ConfigFileNotFoundError,
+    check_settings,
+    did_you_mean,
+)
 from .checkpoint_file import load_checkpoint_file, weights_only_refusal
 from .unwrap import unwrap_model
 
-__all__ = ['ConfigError', 'error_line', 'KNOWN_SCOPES', 'check_default_scope', 'enable_amp',
+__all__ = ['ConfigError', 'error_line', 'refusal_line', 'KNOWN_SCOPES', 'check_default_scope',
+           'check_tst_settings', 'enable_amp',
            'init_cpu_distributed', 'configure_model_wrapper', 'load_tool_config',
            'prepare_launch', 'state_dict_mismatch', 'resume_checkpoint_path',
            'check_resume_checkpoint', 'check_load_from_checkpoint', 'LOAD_FROM_MIN_SHARE']
@@ -32,6 +39,73 @@ def error_line(err: BaseException) -> str:
     """
     lines = [line.strip() for line in str(err).strip().splitlines()]
     return weights_only_refusal(err) or (lines or [type(err).__name__])[0]
+
+
+def refusal_line(err: BaseException) -> str:
+    """``'error: <message>'`` on one line, as the tools print a refusal (a message that
+    spans lines is joined)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return 'error: ' + (' '.join(lines) or type(err).__name__)
+
+
+#: Config keys no module's ``__init__`` receives (mmengine's registry consumes them).
+_BUILD_KEYS = ('type', '_scope_')
+
+
+def _tst_modules() -> dict:
+    """``'tst_mm.<name>'`` -> class, for every module in tst-mm's registries."""
+    from .. import registry
+    modules = {}
+    for reg in (registry.MODELS, registry.MODEL_WRAPPERS, registry.HOOKS, registry.LOOPS,
+                registry.DATASETS, registry.DATA_SAMPLERS, registry.OPTIM_WRAPPER_CONSTRUCTORS):
+        modules.update({f'{registry.SCOPE}.{name}': cls for name, cls in reg.module_dict.items()})
+    return modules
+
+
+def check_tst_settings(cfg: Config) -> None:
+    """Refuse, before anything is built, what would otherwise fail with a traceback later.
+
+    - every ``type='tst_mm.<name>'`` in the config names a registered tst-mm module (else
+      "did you mean" the closest);
+    - the dict of a tst-mm module that checks its settings (``TSTDistiller``, the TST loops,
+      ``LearnableAugmenter``) has only keys its ``__init__`` takes (else "did you mean");
+    - local ``model.student`` / ``model.teacher`` config files exist.
+
+    The modules refuse the same settings when they are built (for launchers other than
+    ``tools/train.py`` and ``tools/test.py``); here it happens before the Runner logs its
+    environment and the whole config.
+
+    Raises:
+        ConfigError: Naming the config key.
+    """
+    modules = _tst_modules()
+
+    def visit(node, path: str) -> None:
+        if isinstance(node, dict):
+            kind = node.get('type')
+            if isinstance(kind, str) and kind.startswith('tst_mm.'):
+                if kind not in modules:
+                    raise ConfigError(f'{path}.type: {kind!r} is no tst_mm module'
+                                      f'{did_you_mean(kind, modules)}')
+                settings = vars(modules[kind]).get('tst_settings')  # not a parent class's
+                if settings is not None and settings[1] is not None:
+                    check_settings(f'{path} ({kind})', [key for key in node
+                                                        if key not in _BUILD_KEYS], settings[1])
+            for key, value in node.items():
+                visit(value, f'{path}.{key}' if path else str(key))
+        elif isinstance(node, (list, tuple)):
+            for index, value in enumerate(node):
+                visit(value, f'{path}[{index}]')
+
+    visit(cfg.to_dict(), '')
+    model = cfg.get('model')
+    if isinstance(model, dict) and str(model.get('type', '')).startswith('tst_mm.'):
+        for role in ('student', 'teacher'):
+            path = model.get(role)
+            if isinstance(path, str) and '::' not in path and not osp.isfile(path):
+                raise ConfigFileNotFoundError(
+                    f'model.{role}: config file not found: {path} (a relative path is read '
+                    'against the config file, then its _base_ files, as _base_ is)')
 
 
 def check_default_scope(cfg: Config) -> str:
@@ -133,12 +207,12 @@ def load_tool_config(config: str, cfg_options: Optional[dict], work_dir: Optiona
     """Load a config as ``tools/train.py`` and ``tools/test.py`` do.
 
     Resolves relative ``model.student`` / ``model.teacher`` config paths against the config
-    file (as ``_base_`` is), applies ``--cfg-options``, checks the scope, records the launcher
-    and picks the work dir (``--work-dir``, else the config's, else
-    ``./work_dirs/<config name>``).
+    file (as ``_base_`` is), applies ``--cfg-options``, checks the scope and the TST settings
+    (:func:`check_tst_settings`), records the launcher and picks the work dir (``--work-dir``,
+    else the config's, else ``./work_dirs/<config name>``).
 
     Raises:
-        ConfigError: If the file is missing or the scope unknown.
+        ConfigError: If the file is missing, the scope unknown or a TST setting refused.
     """
     if not osp.isfile(config):
         raise ConfigError(f'config file not found: {config}')
@@ -148,6 +222,7 @@ def load_tool_config(config: str, cfg_options: Optional[dict], work_dir: Optiona
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     check_default_scope(cfg)
+    check_tst_settings(cfg)
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir

@@ -6,6 +6,7 @@ when this package is imported, so before any of a user's) match disjoint mm base
 """
 from torch import nn
 
+from ...errors import UnsupportedModelError
 from ...registry import TASK_ADAPTERS
 from .base import TaskAdapter, call_distill_loss, total_task_loss
 from .classification import ClassificationAdapter
@@ -22,13 +23,13 @@ def adapter_for(model: nn.Module) -> TaskAdapter:
     """A new adapter of the first registered type that handles ``model``.
 
     Raises:
-        TypeError: If no registered adapter matches the model.
+        UnsupportedModelError: If no registered adapter matches the model.
     """
     for adapter_type in TASK_ADAPTERS.module_dict.values():
         if adapter_type.matches(model):
             return adapter_type()
-    raise TypeError(f'{type(model).__name__} is not a supported student/teacher type: no '
-                      f'task adapter matches it (registered: {list(TASK_ADAPTERS.module_dict)}); '
-                      'tst_mm supports mmpretrain ImageClassifier, mmdet detectors and mmseg '
-                      'segmentors, and others through an adapter registered in '
-                      'tst_mm.registry.TASK_ADAPTERS')
+    raise UnsupportedModelError(
+        f'{type(model).__name__} is not a supported student/teacher type: no task adapter '
+        f'matches it (registered: {list(TASK_ADAPTERS.module_dict)}); tst_mm supports '
+        'mmpretrain ImageClassifier, mmdet detectors and mmseg segmentors, and others through '
+        'an adapter registered in tst_mm.registry.TASK_ADAPTERS')

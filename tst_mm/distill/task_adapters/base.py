@@ -7,6 +7,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from ...errors import ConfigError
 from ...losses.extra_inputs import LABELS, takes
 from ...search_objectives import SearchObjective
 
@@ -109,7 +110,7 @@ class TaskAdapter(metaclass=ABCMeta):
                 name starts with (``'cls'`` for ``cls`` or ``cls_kl``).
 
         Raises:
-            ValueError: If an output is not one of :attr:`compares_choices`, or a name says
+            ConfigError: If an output is not one of :attr:`compares_choices`, or a name says
                 none.
         """
         self._compares = {name: self._checked_compares(name, output)
@@ -127,28 +128,28 @@ class TaskAdapter(metaclass=ABCMeta):
         if output is None:
             output = name.split('_')[0]
             if output not in self.compares_choices:
-                raise ValueError(
+                raise ConfigError(
                     f'distill_losses entry {name!r}: say which {self.task} output it compares '
                     f'with compares=<one of {self.compares_choices}> in the entry, or start '
                     f'its name with one of them (e.g. "{self.compares_choices[0]}" or '
                     f'"{self.compares_choices[0]}_kl")')
         elif output not in self.compares_choices:
-            raise ValueError(f'distill_losses entry {name!r}: compares={output!r} is not a '
-                             f'{self.task} output; use one of {self.compares_choices}')
+            raise ConfigError(f'distill_losses entry {name!r}: compares={output!r} is not a '
+                              f'{self.task} output; use one of {self.compares_choices}')
         return output
 
     @abstractmethod
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
-        """Raise ``ValueError`` with a one-line reason if the pair cannot be distilled."""
+        """Raise a ``ConfigError`` with a one-line reason if the pair cannot be distilled."""
 
     def check_distill_losses(self, student: nn.Module, distill_losses: Mapping[str, nn.Module]
                              ) -> None:
-        """Raise ``ValueError`` with a one-line reason if a KD loss cannot be computed for
+        """Raise a ``ConfigError`` with a one-line reason if a KD loss cannot be computed for
         this student (default: any can)."""
         return None
 
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
-        """Raise ``ValueError`` if the augmenter cannot serve this task: for a task whose
+        """Raise a ``ConfigError`` if the augmenter cannot serve this task: for a task whose
         labels follow the pixels, one that blends geometric ops (the augmenter's own
         ``check_labels_can_follow``)."""
         check = getattr(augmenter, 'check_labels_can_follow', None)
@@ -163,7 +164,8 @@ class TaskAdapter(metaclass=ABCMeta):
 
     def check_teacher_correct_only(self, student: nn.Module,
                                    distill_losses: Mapping[str, nn.Module]) -> None:
-        """Raise ``ValueError`` if the KD losses cannot leave out what the teacher gets wrong."""
+        """Raise a ``ConfigError`` if the KD losses cannot leave out what the teacher gets
+        wrong."""
         return None
 
     @abstractmethod
@@ -199,7 +201,7 @@ class TaskAdapter(metaclass=ABCMeta):
         student)."""
 
     def check_search_objective(self, objective: SearchObjective) -> None:
-        """Raise ``ValueError`` if this task cannot offer what the objective needs
+        """Raise a ``ConfigError`` if this task cannot offer what the objective needs
         (its ``needs`` not within :attr:`provides`)."""
         needs = set(objective.needs)
         if getattr(objective, 'needs_double_backward', False):
@@ -208,9 +210,9 @@ class TaskAdapter(metaclass=ABCMeta):
         if missing:
             hint = ("use estimator='finite_difference'" if missing == ['double_backward']
                     else 'use tst_mm.PaperSearchObjective or tst_mm.StudentLookahead')
-            raise ValueError(f'{self.task} cannot give the search objective '
-                             f'{type(objective).__name__} what it needs ({", ".join(missing)}); '
-                             f'{hint}')
+            raise ConfigError(f'{self.task} cannot give the search objective '
+                              f'{type(objective).__name__} what it needs ({", ".join(missing)}); '
+                              f'{hint}')
 
     def search_objective_losses(self, student: nn.Module, teacher: nn.Module,
                                 inputs: torch.Tensor, data_samples: List,

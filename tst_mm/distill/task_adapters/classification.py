@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...augment.mixing import check_mixing_student
+from ...errors import ConfigError
 from ...registry import TASK_ADAPTERS
 from ...search_objectives import SearchObjective
 from .base import TaskAdapter, call_distill_loss, is_instance_of, teacher_context
@@ -69,8 +70,8 @@ class ClassificationAdapter(TaskAdapter):
         num_student = getattr(student.head, 'num_classes', None)
         num_teacher = getattr(teacher.head, 'num_classes', None)
         if num_student != num_teacher:
-            raise ValueError(f'teacher has {num_teacher} classes but student has {num_student}; '
-                             'set the same head.num_classes in both configs')
+            raise ConfigError(f'teacher has {num_teacher} classes but student has {num_student}; '
+                              'set the same head.num_classes in both configs')
 
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
         """Give an augmenter with mixing ops the number of classes of its mixed targets

@@ -69,7 +69,7 @@ from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
 from ...augment.label_geometry import INSTANCE_FIELDS, clip_boxes_to_image
-from ...errors import ConfigError
+from ...errors import ConfigError, UnsupportedModelError
 from ...losses.extra_inputs import LABELS, VALID_MASK, takes
 from ...losses.inverted_detection_losses import InvertedDetectionLosses
 from ...registry import TASK_ADAPTERS
@@ -79,8 +79,8 @@ __all__ = ['DetectionAdapter']
 
 
 def _family(model: nn.Module) -> str:
-    """``'two_stage'``, ``'single_stage'`` or ``'query'`` (DETR family); ``TypeError`` for
-    other detectors."""
+    """``'two_stage'``, ``'single_stage'`` or ``'query'`` (DETR family);
+    ``UnsupportedModelError`` for other detectors."""
     from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
     from mmdet.models.detectors.base_detr import DetectionTransformer
     if isinstance(model, TwoStageDetector):
@@ -90,9 +90,9 @@ def _family(model: nn.Module) -> str:
         return 'single_stage'
     if isinstance(model, DetectionTransformer):
         return 'query'
-    raise TypeError(f'{type(model).__name__} is neither a TwoStageDetector, a '
-                    'SingleStageDetector nor a DETR-family DetectionTransformer, which is what '
-                    'TST supports for detection')
+    raise UnsupportedModelError(f'{type(model).__name__} is neither a TwoStageDetector, a '
+                                'SingleStageDetector nor a DETR-family DetectionTransformer, '
+                                'which is what TST supports for detection')
 
 
 def roi_stages(model: nn.Module) -> List[Tuple[nn.Module, nn.Module]]:
@@ -101,9 +101,9 @@ def roi_stages(model: nn.Module) -> List[Tuple[nn.Module, nn.Module]]:
     ``CascadeRoIHead``.
 
     Raises:
-        TypeError: If the RoI head does not classify RoIs through ``_bbox_forward(x, rois)``
-            or ``_bbox_forward(stage, x, rois)``, which is how the teacher classifies the
-            student's RoIs.
+        UnsupportedModelError: If the RoI head does not classify RoIs through
+            ``_bbox_forward(x, rois)`` or ``_bbox_forward(stage, x, rois)``, which is how the
+            teacher classifies the student's RoIs.
     """
     roi_head = getattr(model, 'roi_head', None)
     heads = getattr(roi_head, 'bbox_head', None)
@@ -116,10 +116,10 @@ def roi_stages(model: nn.Module) -> List[Tuple[nn.Module, nn.Module]]:
     if isinstance(heads, nn.Module) and not isinstance(heads, nn.ModuleList) \
             and isinstance(extractors, nn.Module) and arguments == ['x', 'rois']:
         return [(extractors, heads)]
-    raise TypeError(f'{type(model).__name__} has a {type(roi_head).__name__}; TST distils '
-                    'two-stage detectors whose RoI head classifies RoIs with '
-                    '_bbox_forward(x, rois) (StandardRoIHead: Faster / Mask R-CNN) or '
-                    '_bbox_forward(stage, x, rois) (CascadeRoIHead)')
+    raise UnsupportedModelError(f'{type(model).__name__} has a {type(roi_head).__name__}; TST '
+                                'distils two-stage detectors whose RoI head classifies RoIs with '
+                                '_bbox_forward(x, rois) (StandardRoIHead: Faster / Mask R-CNN) or '
+                                '_bbox_forward(stage, x, rois) (CascadeRoIHead)')
 
 
 def _teacher_roi_logits(roi_head: nn.Module, stage: int, feats, rois: Tensor) -> Tensor:
@@ -362,29 +362,29 @@ class DetectionAdapter(TaskAdapter):
     def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
         for role, model in (('student', student), ('teacher', teacher)):
             if not self.matches(model):
-                raise ValueError(f'the {role} is a {type(model).__name__}, not an mmdet '
-                                 'detector; use a teacher of the same task')
+                raise UnsupportedModelError(f'the {role} is a {type(model).__name__}, not an mmdet '
+                                            'detector; use a teacher of the same task')
         family, teacher_family = _family(student), _family(teacher)
         if family != teacher_family:
-            raise ValueError(f'the student is a {family.replace("_", "-")} detector but the '
-                             f'teacher is a {teacher_family.replace("_", "-")} one; TST '
-                             'distils RoI-head logits between two-stage detectors and dense '
-                             'maps between single-stage ones')
+            raise ConfigError(f'the student is a {family.replace("_", "-")} detector but the '
+                              f'teacher is a {teacher_family.replace("_", "-")} one; TST '
+                              'distils RoI-head logits between two-stage detectors and dense '
+                              'maps between single-stage ones')
         num_student, num_teacher = _num_classes(student), _num_classes(teacher)
         if num_student != num_teacher:
-            raise ValueError(f'teacher has {num_teacher} classes but student has {num_student}; '
-                             'set the same num_classes in both heads')
+            raise ConfigError(f'teacher has {num_teacher} classes but student has {num_student}; '
+                              'set the same num_classes in both heads')
         classes = [getattr(m, 'dataset_meta', None) or {} for m in (student, teacher)]
         if classes[0].get('classes') and classes[1].get('classes') \
                 and tuple(classes[0]['classes']) != tuple(classes[1]['classes']):
-            raise ValueError(f'teacher classes {tuple(classes[1]["classes"])} differ from '
-                             f'student classes {tuple(classes[0]["classes"])}')
+            raise ConfigError(f'teacher classes {tuple(classes[1]["classes"])} differ from '
+                              f'student classes {tuple(classes[0]["classes"])}')
         if family == 'single_stage':
             self._check_dense_heads(student.bbox_head, teacher.bbox_head)
         if family == 'two_stage' and len(roi_stages(student)) != len(roi_stages(teacher)):
-            raise ValueError(f'the student\'s RoI head has {len(roi_stages(student))} stages '
-                             f'but the teacher\'s {len(roi_stages(teacher))}; TST distils '
-                             'each stage\'s class logits into the same stage')
+            raise ConfigError(f'the student\'s RoI head has {len(roi_stages(student))} stages '
+                              f'but the teacher\'s {len(roi_stages(teacher))}; TST distils '
+                              'each stage\'s class logits into the same stage')
         InvertedDetectionLosses.check_supported(student)
 
     def check_teacher_classes(self, teacher_classes: Tuple[str, ...],
@@ -404,14 +404,14 @@ class DetectionAdapter(TaskAdapter):
     def check_teacher_correct_only(self, student: nn.Module,
                                    distill_losses: Mapping[str, nn.Module]) -> None:
         if _family(student) != 'two_stage':
-            raise ValueError('teacher_correct_only leaves out RoIs whose teacher class is wrong, '
-                             'which needs a two-stage (RoI head) detector; dense heads have no '
-                             'per-location class targets to check it against')
+            raise ConfigError('teacher_correct_only leaves out RoIs whose teacher class is wrong, '
+                              'which needs a two-stage (RoI head) detector; dense heads have no '
+                              'per-location class targets to check it against')
         without_mask = [name for name, loss in distill_losses.items()
                         if self.compares(name) == 'cls' and not takes(loss, VALID_MASK)]
         if without_mask:
-            raise ValueError(f'teacher_correct_only leaves RoIs out through a valid_mask, which '
-                             f'the distill_losses {without_mask} do not take; use tst_mm.KDLoss')
+            raise ConfigError(f'teacher_correct_only leaves RoIs out through a valid_mask, which '
+                              f'the distill_losses {without_mask} do not take; use tst_mm.KDLoss')
 
     def check_distill_losses(self, student: nn.Module, distill_losses: Mapping[str, nn.Module]
                              ) -> None:
@@ -420,15 +420,15 @@ class DetectionAdapter(TaskAdapter):
         for name, loss in distill_losses.items():
             compared = self.compares(name)
             if compared == 'cls' and family == 'query':
-                raise ValueError(
+                raise ConfigError(
                     f'distill_losses entry {name!r}: {type(student.bbox_head).__name__} '
                     '(DETR family) matches its queries to objects inside its loss, so teacher '
                     'and student queries do not correspond and TST cannot distil their class '
                     "scores correctly; use feature losses (compares='neck') for this detector")
             if compared == 'cls' and takes(loss, LABELS):
-                raise ValueError(f'distill_losses entry {name!r} ({type(loss).__name__}) needs '
-                                 'class labels per prediction, which detection KD does not '
-                                 'have; use tst_mm.KDLoss')
+                raise ConfigError(f'distill_losses entry {name!r} ({type(loss).__name__}) needs '
+                                  'class labels per prediction, which detection KD does not '
+                                  'have; use tst_mm.KDLoss')
 
     @staticmethod
     def _check_dense_heads(student_head: nn.Module, teacher_head: nn.Module) -> None:
@@ -442,9 +442,9 @@ class DetectionAdapter(TaskAdapter):
                         use_sigmoid_cls=getattr(head, 'use_sigmoid_cls', None))
         student, teacher = layout(student_head), layout(teacher_head)
         if student != teacher:
-            raise ValueError('per-location KD needs dense heads with the same layout (strides, '
-                             'priors per location, classification channels, sigmoid/softmax); '
-                             f'student {student} vs teacher {teacher}')
+            raise ConfigError('per-location KD needs dense heads with the same layout (strides, '
+                              'priors per location, classification channels, sigmoid/softmax); '
+                              f'student {student} vs teacher {teacher}')
 
     # ------------------------------------------------------------------ distillation
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
@@ -508,9 +508,9 @@ class DetectionAdapter(TaskAdapter):
     @staticmethod
     def _neck_kd(loss: nn.Module, student_feats, teacher_feats) -> Tensor:
         if student_feats is None or len(student_feats) != len(teacher_feats):
-            raise ValueError(f'neck KD needs as many student as teacher levels, got '
-                             f'{None if student_feats is None else len(student_feats)} and '
-                             f'{len(teacher_feats)}')
+            raise ConfigError(f'neck KD needs as many student as teacher levels, got '
+                              f'{None if student_feats is None else len(student_feats)} and '
+                              f'{len(teacher_feats)}')
         values = [loss(s, t) for s, t in zip(student_feats, teacher_feats)]
         return torch.stack([v.float() for v in values]).mean()
 

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...errors import ConfigError, UnsupportedModelError
 from ...losses.extra_inputs import IGNORE_INDEX, VALID_MASK, takes
 from ...registry import TASK_ADAPTERS
 from .base import TaskAdapter, is_instance_of, teacher_context, total_task_loss
@@ -60,21 +61,24 @@ def _aux_heads(model: nn.Module) -> List[nn.Module]:
 
 
 def _check_segmentor(model: nn.Module, role: str) -> None:
-    """Raise ``ValueError`` unless ``model`` is an ``EncoderDecoder`` with plain decode heads."""
+    """Raise ``UnsupportedModelError`` unless ``model`` is an ``EncoderDecoder`` with plain
+    decode heads."""
     from mmseg.models.decode_heads.decode_head import BaseDecodeHead
     from mmseg.models.segmentors import CascadeEncoderDecoder, EncoderDecoder
     if not isinstance(model, EncoderDecoder) or isinstance(model, CascadeEncoderDecoder):
-        raise ValueError(f'the {role} is a {type(model).__name__}; TST distils mmseg '
-                         'EncoderDecoder segmentors (not cascades or other segmentor types)')
+        raise UnsupportedModelError(f'the {role} is a {type(model).__name__}; TST distils mmseg '
+                                    'EncoderDecoder segmentors (not cascades or other segmentor '
+                                    'types)')
     for head in [model.decode_head] + _aux_heads(model):
         if not isinstance(head, BaseDecodeHead) or type(head).loss is not BaseDecodeHead.loss:
-            raise ValueError(f'the {role}\'s {type(head).__name__} computes its loss its own '
-                             'way; TST distils heads whose loss is BaseDecodeHead.loss '
-                             '(forward -> per-pixel logits -> loss_by_feat)')
+            raise UnsupportedModelError(f'the {role}\'s {type(head).__name__} computes its loss '
+                                        'its own way; TST distils heads whose loss is '
+                                        'BaseDecodeHead.loss '
+                                        '(forward -> per-pixel logits -> loss_by_feat)')
 
 
 def _check_losses_skip_ignored(model: nn.Module, role: str) -> None:
-    """Raise ``ValueError`` if a head's loss cannot take ignored pixels.
+    """Raise a ``ConfigError`` if a head's loss cannot take ignored pixels.
 
     The augmenter marks pixels it brings in from outside the image as the ignore index, so
     every training batch has some. mmseg 1.2.2's ``CrossEntropyLoss(class_weight=...)``
@@ -91,7 +95,7 @@ def _check_losses_skip_ignored(model: nn.Module, role: str) -> None:
                 with torch.no_grad():
                     loss(logits, labels, ignore_index=head.ignore_index)
             except IndexError as err:
-                raise ValueError(
+                raise ConfigError(
                     f'the {role}\'s {type(head).__name__} loss {type(loss).__name__} fails on '
                     f'pixels labelled ignore_index={head.ignore_index} ({err}), which TST\'s '
                     'warped label maps always contain; in mmseg 1.2.2 this is '
@@ -150,32 +154,32 @@ class SegmentationAdapter(TaskAdapter):
         num_student = student.decode_head.num_classes
         num_teacher = teacher.decode_head.num_classes
         if num_student != num_teacher:
-            raise ValueError(f'teacher has {num_teacher} classes but student has {num_student}; '
-                             'set the same decode_head.num_classes (and auxiliary_head) in both '
-                             'configs')
+            raise ConfigError(f'teacher has {num_teacher} classes but student has {num_student}; '
+                              'set the same decode_head.num_classes (and auxiliary_head) in both '
+                              'configs')
         for s_head, t_head in zip(_aux_heads(student), _aux_heads(teacher)):
             if s_head.num_classes != t_head.num_classes:
-                raise ValueError(f'teacher auxiliary head has {t_head.num_classes} classes but '
-                                 f'the student\'s has {s_head.num_classes}')
+                raise ConfigError(f'teacher auxiliary head has {t_head.num_classes} classes but '
+                                  f'the student\'s has {s_head.num_classes}')
 
     def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
         super().check_augmenter(augmenter, student)
         ignore_index = getattr(augmenter, 'seg_ignore_index', None)
         head_ignore = student.decode_head.ignore_index
         if ignore_index is not None and ignore_index != head_ignore:
-            raise ValueError(f'the augmenter marks pixels from outside the image with '
-                             f'seg_ignore_index={ignore_index} but the student\'s decode head '
-                             f'ignores {head_ignore}; set augmenter seg_ignore_index='
-                             f'{head_ignore}')
+            raise ConfigError(f'the augmenter marks pixels from outside the image with '
+                              f'seg_ignore_index={ignore_index} but the student\'s decode head '
+                              f'ignores {head_ignore}; set augmenter seg_ignore_index='
+                              f'{head_ignore}')
 
     def check_teacher_correct_only(self, student: nn.Module,
                                    distill_losses: Mapping[str, nn.Module]) -> None:
         without_mask = [name for name, loss in distill_losses.items()
                         if not takes(loss, VALID_MASK)]
         if without_mask:
-            raise ValueError(f'teacher_correct_only leaves pixels out through a valid_mask, which '
-                             f'the distill_losses {without_mask} do not take (e.g. CWD compares '
-                             'whole channel maps); use tst_mm.KDLoss or drop teacher_correct_only')
+            raise ConfigError(f'teacher_correct_only leaves pixels out through a valid_mask, which '
+                              f'the distill_losses {without_mask} do not take (e.g. CWD compares '
+                              'whole channel maps); use tst_mm.KDLoss or drop teacher_correct_only')
 
     # ------------------------------------------------------------------ distillation
     def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
@@ -233,7 +237,7 @@ class SegmentationAdapter(TaskAdapter):
             head = compares[name]
             pairs = list(zip(student_logits[head], teacher_logits[head]))
             if not pairs or len(student_logits[head]) != len(teacher_logits[head]):
-                raise ValueError(
+                raise ConfigError(
                     f'distill_losses entry {name!r} compares {head} heads, but the student has '
                     f'{len(student_logits[head])} and the teacher {len(teacher_logits[head])}; '
                     'give both the same auxiliary_head layout or drop the entry')

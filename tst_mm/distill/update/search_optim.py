@@ -4,11 +4,12 @@ from typing import Optional
 
 from torch.optim import Optimizer
 
-from ...errors import ConfigError
+from ...errors import ConfigError, refuses_unknown_settings
 
 __all__ = ['SearchOptimController']
 
 
+@refuses_unknown_settings('train_cfg.search_optim')
 class SearchOptimController:
     """Fresh augmenter optimizer at each search phase, lr decay on a plateau within a phase.
 

@@ -5,6 +5,7 @@ from typing import Dict
 import torch
 from mmengine.hooks import Hook
 
+from ...errors import ConfigError
 from ...registry import HOOKS
 
 __all__ = ['TSTDiagnosticsHook', 'DIAGNOSTIC_PREFIXES']
@@ -42,9 +43,9 @@ class TSTDiagnosticsHook(Hook):
     def before_train(self, runner) -> None:
         self._epoch_start_iter = runner.iter
         if self.eval_train_subset and 'pipeline' not in runner.cfg.train_dataloader.dataset:
-            raise ValueError('TSTDiagnosticsHook(eval_train_subset=True) swaps the train '
-                             'dataset\'s pipeline for the test one, but train_dataloader.dataset '
-                             'has no pipeline key (a wrapped dataset?); switch the option off')
+            raise ConfigError('TSTDiagnosticsHook(eval_train_subset=True) swaps the train '
+                              'dataset\'s pipeline for the test one, but train_dataloader.dataset '
+                              'has no pipeline key (a wrapped dataset?); switch the option off')
 
     def before_train_epoch(self, runner) -> None:
         self._epoch_start_iter = runner.iter
