@@ -23,8 +23,8 @@ import sys
 from datetime import date
 from typing import Dict, List, Optional
 
-import cls_quality
 import numpy as np
+import search_proxy
 import torch
 from search_proxy_hook import _virtual_gain
 from study_runs import ROOT
@@ -45,19 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _distiller(run_dir: str):
-    """The run's distiller at its start checkpoint, and its proxy hook's loader config."""
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    from tst_mm.registry import MODELS
-    from tst_mm.utils.safe_checkpoint import register_checkpoint_safe_globals
-    register_checkpoint_safe_globals()
-    cfg = cls_quality.load_config(osp.join(run_dir, 'config.wanted.py'))
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    distiller = MODELS.build(cfg.model)
-    load_checkpoint(distiller, cfg.load_from, map_location='cpu', strict=False)
-    distiller.load_teacher()
-    distiller.train()
+    """The run's distiller at its start checkpoint, its proxy hook's loader config and the
+    student's lr."""
+    distiller, cfg = search_proxy.run_distiller(run_dir)
     hook = next(h for h in cfg.custom_hooks if h['type'] == 'SearchProxyHook')
     return distiller, hook['loader'], cfg.optim_wrapper.student.optimizer.lr
 

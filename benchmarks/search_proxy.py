@@ -169,6 +169,24 @@ def run_setting(setting: str, seed: int, args, teacher_ckpt: str) -> Dict:
     return dict(result, **read_proxy(run_dir_of(setting, seed, args)))
 
 
+def run_distiller(run_dir: str) -> tuple:
+    """A finished run's distiller at its start checkpoint (``load_from``), teacher loaded, in
+    train mode, and the run's config."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from tst_mm.registry import MODELS
+    from tst_mm.utils.safe_checkpoint import register_checkpoint_safe_globals
+    register_checkpoint_safe_globals()
+    cfg = cls_quality.load_config(osp.join(run_dir, 'config.wanted.py'))
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    distiller = MODELS.build(cfg.model)
+    load_checkpoint(distiller, cfg.load_from, map_location='cpu', strict=False)
+    distiller.load_teacher()
+    distiller.train()
+    return distiller, cfg
+
+
 def extra_scores(run_dir: str, threads: int = 1) -> Dict[str, Dict[str, float]]:
     """The :data:`EXTRA_SCORES` of a finished run that did not log them, before and after its
     phase: the run's distiller from its config and start checkpoint (``load_from``), its
@@ -177,20 +195,10 @@ def extra_scores(run_dir: str, threads: int = 1) -> Dict[str, Dict[str, float]]:
     if osp.isfile(path):
         with open(path) as f:
             return json.load(f)
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import Runner
     from search_proxy_hook import lookahead_scores, x_prime_scores
-
-    from tst_mm.registry import MODELS
-    from tst_mm.utils.safe_checkpoint import register_checkpoint_safe_globals
     torch.set_num_threads(threads)
-    register_checkpoint_safe_globals()
-    cfg = cls_quality.load_config(osp.join(run_dir, 'config.wanted.py'))
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    distiller = MODELS.build(cfg.model)
-    load_checkpoint(distiller, cfg.load_from, map_location='cpu', strict=False)
-    distiller.load_teacher()
-    distiller.train()
+    distiller, cfg = run_distiller(run_dir)
     hook = next(h for h in cfg.custom_hooks if h['type'] == 'SearchProxyHook')
     loader = Runner.build_dataloader(hook['loader'], seed=0)
     with open(osp.join(run_dir, 'proxy.json')) as f:

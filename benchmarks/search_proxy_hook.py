@@ -34,6 +34,17 @@ __all__ = ['SearchProxyHook', 'x_prime_scores', 'lookahead_scores']
 DRAW_SEED = 10_000
 
 
+def _seeded_draws(draws: int):
+    """Yield ``0..draws-1``, seeding python, numpy and torch for each draw as
+    :data:`DRAW_SEED` says (inside a forked torch random state)."""
+    with torch.random.fork_rng(devices=[]):
+        for draw in range(draws):
+            random.seed(DRAW_SEED + draw)
+            np.random.seed(DRAW_SEED + draw)
+            torch.manual_seed(DRAW_SEED + draw)
+            yield draw
+
+
 def _logits(classifier, inputs: torch.Tensor) -> torch.Tensor:
     return classifier.head(classifier.extract_feat(inputs)).float()
 
@@ -61,38 +72,34 @@ def x_prime_scores(distiller, loader, draws: int, tau: float) -> Dict[str, float
     teacher_py = []  # per draw, the teacher's true-class probability of every image
     states = random.getstate(), np.random.get_state()
     try:
-        with torch.random.fork_rng(devices=[]):
-            for draw in range(draws):
-                random.seed(DRAW_SEED + draw)
-                np.random.seed(DRAW_SEED + draw)
-                torch.manual_seed(DRAW_SEED + draw)
-                teacher_py.append([])
-                for batch in loader:
-                    data = distiller.data_preprocessor(batch, True)
-                    inputs, samples = data['inputs'], data['data_samples']
-                    labels = torch.cat([sample.gt_label for sample in samples])
-                    if draw == 0:
-                        for role, model in (('teacher', teacher), ('student', student)):
-                            right = _logits(model, inputs).argmax(1) == labels
-                            sums[f'{role}_top1_clean'] += float(right.sum())
-                            counts[f'{role}_top1_clean'] += len(labels)
-                    aug, _ = distiller.augmenter(inputs, samples)
-                    t_logits, s_logits = _logits(teacher, aug), _logits(student, aug)
-                    t_right = t_logits.argmax(1) == labels
-                    s_right = s_logits.argmax(1) == labels
-                    log_t = torch.log_softmax(t_logits / tau, 1)
-                    log_s = torch.log_softmax(s_logits / tau, 1)
-                    values = {
-                        'teacher_top1': t_right, 'student_top1': s_right,
-                        'trsw': t_right & ~s_right, 'both_wrong': ~t_right & ~s_right,
-                        'teacher_py': t_logits.softmax(1).gather(1, labels[:, None])[:, 0],
-                        'student_py': s_logits.softmax(1).gather(1, labels[:, None])[:, 0],
-                        'kl': (log_t.exp() * (log_t - log_s)).sum(1) * tau**2,
-                    }
-                    for key, value in values.items():
-                        sums[key] += float(value.float().sum())
-                        counts[key] += len(labels)
-                    teacher_py[-1].append(values['teacher_py'])
+        for draw in _seeded_draws(draws):
+            teacher_py.append([])
+            for batch in loader:
+                data = distiller.data_preprocessor(batch, True)
+                inputs, samples = data['inputs'], data['data_samples']
+                labels = torch.cat([sample.gt_label for sample in samples])
+                if draw == 0:
+                    for role, model in (('teacher', teacher), ('student', student)):
+                        right = _logits(model, inputs).argmax(1) == labels
+                        sums[f'{role}_top1_clean'] += float(right.sum())
+                        counts[f'{role}_top1_clean'] += len(labels)
+                aug, _ = distiller.augmenter(inputs, samples)
+                t_logits, s_logits = _logits(teacher, aug), _logits(student, aug)
+                t_right = t_logits.argmax(1) == labels
+                s_right = s_logits.argmax(1) == labels
+                log_t = torch.log_softmax(t_logits / tau, 1)
+                log_s = torch.log_softmax(s_logits / tau, 1)
+                values = {
+                    'teacher_top1': t_right, 'student_top1': s_right,
+                    'trsw': t_right & ~s_right, 'both_wrong': ~t_right & ~s_right,
+                    'teacher_py': t_logits.softmax(1).gather(1, labels[:, None])[:, 0],
+                    'student_py': s_logits.softmax(1).gather(1, labels[:, None])[:, 0],
+                    'kl': (log_t.exp() * (log_t - log_s)).sum(1) * tau**2,
+                }
+                for key, value in values.items():
+                    sums[key] += float(value.float().sum())
+                    counts[key] += len(labels)
+                teacher_py[-1].append(values['teacher_py'])
     finally:
         random.setstate(states[0])
         np.random.set_state(states[1])
@@ -136,29 +143,25 @@ def lookahead_scores(distiller, loader, draws: int, lr: float) -> Dict[str, floa
     gains: Dict[str, list] = defaultdict(list)
     states = random.getstate(), np.random.get_state()
     try:
-        with torch.random.fork_rng(devices=[]):
-            for draw in range(draws):
-                random.seed(DRAW_SEED + draw)
-                np.random.seed(DRAW_SEED + draw)
-                torch.manual_seed(DRAW_SEED + draw)
-                for batch in loader:
-                    data = distiller.data_preprocessor(batch, True)
-                    inputs, samples = data['inputs'], data['data_samples']
-                    half = inputs.size(0) // 2
-                    clean, clean_samples = inputs[:half], samples[:half]
-                    with torch.no_grad():
-                        aug, aug_samples = distiller.augmenter(clean,
-                                                               copy.deepcopy(clean_samples))
-                    for key, first, weight in (
-                            ('heldout_gain', (aug, aug_samples), x_prime_weight),
-                            ('heldout_gain_kd', (clean, clean_samples), None)):
-                        step = build_virtual_step(
-                            student, distiller.teacher, distiller.adapter,
-                            distiller.distill_losses, params, lr, *first, clean,
-                            clean_samples, inputs[half:], samples[half:],
-                            teacher_correct_only=distiller.teacher_correct_only,
-                            x_prime_weight=weight)
-                        gains[key].append(_virtual_gain(step))
+        for _ in _seeded_draws(draws):
+            for batch in loader:
+                data = distiller.data_preprocessor(batch, True)
+                inputs, samples = data['inputs'], data['data_samples']
+                half = inputs.size(0) // 2
+                clean, clean_samples = inputs[:half], samples[:half]
+                with torch.no_grad():
+                    aug, aug_samples = distiller.augmenter(clean,
+                                                           copy.deepcopy(clean_samples))
+                for key, first, weight in (
+                        ('heldout_gain', (aug, aug_samples), x_prime_weight),
+                        ('heldout_gain_kd', (clean, clean_samples), None)):
+                    step = build_virtual_step(
+                        student, distiller.teacher, distiller.adapter,
+                        distiller.distill_losses, params, lr, *first, clean,
+                        clean_samples, inputs[half:], samples[half:],
+                        teacher_correct_only=distiller.teacher_correct_only,
+                        x_prime_weight=weight)
+                    gains[key].append(_virtual_gain(step))
     finally:
         random.setstate(states[0])
         np.random.set_state(states[1])

@@ -170,3 +170,19 @@ def test_x_prime_weight_runs_from_plain_kd_through_the_plain_mean():
     # the weighted mean lies between the two and moves with the weight
     assert min(plain, clean_only) < value < max(plain, clean_only)
     assert float(weight.grad.abs()) > 0
+
+
+def test_lookahead_step_with_mixing_ops_moves_their_probabilities(fashion_teacher_ckpt,
+                                                                   fashion_mnist_root):
+    """x' with mixed (soft) targets and clean x in one virtual step: the clean samples get
+    targets of the same form, and the hypergradient reaches the mixing ops."""
+    model = _distiller(fashion_teacher_ckpt, dict(type='tst_mm.StudentLookahead'),
+                       ops=['mixup', 'cutmix'], num_ops=None, temperature=0.5)
+    optim = _optim(model, 0.1)
+    batch = pseudo_collate(fashion_samples(fashion_mnist_root, 32))
+    before = model.augmenter.probability_logits.detach().clone()
+    model.set_phase('search')
+    torch.manual_seed(0)
+    log_vars = model.train_step(copy.deepcopy(batch), optim)
+    assert log_vars['augment.skipped'] == 0
+    assert (model.augmenter.probability_logits.detach() != before).all()

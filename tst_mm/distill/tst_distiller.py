@@ -500,8 +500,9 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         student_lr = self.parts['student'].wrapper(optim_wrapper).param_groups[0]['lr']
         step = build_virtual_step(
             self.student, self.teacher, self.adapter, self.distill_losses,
-            {names[id(param)]: param for param in trainable}, student_lr,
-            aug_inputs, aug_samples, clean, clean_samples, inputs[half:], data_samples[half:],
+            {names[id(param)]: param for param in trainable}, student_lr, aug_inputs,
+            aug_samples, clean, match_soft_targets(aug_samples, clean_samples),
+            inputs[half:], data_samples[half:],
             teacher_correct_only=self.teacher_correct_only,
             x_prime_weight=self._x_prime_weight())
         return aug_inputs, self.search_objective(step)
