@@ -32,7 +32,9 @@ def check_seg_student(work_dir) -> None:
 def test_scene_study_writes_tables_and_caches_runs(tmp_path, name, key, check_student):
     work_dir, out = tmp_path / 'runs', tmp_path / 'results'
     args = [f'benchmarks/{name}.py', '--seeds', '0', '--iters', '8', '--teacher-iters', '8',
-            '--batch-size', '2', '--num-train', '8', '--num-val', '4', '--size', '64',
+            # 4 images: the lookahead's two halves need 2 each (PSPNet's 1x1 pooling bin and
+            # BN in train mode refuse a single image)
+            '--batch-size', '4', '--num-train', '8', '--num-val', '4', '--size', '64',
             '--search-iters', '2', '--online-interval', '4',
             '--data-root', str(tmp_path / 'scenes'), '--work-dir', str(work_dir),
             '--out', str(out)]
@@ -40,7 +42,7 @@ def test_scene_study_writes_tables_and_caches_runs(tmp_path, name, key, check_st
     with open(out / f'{name}.json') as f:
         report = json.load(f)
     summary = report['summary']
-    assert set(summary) == {'alone', 'kd', 'kd_random', 'tst', 'tst_online'}
+    assert set(summary) == {'alone', 'kd', 'kd_random', 'tst', 'tst_online', 'tst_lookahead'}
     for row in summary.values():
         assert row['n'] == 1 and row['seeds'] == [0]
         assert all(0.0 <= value <= 100.0 for value in row[key])
@@ -58,6 +60,12 @@ def test_scene_study_writes_tables_and_caches_runs(tmp_path, name, key, check_st
     moved = max(abs((records[-1][op][key] or 0.0) - (records[0][op][key] or 0.0))
                 for op in records[0] for key in ('probability', 'magnitude'))
     assert moved > 1e-6
+    # the lookahead searches by finite differences (mmcv's ops have no double backward)
+    lookahead = Config.fromfile(work_dir / 'tst_lookahead_seed0' / 'config.py')
+    assert lookahead.model.search_objective.estimator == 'finite_difference'
+    with open(work_dir / 'tst_lookahead_seed0' / 'tst_policy.jsonl') as f:
+        records = [json.loads(line) for line in f]
+    assert all('augment.heldout_after' in r['losses'] for r in records[1:]) and records[1:]
 
     # finished runs are cached: a second invocation trains nothing and reports the same
     result_file = work_dir / 'kd_seed0' / 'result.json'
