@@ -119,21 +119,23 @@ class ClassificationAdapter(TaskAdapter):
                 losses['distill.dropped_aug'] = 1.0 - keep[aug].float().mean()
         # every row kept: a slice, as before (no host sync without teacher_correct_only)
         keep_all = not (num_augmented and teacher_correct_only) or bool(keep.all())
-        is_aug = torch.arange(len(labels), device=labels.device) < num_augmented
+        if weighted:  # the rows of each side, and their counts, once for every loss
+            is_aug = torch.arange(len(labels), device=labels.device) < num_augmented
+            kept_aug, clean_rows = keep & is_aug, ~is_aug
+            num_kept, num_clean = int(kept_aug.sum()), int(clean_rows.sum())
         for name, loss in distill_losses.items():
             if not weighted:
                 rows = slice(None) if keep_all else keep
                 losses[f'distill.loss_{name}'] = call_distill_loss(
                     loss, student_logits[rows], teacher_logits[rows], labels[rows])
                 continue
-            kept_aug, clean = keep & is_aug, ~is_aug
-            value = call_distill_loss(loss, student_logits[clean], teacher_logits[clean],
-                                      labels[clean])
-            if kept_aug.any():
+            value = call_distill_loss(loss, student_logits[clean_rows],
+                                      teacher_logits[clean_rows], labels[clean_rows])
+            if num_kept:
                 value = _weighted_mean(
                     call_distill_loss(loss, student_logits[kept_aug], teacher_logits[kept_aug],
                                       labels[kept_aug]),
-                    value, int(kept_aug.sum()), int(clean.sum()), x_prime_weight)
+                    value, num_kept, num_clean, x_prime_weight)
             losses[f'distill.loss_{name}'] = value
         return losses
 
