@@ -39,8 +39,9 @@ SCHEDULES = {
                        by_epoch=False)),
 }
 #: What a ``<task>-<variant>`` task changes in its task's config (dotted keys): another search
-#: objective (the plain tasks run the paper's, the default) and what comes with it.
-_ADAM = dict(type='Adam', lr=0.05)
+#: objective (the plain tasks run the paper's, the default) and what comes with it. A dict
+#: value is merged into the config's (``_delete_`` replaces it: SGD's momentum is no Adam key).
+_ADAM = dict(_delete_=True, type='Adam', lr=0.05)
 VARIANTS = {
     'cls-gated': {'model.search_objective': dict(type='tst_mm.TeacherGatedObjective',
                                                  hinge_weight=3.0)},
@@ -111,7 +112,7 @@ def task_config(task: str, data: str, work_dir: str):
     if variant:  # an objective of its own: the paper's settings go
         cfg.model.pop('weakness_loss', None)
         cfg.model.pop('search_loss_weights', None)
-        cfg.merge_from_dict(variant)
+        cfg.merge_from_dict(copy.deepcopy(variant))  # merging pops ``_delete_``
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10**6)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.randomness = dict(seed=0)

@@ -3,7 +3,10 @@ number is found."""
 import copy
 import json
 
+import mmengine.optim  # noqa: F401 (registers torch's optimizers)
 import pytest
+import torch
+from mmengine.registry import OPTIMIZERS
 from tst_testing import load_script, run_tool
 
 
@@ -33,3 +36,24 @@ def test_fingerprint_is_reproducible_and_finds_a_change(tmp_path, fashion_mnist_
     assert tool.compare(moved, reference) == [
         f'cls tensors {name}: differs', 'cls scalars train/loss: differs']
     assert tool.compare(reference, reference) == []
+
+
+def test_every_task_config_builds_what_its_variant_asks(tmp_path):
+    """Each task's short-training config, with its variant's keys in place (the Adam policy
+    optimizer replaces SGD's dict whole: a merged one keeps ``momentum`` and fails to build)."""
+    tool = load_script('tools/run_fingerprint.py')
+    for task in tool.TASKS:
+        cfg = tool.task_config(task, str(tmp_path), str(tmp_path / task))
+        wanted = tool.VARIANTS.get(task, {})
+        optimizer = copy.deepcopy(cfg.optim_wrapper.augmenter.optimizer)
+        if 'optim_wrapper.augmenter.optimizer' in wanted:
+            assert optimizer == dict(type='Adam', lr=0.05), task
+        for key in ('model.search_objective', 'model.augmenter.learn_x_prime_weight'):
+            if key in wanted:
+                node = cfg
+                for part in key.split('.'):
+                    node = node[part]
+                assert node == wanted[key], (task, key)
+        built = OPTIMIZERS.build(dict(optimizer, params=[torch.nn.Parameter(torch.zeros(1))]))
+        assert isinstance(built, torch.optim.Optimizer)
+    assert tool.VARIANTS['det-lookahead']['optim_wrapper.augmenter.optimizer']['_delete_']
