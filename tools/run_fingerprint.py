@@ -115,6 +115,9 @@ def task_config(task: str, data: str, work_dir: str):
         cfg.merge_from_dict(copy.deepcopy(variant))  # merging pops ``_delete_``
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10**6)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    # a named visualizer is one instance per process (mmengine's ManagerMixin): the second
+    # task of that name would write its scalars into the first one's folder
+    cfg.visualizer.pop('name', None)
     cfg.randomness = dict(seed=0)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None

@@ -54,6 +54,7 @@ def test_every_task_config_builds_what_its_variant_asks(tmp_path):
                 for part in key.split('.'):
                     node = node[part]
                 assert node == wanted[key], (task, key)
+        assert 'name' not in cfg.visualizer, task  # one visualizer per task, not per process
         built = OPTIMIZERS.build(dict(optimizer, params=[torch.nn.Parameter(torch.zeros(1))]))
         assert isinstance(built, torch.optim.Optimizer)
     assert tool.VARIANTS['det-lookahead']['optim_wrapper.augmenter.optimizer']['_delete_']
