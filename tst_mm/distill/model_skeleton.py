@@ -1,27 +1,38 @@
-"""Build a model's structure without its weights, to check a config before anything is trained."""
+"""Build a model's structure without its weights, to check a config before anything is trained.
+
+Why not ``with torch.device('meta'):``: torch's device context puts every tensor a constructor
+makes on ``meta``, buffers included (``torch.tensor(mean)`` too), and the checks read buffer
+values: a data preprocessor's mean and std, which must match between teacher and student. Torch
+has no "parameters only" mode of that context, so the skeleton uses torch's public global
+parameter-registration hook instead (``register_module_parameter_registration_hook``), which
+replaces each parameter as a module registers it; ``nn.Module`` itself is left as torch defines
+it. The hook is registered once, when this module is imported, and does nothing outside
+:func:`parameters_on_meta`: registering and removing it around each build would change torch's
+table of hooks while another thread's module may be reading it.
+"""
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 from torch import nn
+from torch.nn.modules.module import register_module_parameter_registration_hook
 
 __all__ = ['parameters_on_meta', 'build_skeleton']
 
-#: ``nn.Module.register_parameter`` as torch defines it.
-_REGISTER = nn.Module.register_parameter
 #: How deep the calling thread is inside :func:`parameters_on_meta` (the others are not).
 _LOCAL = threading.local()
-#: Guards the count of threads inside and the install of the hook below.
-_LOCK = threading.Lock()
-_inside = 0
 
 
-def _register_parameter(module: nn.Module, name: str, param) -> None:
-    """``register_parameter``, which moves the parameter to ``meta`` in a thread that asked."""
-    _REGISTER(module, name, param)
-    if (getattr(_LOCAL, 'depth', 0) and param is not None
-            and not isinstance(param, nn.parameter.UninitializedParameter)):
-        module._parameters[name] = nn.Parameter(param.detach().to('meta'), param.requires_grad)
+def _on_meta(module: nn.Module, name: str, param: nn.Parameter) -> Optional[nn.Parameter]:
+    """The parameter a module registers, moved to ``meta`` in a thread that asked (torch's
+    registration hook: ``None`` keeps the parameter as it is)."""
+    if (not getattr(_LOCAL, 'depth', 0)
+            or isinstance(param, nn.parameter.UninitializedParameter)):
+        return None
+    return nn.Parameter(param.detach().to('meta'), param.requires_grad)
+
+
+register_module_parameter_registration_hook(_on_meta)
 
 
 @contextmanager
@@ -30,23 +41,14 @@ def parameters_on_meta() -> Iterator[None]:
 
     Buffers stay real, so small values a check reads (a data preprocessor's mean and std, BN
     statistics) are there; initialisers that run on a meta parameter do nothing. Only modules
-    the calling thread builds are affected: ``nn.Module.register_parameter`` is replaced while
-    any thread is inside, by one that acts as torch's own for the other threads.
+    the calling thread builds are affected: torch's registration hook is global, and acts only
+    in a thread that is inside.
     """
-    global _inside
-    with _LOCK:
-        if _inside == 0:
-            nn.Module.register_parameter = _register_parameter
-        _inside += 1
     _LOCAL.depth = getattr(_LOCAL, 'depth', 0) + 1
     try:
         yield
     finally:
         _LOCAL.depth -= 1
-        with _LOCK:
-            _inside -= 1
-            if _inside == 0:
-                nn.Module.register_parameter = _REGISTER
 
 
 def build_skeleton(registry, cfg: dict) -> nn.Module:

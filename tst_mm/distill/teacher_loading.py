@@ -1,4 +1,28 @@
-"""Load and freeze the teacher: safely, strictly, with errors that say what does not match."""
+"""Load and freeze the teacher: safely, strictly, with errors that say what does not match.
+
+Why the teacher is not read by mmengine's loaders (``mmengine.runner.CheckpointLoader.
+load_checkpoint``, ``mmengine.runner.load_checkpoint``; mmengine 0.10.7):
+
+- every loader calls ``torch.load(file, map_location)`` with no ``weights_only`` argument, so
+  what may be unpickled is torch's default of the moment (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+  turns it off), and neither takes a ``weights_only`` to pass on;
+- URLs go through ``load_from_http`` to ``mmengine.utils.dl_utils.load_url`` with its default
+  ``check_hash=False``: no hash check of a download, and a copy already in the hub cache (or
+  another file put there under that name) is read unchecked. ``load_from_http`` also downloads
+  on global rank 0 only, while every other rank of another node reads the cache at once;
+- a URL without a hash in its name is cached under its file name alone, so ``.../a/epoch_1.pth``
+  and ``.../b/epoch_1.pth`` share a copy;
+- ``load_checkpoint`` is non-strict by default and, when strict, raises a multi-line
+  ``RuntimeError`` without shapes.
+
+So this module reads files itself (``torch.load(..., weights_only=True)``,
+:func:`~tst_mm.utils.checkpoint_file.load_checkpoint_file`), downloads into the torch hub cache
+with a check against the sha256 prefix the name carries, and reads other storages through
+mmengine's public file backends (``mmengine.fileio.get``). Model-zoo names are looked up in
+mmengine's public tables (``mmengine.runner.get_external_models`` and its siblings); two
+private helpers remain, each where mmengine 0.10.7 has no public equivalent (see
+:func:`zoo_location` and :func:`read_checkpoint`).
+"""
 import hashlib
 import io
 import os
@@ -12,14 +36,21 @@ import torch
 from mmengine import fileio
 from mmengine.dist import get_local_rank
 from mmengine.logging import MMLogger
-from mmengine.runner.checkpoint import (
-    _get_mmengine_home,
-    _process_mmcls_checkpoint,
+from mmengine.runner import (
     get_deprecated_model_names,
     get_external_models,
     get_mmcls_models,
     get_torchvision_models,
 )
+
+# Private, each for want of a public API in mmengine 0.10.7: ``_get_mmengine_home`` is the one
+# place that says where mmengine's home ($MMENGINE_HOME, else $XDG_CACHE_HOME/mmengine) is, the
+# folder that bare file names in ``$MMENGINE_HOME/open_mmlab.json`` are relative to (only
+# ``load_from_openmmlab`` reads them, and it returns the loaded checkpoint, not the path);
+# ``_process_mmcls_checkpoint`` is what ``load_from_mmcls`` does to an ``mmcls://`` checkpoint
+# (keep ``backbone.*``, drop the prefix), with no public function that does it to a checkpoint
+# already read.
+from mmengine.runner.checkpoint import _get_mmengine_home, _process_mmcls_checkpoint
 from torch import nn
 
 from tst_mm.errors import CheckpointError
@@ -184,7 +215,9 @@ def _fetch(location: str, what: str) -> BinaryIO:
 def zoo_location(checkpoint: str) -> str:
     """The URL or file a model-zoo name (``open-mmlab://NAME``, ``torchvision://NAME``,
     ``mmcls://NAME``) stands for in mmengine's tables, as mmengine resolves it (deprecated
-    ``open-mmlab`` names followed, ``$MMENGINE_HOME/open_mmlab.json`` included).
+    ``open-mmlab`` names followed, ``$MMENGINE_HOME/open_mmlab.json`` included). mmengine's
+    zoo loaders resolve a name and read it in one call; no public function returns what a name
+    stands for, so the lookup is done here, in mmengine's public tables.
 
     Raises:
         TeacherCheckpointError: If the table has no such name.
@@ -203,7 +236,7 @@ def zoo_location(checkpoint: str) -> str:
         raise TeacherCheckpointError(
             f'teacher_ckpt {checkpoint}: mmengine knows no model {name!r}; give its URL'
             + (f', or add the name to {where}' if where else ''))
-    # a bare path in the table lives in mmengine's home, as mmengine's own loader reads it
+    # a bare path in the table lives in mmengine's home, as load_from_openmmlab reads it
     return location if '://' in location else osp.join(_get_mmengine_home(), location)
 
 
