@@ -2,19 +2,21 @@
 # passes before epochs 11 and 26 (after 10 and 25 completed epochs), KD with T = 1, the
 # augmenter's 4 of 14 ops per batch in 'blend' mode (its default), on SGD (lr 0.01).
 #
-# A pair config inherits its student's mmpretrain config and this file, puts the parts kept in
-# `tst` in place, as configs/_base_/tst_coco_2x.py explains, and adds the student's optimizer
-# and learning-rate schedule (tst.optim_wrapper.student, tst.param_scheduler.student).
-_base_ = './tst_runtime.py'
+# mmpretrain's ImageNet schedule with TST's loop and two optimizers in place of its own, and
+# TST's runtime. A pair config lists its student's data and runtime parts and this file, names
+# student (its mmpretrain config: the model and its data_preprocessor), teacher and checkpoint
+# in `model`, and adds the student's optimizer and learning-rate schedule
+# (optim_wrapper.student, param_scheduler.student).
+_base_ = ['mmpretrain::_base_/schedules/imagenet_bs256.py', './tst_runtime.py']
 
-tst = dict(
-    model=dict(
-        augmenter=dict(type='tst_mm.LearnableAugmenter'),
-        distill_losses=dict(kd=dict(type='tst_mm.KDLoss', tau=1.0))),
-    optim_wrapper=dict(
-        _delete_=True,
-        constructor='tst_mm.TSTOptimWrapperConstructor',
-        augmenter=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9))),  # TST.md
-    param_scheduler=dict(_delete_=True, augmenter=[]),
-    train_cfg=dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=100,
-                   search_epochs=[10, 25], search_passes=5))
+model = dict(
+    type='tst_mm.TSTDistiller',
+    augmenter=dict(type='tst_mm.LearnableAugmenter'),
+    distill_losses=dict(kd=dict(type='tst_mm.KDLoss', tau=1.0)))
+optim_wrapper = dict(
+    _delete_=True,
+    constructor='tst_mm.TSTOptimWrapperConstructor',
+    augmenter=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))  # TST.md
+param_scheduler = dict(_delete_=True, augmenter=[])
+train_cfg = dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=100,
+                 search_epochs=[10, 25], search_passes=5)

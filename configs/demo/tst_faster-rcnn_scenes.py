@@ -4,7 +4,10 @@
 #   python tools/train.py configs/demo/faster-rcnn_r18-tiny_scenes.py \
 #       --work-dir work_dirs/demo/faster-rcnn_teacher
 #   python tools/train.py configs/demo/tst_faster-rcnn_scenes.py
-_base_ = ['./faster-rcnn_r18-tiny_scenes.py', '../_base_/tst_runtime.py']
+_base_ = [
+    '../_base_/models/faster-rcnn_r18-tiny.py', '../_base_/datasets/scenes_coco.py',
+    '../_base_/tst_scenes_det_12e.py'
+]
 
 model = dict(
     _delete_=True,
@@ -16,20 +19,3 @@ model = dict(
     distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0, loss_weight=1.0)),
     weakness_loss=dict(type='tst_mm.InvertedDetectionLosses', targets='positives',
                        regression='reciprocal'))
-
-optim_wrapper = dict(
-    _delete_=True,
-    constructor='tst_mm.TSTOptimWrapperConstructor',
-    student=dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4)),
-    augmenter=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
-param_scheduler = dict(
-    _delete_=True,
-    student=[
-        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
-        dict(type='MultiStepLR', by_epoch=True, begin=0, end=12, milestones=[8, 11],
-             gamma=0.1)
-    ],
-    augmenter=[])
-
-train_cfg = dict(_delete_=True, type='tst_mm.TSTEpochBasedTrainLoop', max_epochs=12,
-                 search_epochs=[3, 6], search_passes=1, val_interval=4)

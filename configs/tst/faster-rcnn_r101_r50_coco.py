@@ -2,8 +2,13 @@
 # (student), 2x schedule (24 epochs), search phases of one pass before epochs 7 and 13
 # (after 6 and 12 completed epochs), as in the paper. 8 GPUs x 2 images:
 #   bash tools/dist_train.sh configs/tst/faster-rcnn_r101_r50_coco.py 8
-# Each distillation step sees [x'; x], so a GPU holds 4 images.
-_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py', '../_base_/tst_coco_2x.py']
+# Each distillation step sees [x'; x], so a GPU holds 4 images. The student's stock config,
+# mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py, is the first three parts below and
+# mmdet's 2x schedule, which configs/_base_/tst_coco_2x.py turns into TST's.
+_base_ = [
+    'mmdet::_base_/models/faster-rcnn_r50_fpn.py', 'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/default_runtime.py', '../_base_/tst_coco_2x.py'
+]
 
 model = dict(
     _delete_=True,
@@ -13,8 +18,6 @@ model = dict(
     teacher_ckpt='https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/'
     'faster_rcnn_r101_fpn_2x_coco/'
     'faster_rcnn_r101_fpn_2x_coco_bbox_mAP-0.398_20200504_210455-1d2dac9c.pth',
-    **_base_.tst.model)
-optim_wrapper = _base_.tst.optim_wrapper
-param_scheduler = _base_.tst.param_scheduler
-train_cfg = _base_.tst.train_cfg
-del _base_.tst  # put in place above: the final config holds each setting once
+    augmenter=dict(type='tst_mm.LearnableAugmenter', geometric_mode='compose'),
+    distill_losses=dict(cls=dict(type='tst_mm.KDLoss', tau=1.0)),
+    weakness_loss=dict(type='tst_mm.InvertedDetectionLosses'))
