@@ -3,7 +3,8 @@ it builds its distiller, the teacher left for training to build, carries the wra
 launchers need, and the config the runner writes to its work_dir loads back the same.
 
 The configs inherit their TST parts from configs/_base_/tst_*.py or another pair and state no
-constructor default; the built distillers are checked for the values the configs used to spell out."""
+constructor default; the built distillers are checked for the values the configs used to spell
+out."""
 import glob
 import os.path as osp
 
