@@ -19,6 +19,7 @@ from tst_testing import ROOT
 import tst_mm  # noqa: F401
 from tst_mm.distill import adapter_for
 from tst_mm.registry import AUGMENT_OPS, MODELS, TASK_ADAPTERS
+from tst_mm.search_objectives import PaperSearchObjective, SearchEvidence
 
 BLOCK = re.compile(r'^```py\n# my_tst_parts\.py\n(.*?)^```', re.MULTILINE | re.DOTALL)
 
@@ -86,7 +87,11 @@ def test_the_new_adapter_is_picked_for_its_model(parts_config):
     assert set(losses) == {'student.loss_point', 'distill.loss_kd'}
     torch.testing.assert_close(losses['student.loss_point'], expected_student)
     torch.testing.assert_close(losses['distill.loss_kd'], expected_kd)
-    search = adapter.search_losses(student, teacher, inputs, samples, None)
+    objective = PaperSearchObjective()
+    adapter.check_search_objective(objective)
+    search = objective(SearchEvidence(adapter.search_evidence(student, teacher, inputs, samples)))
+    torch.testing.assert_close(search['augment.loss_teacher'].detach(),
+                               F.mse_loss(teacher(inputs), targets).detach())
     torch.testing.assert_close(search['augment.loss_weakness'],
                                1.0 / (1.0 + expected_student))
 

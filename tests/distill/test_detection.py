@@ -22,6 +22,7 @@ from tst_mm.distill.task_adapters import DetectionAdapter, adapter_for
 from tst_mm.distill.task_adapters.detection import _valid_locations
 from tst_mm.losses import InvertedDetectionLosses
 from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.search_objectives import SearchEvidence
 
 DEMO = {name: osp.join(ROOT, f'configs/demo/{name}_r18-tiny_scenes.py')
         for name in ('faster-rcnn', 'retinanet', 'mask-rcnn')}
@@ -397,8 +398,8 @@ def test_probability_maps_and_in_place_heads(name, scenes_root):
     losses = model.adapter.distill_losses(model.student, model.teacher, data['inputs'],
                                           data['data_samples'], model.distill_losses)
     assert float(losses['distill.loss_cls']) < 1e-5
-    search = model.adapter.search_losses(model.student, model.teacher, data['inputs'],
-                                         data['data_samples'], model.weakness_loss)
+    search = model.search_objective(SearchEvidence(model.adapter.search_evidence(
+        model.student, model.teacher, data['inputs'], data['data_samples'])))
     assert all(torch.isfinite(value) for value in search.values())
     assert all(type(sample.gt_instances.masks).__name__ == 'BitmapMasks'
                for sample in data['data_samples'])

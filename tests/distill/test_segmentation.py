@@ -20,6 +20,7 @@ import tst_mm  # noqa: F401
 from tst_mm.distill import adapter_for
 from tst_mm.distill.task_adapters import SegmentationAdapter
 from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from tst_mm.search_objectives import SearchEvidence
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_pspnet_scenes.py')
 
@@ -163,8 +164,8 @@ def test_all_ignored_pixels_give_zero_kd_and_zero_weakness(scenes_root):
                                           data['data_samples'], model.distill_losses)
     assert float(losses['distill.loss_decode']) == 0.0
     assert float(losses['distill.loss_auxiliary']) == 0.0
-    search = model.adapter.search_losses(model.student, model.teacher, data['inputs'],
-                                         data['data_samples'], model.weakness_loss)
+    search = model.search_objective(SearchEvidence(model.adapter.search_evidence(
+        model.student, model.teacher, data['inputs'], data['data_samples'])))
     assert float(search['augment.loss_weakness']) == 0.0
 
 

@@ -61,7 +61,8 @@ def test_dense_tasks_give_a_lookahead_only_its_finite_difference_estimate(adapte
     with pytest.raises(ValueError, match=r"what it needs \(double_backward\); use "
                                          r"estimator='finite_difference'"):
         adapter.check_search_objective(StudentLookahead(estimator='exact'))
-    with pytest.raises(ValueError, match=r'DisagreementObjective what it needs \(logits\)'):
+    with pytest.raises(ValueError, match=r'DisagreementObjective what it needs '
+                                         r'\(clean_teacher_logits, logits\)'):
         adapter.check_search_objective(DisagreementObjective())
     assert not adapter.weighs_x_prime
 

@@ -137,8 +137,8 @@ def test_estimator_and_settings_are_checked():
         StudentLookahead(estimator='second_order')
     with pytest.raises(ConfigError, match='epsilon'):
         StudentLookahead(epsilon=0)
-    assert StudentLookahead('exact').needs_double_backward
-    assert not StudentLookahead().needs_double_backward
+    assert StudentLookahead('exact').needs == {'virtual_step', 'double_backward'}
+    assert StudentLookahead().needs == StudentLookahead.needs == {'virtual_step'}
 
 
 def test_x_prime_weight_runs_from_plain_kd_through_the_plain_mean():

@@ -15,6 +15,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..augment.mixing import match_soft_targets
 from ..errors import ConfigError, refuses_unknown_settings
 from ..registry import MODELS
+from ..search_objectives import SearchEvidence, VirtualStep
+from ..search_objectives.evidence import VIRTUAL_STEP
 from .contract import TSTDistillerContract
 from .model_config import merge_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
@@ -478,34 +480,45 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
     def _search_losses(self, inputs: torch.Tensor, data_samples: List,
                        trainable: List[nn.Parameter], optim_wrapper: OptimWrapperDict
                        ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        """``x'`` and the search objective's terms on it.
+        """``x'`` and the search objective's terms on it, from the evidence it reads.
 
+        The adapter supplies the evidence of ``x'`` (:meth:`TaskAdapter.search_evidence`).
         An objective that needs a ``'virtual_step'`` (:class:`tst_mm.StudentLookahead`) gets
         one over the first half of the batch, ``[x'; x]``; the second half, which that step
         does not see, is its held-out batch.
         """
-        if 'virtual_step' not in self.search_objective.needs:
-            aug_inputs, aug_samples = self.augmenter(inputs, copy.deepcopy(data_samples))
-            return aug_inputs, self.adapter.search_objective_losses(
-                self.student, self.teacher, aug_inputs, aug_samples, self.search_objective,
-                clean_inputs=inputs)
-        half = inputs.size(0) // 2
-        if half < 1:
-            raise ConfigError(f'{type(self.search_objective).__name__} splits each search '
-                              'batch into a training and a held-out half: use batches of at '
-                              'least 2 images')
-        clean, clean_samples = inputs[:half], data_samples[:half]
+        holds_out = VIRTUAL_STEP in self.search_objective.needs
+        clean, clean_samples = inputs, data_samples
+        if holds_out:
+            half = inputs.size(0) // 2
+            if half < 1:
+                raise ConfigError(f'{type(self.search_objective).__name__} splits each search '
+                                  'batch into a training and a held-out half: use batches of '
+                                  'at least 2 images')
+            clean, clean_samples = inputs[:half], data_samples[:half]
         aug_inputs, aug_samples = self.augmenter(clean, copy.deepcopy(clean_samples))
+        sources = self.adapter.search_evidence(self.student, self.teacher, aug_inputs,
+                                               aug_samples, clean_inputs=clean)
+        if holds_out:
+            sources[VIRTUAL_STEP] = lambda evidence: self._virtual_step(
+                aug_inputs, aug_samples, clean, clean_samples, inputs[half:],
+                data_samples[half:], trainable, optim_wrapper)
+        return aug_inputs, self.search_objective(SearchEvidence(sources))
+
+    def _virtual_step(self, aug_inputs: torch.Tensor, aug_samples: List, clean: torch.Tensor,
+                      clean_samples: List, heldout: torch.Tensor, heldout_samples: List,
+                      trainable: List[nn.Parameter], optim_wrapper: OptimWrapperDict
+                      ) -> VirtualStep:
+        """The student's distillation loss under other parameters, on ``[x'; x]`` and on the
+        held-out batch, at the student's current learning rate."""
         names = {id(param): name for name, param in self.student.named_parameters()}
         student_lr = self.parts['student'].wrapper(optim_wrapper).param_groups[0]['lr']
-        step = build_virtual_step(
+        return build_virtual_step(
             self.student, self.teacher, self.adapter, self.distill_losses,
             {names[id(param)]: param for param in trainable}, student_lr, aug_inputs,
             aug_samples, clean, match_soft_targets(aug_samples, clean_samples),
-            inputs[half:], data_samples[half:],
-            teacher_correct_only=self.teacher_correct_only,
+            heldout, heldout_samples, teacher_correct_only=self.teacher_correct_only,
             x_prime_weight=self._x_prime_weight())
-        return aug_inputs, self.search_objective(step)
 
     # ------------------------------------------------------------------ inference
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,

@@ -328,7 +328,7 @@ class InvertedDetectionLosses(nn.Module):
 
     Give it as the distiller's ``weakness_loss`` to choose how the losses are inverted; with the
     default ``weakness_loss=dict(type='tst_mm.StudentWeaknessLoss')`` the detection adapter
-    wraps that loss in this class with the defaults below.
+    wraps that loss in this class with the defaults below (:meth:`around`).
 
     Args:
         weakness: Config (or module) of the ``-log(1 - p_y)`` loss for softmax classifiers;
@@ -368,6 +368,12 @@ class InvertedDetectionLosses(nn.Module):
         self.targets = targets
         self.regression = regression
         self.regression_cap = float(regression_cap)
+
+    @classmethod
+    def around(cls, weakness: nn.Module) -> 'InvertedDetectionLosses':
+        """``weakness`` itself if it is an inversion policy, else the default policy that
+        inverts softmax cross-entropy with it (a search objective's ``weakness_loss``)."""
+        return weakness if isinstance(weakness, cls) else cls(weakness=weakness)
 
     @staticmethod
     def check_supported(model: nn.Module) -> None:

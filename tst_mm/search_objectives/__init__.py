@@ -5,10 +5,11 @@
 """
 from .base import PaperSearchObjective, SearchObjective, check_weight
 from .disagreement import DisagreementObjective
+from .evidence import ClassLogits, SearchEvidence
 from .student_lookahead import StudentLookahead, VirtualStep
 from .teacher_gated import TeacherGatedObjective
 
 __all__ = [
     'SearchObjective', 'PaperSearchObjective', 'TeacherGatedObjective', 'DisagreementObjective',
-    'StudentLookahead', 'VirtualStep', 'check_weight'
+    'StudentLookahead', 'VirtualStep', 'ClassLogits', 'SearchEvidence', 'check_weight'
 ]

@@ -1,12 +1,12 @@
 """TST's search objective: what the augmenter minimises in a search step (the paper's form)."""
 from typing import Dict, Optional
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tst_mm.registry import MODELS
 
 from ..errors import ConfigError
+from .evidence import LOGITS, STUDENT_INVERTED_LOSS, TEACHER_TASK_LOSS, SearchEvidence
 
 __all__ = ['SearchObjective', 'PaperSearchObjective', 'check_weight']
 
@@ -19,41 +19,24 @@ def check_weight(name: str, value: float) -> float:
 
 
 class SearchObjective(nn.Module):
-    """What a search step minimises, from the logits of teacher and student on ``x'``.
+    """What a search step minimises, from the evidence the step offers.
 
-    A search objective returns two loss terms, ``augment.loss_teacher`` (what keeps ``x'``
-    teachable) and ``augment.loss_weakness`` (what makes ``x'`` teach the student something),
-    and may add log-only values (keys without ``loss``, e.g. ``augment.gate_open``), which the
-    search loops average per pass like the losses.
-
-    A task adapter calls it with the logits of the whole batch: ``(N, C)`` for classification.
-    Objectives that set :attr:`needs_clean_teacher` also get the teacher's logits on the clean
-    batch ``x`` (computed without gradients; the labels are shared, so this only serves
-    tasks whose augmenter keeps a sample's label, i.e. classification).
+    An objective declares the evidence it reads in :attr:`needs` (names of
+    :mod:`tst_mm.search_objectives.evidence`); the distiller checks at build that the task
+    adapter provides them (``TaskAdapter.provides``) and, at each search step, hands
+    :meth:`forward` a :class:`~.evidence.SearchEvidence` that computes each piece on its first
+    read. The objective returns its loss terms (keys with ``loss``, e.g.
+    ``augment.loss_teacher`` and ``augment.loss_weakness``) and may add log-only values (keys
+    without ``loss``, e.g. ``augment.gate_open``), which the search loops average per pass
+    like the losses.
     """
 
-    #: What a search step must offer the objective; the distiller checks at build that its
-    #: task adapter provides it (``TaskAdapter.provides``): ``'logits'`` (class logits of
-    #: teacher and student on ``x'``), ``'virtual_step'`` (the student's losses under other
-    #: parameters, :class:`~.student_lookahead.VirtualStep`), ``'double_backward'``.
-    needs = frozenset({'logits'})
-    #: Whether :meth:`forward` needs the teacher's logits on the clean batch.
-    needs_clean_teacher: bool = False
+    #: The evidence :meth:`forward` reads (see :mod:`~.evidence`); ``'double_backward'`` when
+    #: backpropagating the loss differentiates the student's backward pass.
+    needs = frozenset({LOGITS})
 
-    def forward(self, teacher_logits: Tensor, student_logits: Tensor, labels: Tensor,
-                teacher_clean_logits: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """The objective's terms on ``x'``.
-
-        Args:
-            teacher_logits: ``(N, C)`` teacher logits on ``x'`` (with gradients to ``x'``).
-            student_logits: ``(N, C)`` student logits on ``x'`` (with gradients to ``x'``).
-            labels: ``(N,)`` class indices.
-            teacher_clean_logits: ``(N, C)`` teacher logits on ``x`` when
-                :attr:`needs_clean_teacher`, else ``None``.
-
-        Returns:
-            ``augment.loss_teacher``, ``augment.loss_weakness`` and any log-only values.
-        """
+    def forward(self, evidence: SearchEvidence) -> Dict[str, Tensor]:
+        """The objective's terms on ``x'``, from the evidence named in :attr:`needs`."""
         raise NotImplementedError
 
 
@@ -65,9 +48,9 @@ class PaperSearchObjective(SearchObjective):
     inverted loss (``weakness_loss``, :class:`tst_mm.StudentWeaknessLoss` by default) makes it
     hard for the student. The two are not coupled: a sample both models get wrong lowers the
     weakness term as much as one only the student gets wrong. It is the default of
-    ``tst_mm.TSTDistiller`` and the only objective detection and segmentation take, where
-    the terms are the teacher's task losses and the student's inverted task losses; there the
-    adapter computes the terms and :meth:`weigh` weighs them.
+    ``tst_mm.TSTDistiller`` and every task offers what it reads: classification the
+    cross-entropy of the teacher's logits and ``weakness_loss`` on the student's, detection and
+    segmentation the teacher's task losses and the student's inverted task losses.
 
     Args:
         teacher_weight: :math:`w_t`, >= 0.
@@ -75,8 +58,8 @@ class PaperSearchObjective(SearchObjective):
         weakness_loss: Config of the student's inverted loss.
     """
 
-    #: Every task computes the two terms from its own losses.
-    needs = frozenset()
+    #: Every task offers its teacher's task loss and its student's inverted one.
+    needs = frozenset({TEACHER_TASK_LOSS, STUDENT_INVERTED_LOSS})
 
     def __init__(self, teacher_weight: float = 1.0, weakness_weight: float = 1.0,
                  weakness_loss: Optional[dict] = None) -> None:
@@ -90,11 +73,11 @@ class PaperSearchObjective(SearchObjective):
         return {'augment.loss_teacher': loss_teacher * self.teacher_weight,
                 'augment.loss_weakness': loss_weakness * self.weakness_weight}
 
-    def forward(self, teacher_logits: Tensor, student_logits: Tensor, labels: Tensor,
-                teacher_clean_logits: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """See :meth:`SearchObjective.forward`."""
-        return self.weigh(F.cross_entropy(teacher_logits, labels),
-                          self.weakness_loss(student_logits, labels))
+    def forward(self, evidence: SearchEvidence) -> Dict[str, Tensor]:
+        """The teacher's task loss and the student's task loss inverted with
+        ``weakness_loss``, weighted (see :meth:`SearchObjective.forward`)."""
+        loss_teacher = evidence[TEACHER_TASK_LOSS]
+        return self.weigh(loss_teacher, evidence[STUDENT_INVERTED_LOSS](self.weakness_loss))
 
     def extra_repr(self) -> str:
         """Show the weights in ``repr``."""

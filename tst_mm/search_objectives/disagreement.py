@@ -1,5 +1,5 @@
 """A search objective that looks for what KD can transfer: teacher-student disagreement."""
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,7 @@ from tst_mm.registry import MODELS
 from ..errors import ConfigError
 from ..losses._utils import log_softmax32
 from .base import SearchObjective, check_weight
+from .evidence import CLEAN_TEACHER_LOGITS, LOGITS, SearchEvidence
 
 __all__ = ['DisagreementObjective']
 
@@ -46,7 +47,7 @@ class DisagreementObjective(SearchObjective):
         consistency: ``'kl'`` or ``'ce'``.
     """
 
-    needs_clean_teacher = True
+    needs = frozenset({LOGITS, CLEAN_TEACHER_LOGITS})
 
     def __init__(self, tau: float = 4.0, consistency_weight: float = 1.0, margin: float = 0.0,
                  consistency: str = 'kl') -> None:
@@ -61,12 +62,11 @@ class DisagreementObjective(SearchObjective):
         self.margin = check_weight('margin', margin)
         self.consistency = consistency
 
-    def forward(self, teacher_logits: Tensor, student_logits: Tensor, labels: Tensor,
-                teacher_clean_logits: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """See :meth:`SearchObjective.forward`; ``teacher_clean_logits`` is required."""
-        if teacher_clean_logits is None:
-            raise ValueError('DisagreementObjective needs the teacher\'s logits on the clean '
-                             'batch (teacher_clean_logits)')
+    def forward(self, evidence: SearchEvidence) -> Dict[str, Tensor]:
+        """The terms from the teacher's logits on ``x`` and both models' on ``x'``."""
+        teacher_clean_logits = evidence[CLEAN_TEACHER_LOGITS]
+        logits = evidence[LOGITS]
+        teacher_logits, student_logits, labels = logits.teacher, logits.student, logits.labels
         transfer = _kl_per_sample(log_softmax32(teacher_logits, self.tau),
                                   log_softmax32(student_logits, self.tau)) * self.tau**2
         clean = teacher_clean_logits.detach()

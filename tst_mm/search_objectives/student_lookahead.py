@@ -9,6 +9,7 @@ from tst_mm.registry import MODELS
 
 from ..errors import ConfigError
 from .base import SearchObjective
+from .evidence import DOUBLE_BACKWARD, VIRTUAL_STEP, SearchEvidence
 
 __all__ = ['StudentLookahead', 'VirtualStep', 'ESTIMATORS']
 
@@ -87,8 +88,9 @@ class StudentLookahead(SearchObjective):
             in it; an optimizer like Adam ignores the scale).
     """
 
-    #: What a search step must offer: the distiller builds a :class:`VirtualStep` for it.
-    needs = frozenset({'virtual_step'})
+    #: What a search step must offer: the distiller builds a :class:`VirtualStep` for it
+    #: (and ``'exact'`` differentiates the student's backward pass: ``'double_backward'``).
+    needs = frozenset({VIRTUAL_STEP})
 
     def __init__(self, estimator: str = 'finite_difference', epsilon: float = 0.01,
                  lr: Optional[float] = None, lr_scale: float = 1.0) -> None:
@@ -103,14 +105,12 @@ class StudentLookahead(SearchObjective):
         self.epsilon = float(epsilon)
         self.lr = None if lr is None else float(lr)
         self.lr_scale = float(lr_scale)
+        if estimator == 'exact':
+            self.needs = self.needs | {DOUBLE_BACKWARD}
 
-    @property
-    def needs_double_backward(self) -> bool:
-        """Whether backpropagating the surrogate differentiates the student's backward."""
-        return self.estimator == 'exact'
-
-    def forward(self, step: VirtualStep) -> Dict[str, Tensor]:
+    def forward(self, evidence: SearchEvidence) -> Dict[str, Tensor]:
         """The surrogate loss and the log-only values (see the class docstring)."""
+        step: VirtualStep = evidence[VIRTUAL_STEP]
         lr = (self.lr if self.lr is not None else step.lr) * self.lr_scale
         names = list(step.params)
         params = {name: step.params[name].detach().requires_grad_() for name in names}

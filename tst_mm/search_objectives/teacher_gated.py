@@ -9,6 +9,7 @@ from tst_mm.registry import MODELS
 
 from ..errors import ConfigError
 from .base import SearchObjective, check_weight
+from .evidence import CLEAN_TEACHER_LOGITS, LOGITS, SearchEvidence
 
 __all__ = ['TeacherGatedObjective']
 
@@ -44,7 +45,7 @@ class TeacherGatedObjective(SearchObjective):
             ``avg_factor``, as :class:`tst_mm.StudentWeaknessLoss` does).
     """
 
-    needs_clean_teacher = True
+    needs = frozenset({LOGITS, CLEAN_TEACHER_LOGITS})
 
     def __init__(self, hinge_weight: float = 1.0, margin: float = 0.0, gate: str = 'argmax',
                  weakness_loss: Optional[dict] = None) -> None:
@@ -63,12 +64,11 @@ class TeacherGatedObjective(SearchObjective):
             return (teacher_logits.argmax(dim=1) == labels).float()
         return teacher_logits.softmax(dim=1).gather(1, labels[:, None])[:, 0]
 
-    def forward(self, teacher_logits: Tensor, student_logits: Tensor, labels: Tensor,
-                teacher_clean_logits: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """See :meth:`SearchObjective.forward`; ``teacher_clean_logits`` is required."""
-        if teacher_clean_logits is None:
-            raise ValueError('TeacherGatedObjective needs the teacher\'s logits on the clean '
-                             'batch (teacher_clean_logits)')
+    def forward(self, evidence: SearchEvidence) -> Dict[str, Tensor]:
+        """The terms from the teacher's logits on ``x`` and both models' on ``x'``."""
+        teacher_clean_logits = evidence[CLEAN_TEACHER_LOGITS]
+        logits = evidence[LOGITS]
+        teacher_logits, student_logits, labels = logits.teacher, logits.student, logits.labels
         gate = self.gate_of(teacher_logits, labels)
         weakness = self.weakness_loss(student_logits, labels, weight=gate, avg_factor=gate.sum())
         ce_aug = F.cross_entropy(teacher_logits.float(), labels, reduction='none')

@@ -2,17 +2,29 @@
 import contextlib
 import importlib
 from abc import ABCMeta, abstractmethod
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from ...errors import ConfigError
 from ...losses.extra_inputs import LABELS, takes
-from ...search_objectives import SearchObjective
+from ...search_objectives import SearchEvidence, SearchObjective
+from ...search_objectives.evidence import (
+    DOUBLE_BACKWARD,
+    STUDENT_INVERTED_LOSS,
+    TEACHER_TASK_LOSS,
+    VIRTUAL_STEP,
+)
 
-__all__ = ['TaskAdapter', 'call_distill_loss', 'is_instance_of', 'teacher_context',
-           'total_task_loss']
+__all__ = ['TaskAdapter', 'EvidenceSource', 'call_distill_loss', 'is_instance_of',
+           'teacher_context', 'total_task_loss', 'TASK_LOSS_EVIDENCE']
+
+#: A function of a search step's evidence computing one piece of it.
+EvidenceSource = Callable[[SearchEvidence], Any]
+#: What every built-in task offers: its own losses on ``x'`` (the teacher's, the student's
+#: inverted) and its distillation losses under other student parameters.
+TASK_LOSS_EVIDENCE = frozenset({TEACHER_TASK_LOSS, STUDENT_INVERTED_LOSS, VIRTUAL_STEP})
 
 
 def teacher_context(teacher_grad: bool) -> contextlib.AbstractContextManager:
@@ -85,10 +97,10 @@ class TaskAdapter(metaclass=ABCMeta):
     labels_follow_pixels: bool = False
     #: The outputs a KD loss can compare (values of ``compares``); the first is the example.
     compares_choices: Tuple[str, ...] = ()
-    #: What a search step of this task can offer a search objective (its ``needs``):
-    #: every task runs its distillation losses under other student parameters
-    #: (``'virtual_step'``); see :attr:`tst_mm.search_objectives.SearchObjective.needs`.
-    provides: frozenset = frozenset({'virtual_step'})
+    #: What a search step of this task can offer a search objective (its ``needs``;
+    #: :mod:`tst_mm.search_objectives.evidence`): the distiller builds ``'virtual_step'`` from
+    #: any adapter's :meth:`distill_losses`, :meth:`search_evidence` produces the rest.
+    provides: frozenset = frozenset({VIRTUAL_STEP})
     #: Whether :meth:`distill_losses` takes a weight of ``x'`` (``x_prime_weight``).
     weighs_x_prime: bool = False
 
@@ -192,43 +204,34 @@ class TaskAdapter(metaclass=ABCMeta):
         """
 
     @abstractmethod
-    def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
-                      data_samples: List, weakness_loss: nn.Module
-                      ) -> Dict[str, torch.Tensor]:
-        """The paper's two search terms on augmented inputs, unweighted: keys
-        ``augment.loss_teacher`` (teacher task loss: keep samples recognisable) and
-        ``augment.loss_weakness`` (student's bounded inverted loss: make samples hard for the
-        student)."""
+    def search_evidence(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
+                        data_samples: List, clean_inputs: Optional[torch.Tensor] = None
+                        ) -> Dict[str, EvidenceSource]:
+        """How a search step of this task produces each evidence it provides.
 
-    def check_search_objective(self, objective: SearchObjective) -> None:
-        """Raise a ``ConfigError`` if this task cannot offer what the objective needs
-        (its ``needs`` not within :attr:`provides`)."""
-        needs = set(objective.needs)
-        if getattr(objective, 'needs_double_backward', False):
-            needs.add('double_backward')
-        missing = sorted(needs - set(self.provides))
-        if missing:
-            hint = ("use estimator='finite_difference'" if missing == ['double_backward']
-                    else 'use tst_mm.PaperSearchObjective or tst_mm.StudentLookahead')
-            raise ConfigError(f'{self.task} cannot give the search objective '
-                              f'{type(objective).__name__} what it needs ({", ".join(missing)}); '
-                              f'{hint}')
-
-    def search_objective_losses(self, student: nn.Module, teacher: nn.Module,
-                                inputs: torch.Tensor, data_samples: List,
-                                objective: SearchObjective,
-                                clean_inputs: Optional[torch.Tensor] = None
-                                ) -> Dict[str, torch.Tensor]:
-        """What a search step minimises on the augmented batch (see :meth:`search_losses`).
+        The distiller wraps the result in a :class:`~tst_mm.search_objectives.SearchEvidence`
+        (adding :data:`~tst_mm.search_objectives.evidence.VIRTUAL_STEP`, which it builds from
+        :meth:`distill_losses`) and hands it to the search objective, which reads what it
+        needs; a piece is computed on its first read, in the order the objective reads them.
 
         Args:
             student, teacher: The two models (frozen; gradients flow to the inputs).
             inputs: The augmented batch ``x'``.
             data_samples: Its data samples.
-            objective: The search objective (checked by :meth:`check_search_objective`).
-            clean_inputs: The batch ``x`` before augmentation, for objectives that compare
-                with it.
+            clean_inputs: The batch ``x`` before augmentation.
+
+        Returns:
+            Evidence name (:attr:`provides`, without ``'virtual_step'`` and
+            ``'double_backward'``) -> function of the evidence computing it.
         """
-        terms = self.search_losses(student, teacher, inputs, data_samples,
-                                   objective.weakness_loss)
-        return objective.weigh(terms['augment.loss_teacher'], terms['augment.loss_weakness'])
+
+    def check_search_objective(self, objective: SearchObjective) -> None:
+        """Raise a ``ConfigError`` if this task cannot offer what the objective needs
+        (its ``needs`` not within :attr:`provides`)."""
+        missing = sorted(set(objective.needs) - set(self.provides))
+        if missing:
+            hint = ("use estimator='finite_difference'" if missing == [DOUBLE_BACKWARD]
+                    else 'use tst_mm.PaperSearchObjective or tst_mm.StudentLookahead')
+            raise ConfigError(f'{self.task} cannot give the search objective '
+                              f'{type(objective).__name__} what it needs ({", ".join(missing)}); '
+                              f'{hint}')

@@ -8,8 +8,22 @@ from torch import nn
 from ...augment.mixing import check_mixing_student
 from ...errors import ConfigError
 from ...registry import TASK_ADAPTERS
-from ...search_objectives import SearchObjective
-from .base import TaskAdapter, call_distill_loss, is_instance_of, teacher_context
+from ...search_objectives import ClassLogits, SearchEvidence
+from ...search_objectives.evidence import (
+    CLEAN_TEACHER_LOGITS,
+    DOUBLE_BACKWARD,
+    LOGITS,
+    STUDENT_INVERTED_LOSS,
+    TEACHER_TASK_LOSS,
+)
+from .base import (
+    TASK_LOSS_EVIDENCE,
+    EvidenceSource,
+    TaskAdapter,
+    call_distill_loss,
+    is_instance_of,
+    teacher_context,
+)
 
 __all__ = ['ClassificationAdapter', 'augmented_diagnostics']
 
@@ -58,7 +72,7 @@ class ClassificationAdapter(TaskAdapter):
 
     task = 'classification'
     compares_choices = ('logits', )
-    provides = frozenset({'logits', 'virtual_step', 'double_backward'})
+    provides = TASK_LOSS_EVIDENCE | {LOGITS, CLEAN_TEACHER_LOGITS, DOUBLE_BACKWARD}
     weighs_x_prime = True
 
     @classmethod
@@ -139,28 +153,25 @@ class ClassificationAdapter(TaskAdapter):
             losses[f'distill.loss_{name}'] = value
         return losses
 
-    def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
-                      data_samples: List, weakness_loss: nn.Module
-                      ) -> Dict[str, torch.Tensor]:
+    def search_evidence(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
+                        data_samples: List, clean_inputs: Optional[torch.Tensor] = None
+                        ) -> Dict[str, EvidenceSource]:
+        """The logits of teacher and student on ``x'`` (and of the teacher on ``x``); the
+        teacher's task loss is its cross-entropy on ``x'``, the student's inverted loss the
+        weakness loss on its logits."""
         labels = _labels(data_samples)
-        return {
-            'augment.loss_teacher': F.cross_entropy(_logits(teacher, inputs), labels),
-            'augment.loss_weakness': weakness_loss(_logits(student, inputs), labels),
-        }
 
-    def search_objective_losses(self, student: nn.Module, teacher: nn.Module,
-                                inputs: torch.Tensor, data_samples: List,
-                                objective: SearchObjective,
-                                clean_inputs: Optional[torch.Tensor] = None
-                                ) -> Dict[str, torch.Tensor]:
-        """The objective on the logits of teacher and student on ``x'`` (and of the teacher
-        on ``x`` when the objective asks for them)."""
-        teacher_clean = None
-        if objective.needs_clean_teacher:
+        def clean_teacher_logits(evidence: SearchEvidence) -> torch.Tensor:
             if clean_inputs is None:
-                raise ValueError(f'{type(objective).__name__} needs the clean batch')
+                raise ValueError('the teacher\'s logits on x need the clean batch')
             with torch.no_grad():
-                teacher_clean = _logits(teacher, clean_inputs)
-        teacher_logits = _logits(teacher, inputs)
-        return objective(teacher_logits, _logits(student, inputs), _labels(data_samples),
-                         teacher_clean)
+                return _logits(teacher, clean_inputs)
+
+        return {
+            LOGITS: lambda evidence: ClassLogits(_logits(teacher, inputs),
+                                                 _logits(student, inputs), labels),
+            CLEAN_TEACHER_LOGITS: clean_teacher_logits,
+            TEACHER_TASK_LOSS: lambda evidence: F.cross_entropy(evidence[LOGITS].teacher, labels),
+            STUDENT_INVERTED_LOSS: lambda evidence: (
+                lambda weakness_loss: weakness_loss(evidence[LOGITS].student, labels)),
+        }

@@ -43,11 +43,11 @@ Distillation (``distill_losses``)
 
     logs ``distill.loss_cls`` and ``distill.loss_fpn``.
 
-Search (``search_losses``)
-    ``augment.loss_teacher``: the sum of the teacher's ordinary mmdet losses on ``x'``.
-    ``augment.loss_weakness``: the sum of the student's losses on ``x'`` with every loss
+Search (``search_evidence``)
+    The teacher's task loss: the sum of the teacher's ordinary mmdet losses on ``x'``.
+    The student's inverted loss: the sum of the student's losses on ``x'`` with every loss
     module swapped for its inverted form (:mod:`tst_mm.losses.inverted_detection_losses`)
-    during the call only.
+    during the call only: the inversion is how detection produces this evidence.
 
 The augmenter must run in ``geometric_mode='compose'`` when it has geometric ops, so boxes and
 masks move with the pixels (``labels_follow_pixels``; checked by the base adapter).
@@ -73,7 +73,16 @@ from ...errors import ConfigError, UnsupportedModelError
 from ...losses.extra_inputs import LABELS, VALID_MASK, takes
 from ...losses.inverted_detection_losses import InvertedDetectionLosses
 from ...registry import TASK_ADAPTERS
-from .base import TaskAdapter, is_instance_of, teacher_context, total_task_loss
+from ...search_objectives import SearchEvidence
+from ...search_objectives.evidence import STUDENT_INVERTED_LOSS, TEACHER_TASK_LOSS
+from .base import (
+    TASK_LOSS_EVIDENCE,
+    EvidenceSource,
+    TaskAdapter,
+    is_instance_of,
+    teacher_context,
+    total_task_loss,
+)
 
 __all__ = ['DetectionAdapter']
 
@@ -328,6 +337,7 @@ class DetectionAdapter(TaskAdapter):
     task = 'detection'
     labels_follow_pixels = True
     compares_choices = ('cls', 'neck')
+    provides = TASK_LOSS_EVIDENCE
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
@@ -336,7 +346,6 @@ class DetectionAdapter(TaskAdapter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._inverters: Dict[int, InvertedDetectionLosses] = {}
         self._warned_boxes = False
 
     def _clipped(self, data_samples: List) -> List:
@@ -543,22 +552,27 @@ class DetectionAdapter(TaskAdapter):
         return channels * self._call_logit_loss(loss, student, teacher, mask)
 
     # ------------------------------------------------------------------ search
-    def _inverter(self, weakness_loss: nn.Module) -> InvertedDetectionLosses:
-        if isinstance(weakness_loss, InvertedDetectionLosses):
-            return weakness_loss
-        key = id(weakness_loss)
-        if key not in self._inverters:
-            self._inverters = {key: InvertedDetectionLosses(weakness=weakness_loss)}
-        return self._inverters[key]
+    def search_evidence(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
+                        data_samples: List, clean_inputs: Optional[Tensor] = None
+                        ) -> Dict[str, EvidenceSource]:
+        """The teacher's mmdet losses on ``x'``; the student's inverted loss: its own losses
+        with every loss module swapped for its inverted form (:class:`InvertedDetectionLosses`,
+        the policy given as the weakness loss, or the default one around it)."""
 
-    def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
-                      data_samples: List, weakness_loss: nn.Module
-                      ) -> Dict[str, Tensor]:
-        data_samples = self._clipped(data_samples)
-        with _loss_mode(teacher):
-            teacher_loss = total_task_loss(teacher.loss(inputs, _own_instances(data_samples)),
-                                           'detector')
-        with self._inverter(weakness_loss).swapped(student), _loss_mode(student):
-            weakness = total_task_loss(student.loss(inputs, _own_instances(data_samples)),
+        @functools.lru_cache(maxsize=None)
+        def clipped() -> List:
+            return self._clipped(data_samples)
+
+        def teacher_task_loss(evidence: SearchEvidence) -> Tensor:
+            with _loss_mode(teacher):
+                return total_task_loss(teacher.loss(inputs, _own_instances(clipped())),
                                        'detector')
-        return {'augment.loss_teacher': teacher_loss, 'augment.loss_weakness': weakness}
+
+        def student_inverted(weakness_loss: nn.Module) -> Tensor:
+            inverter = InvertedDetectionLosses.around(weakness_loss)
+            with inverter.swapped(student), _loss_mode(student):
+                return total_task_loss(student.loss(inputs, _own_instances(clipped())),
+                                       'detector')
+
+        return {TEACHER_TASK_LOSS: teacher_task_loss,
+                STUDENT_INVERTED_LOSS: lambda evidence: student_inverted}

@@ -26,7 +26,7 @@ Distillation (``distill_losses``)
     With the distiller's ``teacher_correct_only``, the pixels of ``x'`` where the teacher's
     decode-head argmax misses the label are left out too (losses must take ``valid_mask``).
 
-Search (``search_losses``)
+Search (``search_evidence``)
     ``augment.loss_teacher``: the teacher's ordinary mmseg loss on ``x'`` (``teacher.loss``:
     decode and auxiliary cross-entropies with their configured weights).
     ``augment.loss_weakness``: the weakness loss (``tst_mm.StudentWeaknessLoss``, the bounded
@@ -47,7 +47,15 @@ from torch import Tensor, nn
 from ...errors import ConfigError, UnsupportedModelError
 from ...losses.extra_inputs import IGNORE_INDEX, VALID_MASK, takes
 from ...registry import TASK_ADAPTERS
-from .base import TaskAdapter, is_instance_of, teacher_context, total_task_loss
+from ...search_objectives.evidence import STUDENT_INVERTED_LOSS, TEACHER_TASK_LOSS
+from .base import (
+    TASK_LOSS_EVIDENCE,
+    EvidenceSource,
+    TaskAdapter,
+    is_instance_of,
+    teacher_context,
+    total_task_loss,
+)
 
 __all__ = ['SegmentationAdapter']
 
@@ -139,6 +147,7 @@ class SegmentationAdapter(TaskAdapter):
     task = 'segmentation'
     labels_follow_pixels = True
     compares_choices = ('decode', 'auxiliary')
+    provides = TASK_LOSS_EVIDENCE
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
@@ -257,20 +266,26 @@ class SegmentationAdapter(TaskAdapter):
         return losses
 
     # ------------------------------------------------------------------ search
-    def search_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
-                      data_samples: List, weakness_loss: nn.Module
-                      ) -> Dict[str, Tensor]:
-        loss_teacher = total_task_loss(teacher.loss(inputs, data_samples), 'segmentor')
-        head = student.decode_head
-        logits = _head_logits(head, student.extract_feat(inputs))
-        labels = head._stack_batch_gt(data_samples)  # (N, 1, H, W), as mmseg's loss
-        logits = F.interpolate(logits, size=labels.shape[2:], mode='bilinear',
-                               align_corners=head.align_corners)
-        labels = labels[:, 0].long()
-        kwargs = {}
-        if takes(weakness_loss, IGNORE_INDEX):  # the head's ignored pixels, whatever the
-            kwargs['ignore_index'] = head.ignore_index  # loss's own default
+    def search_evidence(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
+                        data_samples: List, clean_inputs: Optional[Tensor] = None
+                        ) -> Dict[str, EvidenceSource]:
+        """The teacher's mmseg loss on ``x'``; the student's inverted loss: the weakness loss
+        on its decode head's logits (see the module docstring)."""
+
+        def student_inverted(weakness_loss: nn.Module) -> Tensor:
+            head = student.decode_head
+            logits = _head_logits(head, student.extract_feat(inputs))
+            labels = head._stack_batch_gt(data_samples)  # (N, 1, H, W), as mmseg's loss
+            logits = F.interpolate(logits, size=labels.shape[2:], mode='bilinear',
+                                   align_corners=head.align_corners)
+            labels = labels[:, 0].long()
+            kwargs = {}
+            if takes(weakness_loss, IGNORE_INDEX):  # the head's ignored pixels, whatever the
+                kwargs['ignore_index'] = head.ignore_index  # loss's own default
+            return weakness_loss(logits, labels, **kwargs)
+
         return {
-            'augment.loss_teacher': loss_teacher,
-            'augment.loss_weakness': weakness_loss(logits, labels, **kwargs),
+            TEACHER_TASK_LOSS: lambda evidence: total_task_loss(
+                teacher.loss(inputs, data_samples), 'segmentor'),
+            STUDENT_INVERTED_LOSS: lambda evidence: student_inverted,
         }
