@@ -73,13 +73,13 @@ def test_the_new_adapter_is_picked_for_its_model(parts_config):
         teacher = MODELS.build(parts_config.model)
     adapter = adapter_for(student)
     assert type(adapter).__name__ == 'PointAdapter' and adapter.task == 'point regression'
-    adapter.check_compatible(student, teacher)
+    adapter.check_compatible(teacher)
     assert adapter.compares('kd') == 'points'
 
     inputs = torch.rand(3, 3, 4, 4)
     samples = [BaseDataElement(gt_point=torch.tensor([0.5, float(i)])) for i in range(3)]
     targets = torch.stack([s.gt_point for s in samples])
-    losses = adapter.distill_losses(student, teacher, inputs, samples,
+    losses = adapter.distill_losses(teacher, inputs, samples,
                                     {'kd': torch.nn.MSELoss()})
     with torch.no_grad():
         expected_student = F.mse_loss(student(inputs), targets)
@@ -89,7 +89,7 @@ def test_the_new_adapter_is_picked_for_its_model(parts_config):
     torch.testing.assert_close(losses['distill.loss_kd'], expected_kd)
     objective = PaperSearchObjective()
     adapter.check_search_objective(objective)
-    search = objective(SearchEvidence(adapter.search_evidence(student, teacher, inputs, samples)))
+    search = objective(SearchEvidence(adapter.search_evidence(teacher, inputs, samples)))
     torch.testing.assert_close(search['augment.loss_teacher'].detach(),
                                F.mse_loss(teacher(inputs), targets).detach())
     torch.testing.assert_close(search['augment.loss_weakness'],

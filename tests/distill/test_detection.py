@@ -19,7 +19,7 @@ from tst_testing import ROOT, load_script
 
 import tst_mm  # noqa: F401
 from tst_mm.distill.task_adapters import DetectionAdapter, adapter_for
-from tst_mm.distill.task_adapters.detection import _valid_locations
+from tst_mm.distill.task_adapters.detection.dense_heads import valid_locations
 from tst_mm.losses import InvertedDetectionLosses
 from tst_mm.registry import DATASETS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from tst_mm.search_objectives import SearchEvidence
@@ -105,7 +105,7 @@ def test_class_name_mismatch():
     student.dataset_meta = dict(classes=tuple('abcdefghij'))
     teacher.dataset_meta = dict(classes=tuple('abcdefghiz'))
     with pytest.raises(ValueError, match='teacher classes'):
-        DetectionAdapter().check_compatible(student, teacher)
+        DetectionAdapter(student).check_compatible(teacher)
 
 
 def test_teacher_from_another_task():
@@ -168,7 +168,7 @@ def test_kd_is_zero_for_an_identical_teacher_and_positive_otherwise(name, scenes
     model.teacher.load_state_dict(model.student.state_dict())
     model.student.eval()  # same BN statistics as the (eval-mode) teacher
     data = model.data_preprocessor(scene_batch(scenes_root), True)
-    losses = model.adapter.distill_losses(model.student, model.teacher, data['inputs'],
+    losses = model.adapter.distill_losses(model.teacher, data['inputs'],
                                           data['data_samples'], model.distill_losses)
     assert float(losses['distill.loss_cls']) < 1e-6
     assert float(losses['distill.loss_neck_mse']) < 1e-10
@@ -176,7 +176,7 @@ def test_kd_is_zero_for_an_identical_teacher_and_positive_otherwise(name, scenes
     with torch.no_grad():
         for param in model.teacher.parameters():
             param.add_(0.05 * torch.randn_like(param))
-    losses = model.adapter.distill_losses(model.student, model.teacher, data['inputs'],
+    losses = model.adapter.distill_losses(model.teacher, data['inputs'],
                                           data['data_samples'], model.distill_losses)
     assert float(losses['distill.loss_cls']) > 1e-4
     assert losses['distill.loss_cls'].requires_grad
@@ -185,7 +185,7 @@ def test_kd_is_zero_for_an_identical_teacher_and_positive_otherwise(name, scenes
 def test_padding_locations_are_left_out_of_dense_kd():
     samples = [ConfigDict(metainfo=dict(img_shape=(64, 64))),
                ConfigDict(metainfo=dict(img_shape=(40, 20)))]
-    valid = _valid_locations(samples, (8, 8), (64, 64), torch.device('cpu'))  # stride 8
+    valid = valid_locations(samples, (8, 8), (64, 64), torch.device('cpu'))  # stride 8
     assert valid[0].all()
     assert valid[1, :5, :3].all() and not valid[1, 5:].any() and not valid[1, :, 3:].any()
 
@@ -325,7 +325,7 @@ def test_zero_size_and_outside_annotations(scenes_root, tmp_path):
         logger.removeHandler(handler)
     warnings = [r.getMessage() for r in records if 'outside the' in r.getMessage()]
     assert len(warnings) == 1 and image['file_name'] in warnings[0]
-    clipped = model.adapter._clipped(model.data_preprocessor(copy.deepcopy(batch), True)
+    clipped = model.adapter.clip_boxes(model.data_preprocessor(copy.deepcopy(batch), True)
                                      ['data_samples'])
     boxes = clipped[0].gt_instances.bboxes
     assert (getattr(boxes, 'tensor', boxes)[:, 2] <= sample.img_shape[1]).all()
@@ -395,11 +395,11 @@ def test_probability_maps_and_in_place_heads(name, scenes_root):
                 dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
                 dict(type='Resize', scale=(64, 64), keep_ratio=True), dict(type='PackDetInputs')]
     data = model.data_preprocessor(scene_batch(scenes_root, pipeline=pipeline), True)
-    losses = model.adapter.distill_losses(model.student, model.teacher, data['inputs'],
+    losses = model.adapter.distill_losses(model.teacher, data['inputs'],
                                           data['data_samples'], model.distill_losses)
     assert float(losses['distill.loss_cls']) < 1e-5
     search = model.search_objective(SearchEvidence(model.adapter.search_evidence(
-        model.student, model.teacher, data['inputs'], data['data_samples'])))
+        model.teacher, data['inputs'], data['data_samples'])))
     assert all(torch.isfinite(value) for value in search.values())
     assert all(type(sample.gt_instances.masks).__name__ == 'BitmapMasks'
                for sample in data['data_samples'])

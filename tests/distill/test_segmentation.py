@@ -136,7 +136,7 @@ def test_kd_resizes_teacher_to_student_and_skips_ignored_pixels(scenes_root):
     # ignore the left half of every label map (and the padding is 255 already)
     for sample in samples:
         sample.gt_sem_seg.data[..., :inputs.shape[-1] // 2] = 255
-    losses = model.adapter.distill_losses(model.student, model.teacher, inputs, samples,
+    losses = model.adapter.distill_losses(model.teacher, inputs, samples,
                                           model.distill_losses)
 
     with torch.no_grad():
@@ -160,12 +160,12 @@ def test_all_ignored_pixels_give_zero_kd_and_zero_weakness(scenes_root):
     data = _preprocessed(model, _batch(scenes_root))
     for sample in data['data_samples']:
         sample.gt_sem_seg.data[...] = 255
-    losses = model.adapter.distill_losses(model.student, model.teacher, data['inputs'],
+    losses = model.adapter.distill_losses(model.teacher, data['inputs'],
                                           data['data_samples'], model.distill_losses)
     assert float(losses['distill.loss_decode']) == 0.0
     assert float(losses['distill.loss_auxiliary']) == 0.0
     search = model.search_objective(SearchEvidence(model.adapter.search_evidence(
-        model.student, model.teacher, data['inputs'], data['data_samples'])))
+        model.teacher, data['inputs'], data['data_samples'])))
     assert float(search['augment.loss_weakness']) == 0.0
 
 

@@ -53,7 +53,7 @@ def test_classification_kd_drops_exactly_the_augmented_samples_the_teacher_gets_
     for i in range(num):
         label = teacher_pred[i] if i % 2 == 0 else (teacher_pred[i] + 1) % 10
         samples[i].set_gt_label(int(label))
-    losses = model.adapter.distill_losses(model.student, model.teacher, inputs, samples,
+    losses = model.adapter.distill_losses(model.teacher, inputs, samples,
                                           model.distill_losses, num_augmented=num,
                                           teacher_correct_only=True)
     assert float(losses['distill.dropped_aug']) == pytest.approx(0.5)
@@ -65,7 +65,7 @@ def test_classification_kd_drops_exactly_the_augmented_samples_the_teacher_gets_
         teacher_logits = _logits(model.teacher, inputs)
     expected = KDLoss(tau=4.0)(student_logits[keep], teacher_logits[keep])
     torch.testing.assert_close(losses['distill.loss_kd'].detach(), expected)
-    unfiltered = model.adapter.distill_losses(model.student, model.teacher, inputs, samples,
+    unfiltered = model.adapter.distill_losses(model.teacher, inputs, samples,
                                               model.distill_losses, num_augmented=num)
     assert 'distill.dropped_aug' not in unfiltered
     torch.testing.assert_close(unfiltered['distill.loss_kd'].detach(),
@@ -81,7 +81,7 @@ def test_classification_diagnostics_measure_teacher_and_student_on_the_augmented
     data = _preprocessed(model, fashion_mnist_root)
     num = 4
     inputs, samples = data['inputs'], data['data_samples']
-    losses = model.adapter.distill_losses(model.student, model.teacher, inputs, samples,
+    losses = model.adapter.distill_losses(model.teacher, inputs, samples,
                                           model.distill_losses, num_augmented=num)
     labels = torch.cat([s.gt_label for s in samples[:num]])
     with torch.no_grad():
@@ -93,7 +93,7 @@ def test_classification_diagnostics_measure_teacher_and_student_on_the_augmented
             assert float(losses[f'diag.{role}_py_aug']) == pytest.approx(float(p_y), rel=1e-5)
             assert not losses[f'diag.{role}_py_aug'].requires_grad
     # no augmented part, no diagnostics
-    plain = model.adapter.distill_losses(model.student, model.teacher, inputs, samples,
+    plain = model.adapter.distill_losses(model.teacher, inputs, samples,
                                          model.distill_losses)
     assert not any(key.startswith('diag.') for key in plain)
 

@@ -11,7 +11,8 @@ from mmengine.registry import DefaultScope, init_default_scope
 from tst_testing import ROOT
 
 import tst_mm  # noqa: F401
-from tst_mm.distill.task_adapters.detection import _Capture, _roi_teacher_correct
+from tst_mm.distill.task_adapters.detection.capture import OutputCapture
+from tst_mm.distill.task_adapters.detection.roi import roi_teacher_correct
 from tst_mm.registry import DATASETS, MODELS
 
 SEG_CONFIG = osp.join(ROOT, 'configs/demo/tst_pspnet_scenes.py')
@@ -60,7 +61,7 @@ def test_segmentation_kd_leaves_out_the_pixels_the_teacher_gets_wrong(scenes_roo
         half = label.shape[-1] // 2
         label[..., :half] = torch.where(label[..., :half] == 255, label[..., :half],
                                         predicted[..., :half])
-    losses = model.adapter.distill_losses(model.student, model.teacher, inputs, samples,
+    losses = model.adapter.distill_losses(model.teacher, inputs, samples,
                                           model.distill_losses, num_augmented=num,
                                           teacher_correct_only=True)
 
@@ -89,7 +90,7 @@ def test_segmentation_refuses_a_loss_without_a_pixel_mask():
 
 
 def test_roi_rule_drops_wrong_rois_of_augmented_images_only():
-    capture = _Capture(torch.nn.Module(), 'two_stage')
+    capture = OutputCapture(torch.nn.Module(), 'two_stage')
     # RoIs of images 0 and 1 (x', num_augmented=2) and 2 (x); 3 classes + background (3)
     capture.rois = {0: torch.tensor([[0.] + [0.] * 4, [0.] + [0.] * 4, [1.] + [0.] * 4,
                                      [2.] + [0.] * 4, [2.] + [0.] * 4])}  # stage 0
@@ -99,7 +100,7 @@ def test_roi_rule_drops_wrong_rois_of_augmented_images_only():
                                 [5., 0., 0., 0.],    # predicts 0, label 2: dropped
                                 [0., 5., 0., 0.],    # wrong, but on x: kept
                                 [0., 5., 0., 0.]])
-    keep, dropped = _roi_teacher_correct([teacher_cls], capture, num_augmented=2)
+    keep, dropped = roi_teacher_correct([teacher_cls], capture, num_augmented=2)
     assert keep[0].tolist() == [True, True, False, True, True]
     assert float(dropped) == pytest.approx(1 / 3)  # one of the three RoIs of x'
 
@@ -109,13 +110,13 @@ def test_detection_two_stage_filter_runs_on_the_rois_it_classified(scenes_root):
     model = MODELS.build(_model_cfg(DET_CONFIG, teacher_correct_only=True))
     model.train()
     inputs, samples, num = _doubled_batch(DET_CONFIG, model, osp.join(scenes_root, 'coco') + '/')
-    with _Capture(model.student, 'two_stage') as capture:
+    with model.adapter.capture() as capture:
         model.student.loss(inputs, samples)
     labels = capture.roi_labels[0]
     assert labels.shape[0] == capture.cls_scores[0].shape[0] == capture.rois[0].shape[0]
     num_classes = model.student.roi_head.bbox_head.num_classes
     assert 0 <= int(labels.min()) and int(labels.max()) <= num_classes
-    losses = model.adapter.distill_losses(model.student, model.teacher, inputs, samples,
+    losses = model.adapter.distill_losses(model.teacher, inputs, samples,
                                           model.distill_losses, num_augmented=num,
                                           teacher_correct_only=True)
     assert 0.0 <= float(losses['distill.dropped_aug']) <= 1.0

@@ -119,11 +119,11 @@ def test_selection_config_is_checked_and_refused_outside_classification():
         BestOfK(k=0)
     with pytest.raises(ConfigError, match='BestOfK score'):
         BestOfK(score=dict(type='tst_mm.NoSuchScore'))
-    for adapter in (DetectionAdapter(), SegmentationAdapter()):
+    for adapter in (DetectionAdapter, SegmentationAdapter):
         with pytest.raises(ConfigError, match=f'classification-only for now; a '
                                               f'{adapter.task} distiller takes none'):
             build_selection(BEST_OF_2, adapter, augmenter=torch.nn.Identity())
-    assert build_selection(None, DetectionAdapter(), augmenter=None) is None
+    assert build_selection(None, DetectionAdapter, augmenter=None) is None
 
 
 # ------------------------------------------------------------------------------ distiller

@@ -153,10 +153,10 @@ def test_x_prime_weight_runs_from_plain_kd_through_the_plain_mean():
     inputs = torch.randn(8, 1, 28, 28)
     samples = [DataSample().set_gt_label(i % 10) for i in range(8)]
     losses = {'kd': MODELS.build(dict(type='tst_mm.KDLoss', tau=4.0))}
-    adapter = ClassificationAdapter()
+    adapter = ClassificationAdapter(student)
 
     def total(**kwargs):
-        out = adapter.distill_losses(student, teacher, kwargs.pop('inputs', inputs),
+        out = adapter.distill_losses(teacher, kwargs.pop('inputs', inputs),
                                      kwargs.pop('samples', samples), losses, **kwargs)
         return out['student.loss'] + out['distill.loss_kd']
 

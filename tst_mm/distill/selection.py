@@ -11,7 +11,7 @@ teacher gets right) and :class:`StudentEntropy` (how unsure the student is).
 """
 import copy
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple, Type, Union
 
 import torch
 import torch.nn.functional as F
@@ -233,13 +233,13 @@ class BestOfK(XPrimeSelection):
         return f'k={self.k}'
 
 
-def build_selection(cfg: Optional[dict], adapter: TaskAdapter,
+def build_selection(cfg: Optional[dict], adapter: Union[TaskAdapter, Type[TaskAdapter]],
                     augmenter: Optional[nn.Module]) -> Optional[XPrimeSelection]:
     """The distiller's ``x_prime_selection``, refused in one line where it cannot work.
 
     Args:
         cfg: The ``x_prime_selection`` key (``None``: one draw per image, as in the paper).
-        adapter: The distiller's task adapter.
+        adapter: The distiller's task adapter (or its type).
         augmenter: The distiller's augmenter.
 
     Raises:
@@ -248,7 +248,8 @@ def build_selection(cfg: Optional[dict], adapter: TaskAdapter,
     """
     if cfg is None:
         return None
-    if not isinstance(adapter, ClassificationAdapter):
+    adapter_type = adapter if isinstance(adapter, type) else type(adapter)
+    if not issubclass(adapter_type, ClassificationAdapter):
         raise ConfigError(f'model.x_prime_selection is classification-only for now; a '
                           f'{adapter.task} distiller takes none: drop it')
     if augmenter is None:

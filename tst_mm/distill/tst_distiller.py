@@ -22,7 +22,7 @@ from .model_config import merge_data_preprocessor, resolve_model_config
 from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective
 from .selection import build_selection
-from .task_adapters import adapter_for
+from .task_adapters import adapter_for, adapter_type_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
 from .update import OptimizedPart
 from .virtual_step import build_virtual_step
@@ -143,7 +143,10 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         scope = DefaultScope.get_current_instance()
         if scope is not None:  # build it later in the scope the config is read in now
             self._teacher_cfg.setdefault('_scope_', scope.scope_name)
-        self.adapter = adapter_for(self.student)
+        # the adapter, bound to the student and to what each KD loss compares
+        distill_losses = {name: dict(cfg) for name, cfg in (distill_losses or {}).items()}
+        self.adapter = adapter_for(self.student, {name: cfg.pop('compares', None)
+                                                  for name, cfg in distill_losses.items()})
         teacher_skeleton = build_skeleton(MODELS, copy.deepcopy(self._teacher_cfg))
         self._check_teacher(teacher_skeleton)
         # Share the student's preprocessor: stock evaluators and tools see the student's view.
@@ -170,19 +173,16 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             if norm is not None:
                 self.augmenter.set_normalization(norm[0], norm[1])
         self.x_prime_selection = build_selection(x_prime_selection, self.adapter, self.augmenter)
-        distill_losses = {name: dict(cfg) for name, cfg in (distill_losses or {}).items()}
-        self.adapter.set_compares(
-            {name: cfg.pop('compares', None) for name, cfg in distill_losses.items()})
         self.distill_losses = nn.ModuleDict(
             {name: MODELS.build(cfg) for name, cfg in distill_losses.items()})
-        self.adapter.check_distill_losses(self.student, self.distill_losses)
+        self.adapter.check_distill_losses(self.distill_losses)
         self.search_objective = build_search_objective(search_objective, weakness_loss,
                                                        search_loss_weights)
         self.adapter.check_search_objective(self.search_objective)
         self.augment_ratio = augment_ratio
         self.teacher_correct_only = bool(teacher_correct_only)
         if self.teacher_correct_only:
-            self.adapter.check_teacher_correct_only(self.student, self.distill_losses)
+            self.adapter.check_teacher_correct_only(self.distill_losses)
         # what the models and TST settings cannot do is refused above; the preprocessing last
         if preprocessor_problem is not None:
             raise ConfigError(preprocessor_problem)
@@ -200,11 +200,11 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
     # ------------------------------------------------------------------ set-up and checks
     def _check_teacher(self, teacher: nn.Module) -> None:
         """Refuse, in one line, a teacher (built or a skeleton) that cannot teach the student."""
-        teacher_adapter = adapter_for(teacher)
-        if type(teacher_adapter) is not type(self.adapter):
+        teacher_adapter = adapter_type_for(teacher)
+        if teacher_adapter is not type(self.adapter):
             raise ConfigError(f'teacher is a {teacher_adapter.task} model but the student is a '
                               f'{self.adapter.task} model; use a teacher of the same task')
-        self.adapter.check_compatible(self.student, teacher)
+        self.adapter.check_compatible(teacher)
 
     def _check_normalisation(self, teacher: nn.Module) -> None:
         """Refuse a teacher that normalises its inputs otherwise than the student."""
@@ -435,7 +435,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             with wrapper.optim_context(self):
                 weight = self._x_prime_weight()
                 losses = self.adapter.distill_losses(
-                    self.student, self.teacher, inputs, data_samples, self.distill_losses,
+                    self.teacher, inputs, data_samples, self.distill_losses,
                     num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only,
                     x_prime_weight=None if weight is None else weight.detach())
                 if weight is not None:
@@ -497,8 +497,8 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                                   'at least 2 images')
             clean, clean_samples = inputs[:half], data_samples[:half]
         aug_inputs, aug_samples = self.augmenter(clean, copy.deepcopy(clean_samples))
-        sources = self.adapter.search_evidence(self.student, self.teacher, aug_inputs,
-                                               aug_samples, clean_inputs=clean)
+        sources = self.adapter.search_evidence(self.teacher, aug_inputs, aug_samples,
+                                               clean_inputs=clean)
         if holds_out:
             sources[VIRTUAL_STEP] = lambda evidence: self._virtual_step(
                 aug_inputs, aug_samples, clean, clean_samples, inputs[half:],

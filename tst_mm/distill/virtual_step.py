@@ -13,15 +13,16 @@ __all__ = ['build_virtual_step']
 
 
 class _Apply(nn.Module):
-    """Calls a function on the student, so that ``functional_call`` can swap its tensors for
-    any code that reads them (an adapter's losses, not only ``forward``)."""
+    """Holds the student and calls a function, so that ``functional_call`` can swap the
+    student's tensors for any code that reads them (the adapter bound to it, not only the
+    student's ``forward``)."""
 
     def __init__(self, student: nn.Module) -> None:
         super().__init__()
         self.student = student
 
-    def forward(self, fn: Callable[[nn.Module], Tensor]) -> Tensor:
-        return fn(self.student)
+    def forward(self, fn: Callable[[], Tensor]) -> Tensor:
+        return fn()
 
 
 class _RandomState:
@@ -57,7 +58,7 @@ def build_virtual_step(student: nn.Module, teacher: nn.Module, adapter: TaskAdap
 
     Args:
         student, teacher: The two models.
-        adapter: The task adapter.
+        adapter: The task adapter (bound to ``student``).
         distill_losses: The KD losses by name.
         params: The student's trainable parameters by name (the ones its optimizer steps).
         lr: The virtual SGD step's learning rate.
@@ -81,8 +82,8 @@ def build_virtual_step(student: nn.Module, teacher: nn.Module, adapter: TaskAdap
         student.train()
         random_state.restore()
         try:
-            losses = functional_call(apply, tensors, (lambda model: adapter.distill_losses(
-                model, teacher, batch, batch_samples, distill_losses, num_augmented=num_aug,
+            losses = functional_call(apply, tensors, (lambda: adapter.distill_losses(
+                teacher, batch, batch_samples, distill_losses, num_augmented=num_aug,
                 teacher_correct_only=teacher_correct_only, teacher_grad=num_aug > 0,
                 x_prime_weight=weight),), strict=False)
         finally:

@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
-from ...losses.extra_inputs import LABELS, takes
 from ...search_objectives import SearchEvidence, SearchObjective
 from ...search_objectives.evidence import (
     DOUBLE_BACKWARD,
@@ -17,8 +16,8 @@ from ...search_objectives.evidence import (
     VIRTUAL_STEP,
 )
 
-__all__ = ['TaskAdapter', 'EvidenceSource', 'call_distill_loss', 'is_instance_of',
-           'teacher_context', 'total_task_loss', 'TASK_LOSS_EVIDENCE']
+__all__ = ['TaskAdapter', 'EvidenceSource', 'is_instance_of', 'teacher_context',
+           'total_task_loss', 'TASK_LOSS_EVIDENCE']
 
 #: A function of a search step's evidence computing one piece of it.
 EvidenceSource = Callable[[SearchEvidence], Any]
@@ -42,14 +41,6 @@ def is_instance_of(model: nn.Module, module: str, class_name: str) -> bool:
     except ImportError:
         return False
     return isinstance(model, base)
-
-
-def call_distill_loss(loss: nn.Module, student_out: torch.Tensor, teacher_out: torch.Tensor,
-                      labels: torch.Tensor) -> torch.Tensor:
-    """Call a KD loss, passing the labels only to losses that declare them (e.g. DKD)."""
-    if takes(loss, LABELS):
-        return loss(student_out, teacher_out, labels)
-    return loss(student_out, teacher_out)
 
 
 def total_task_loss(losses: Mapping[str, Union[torch.Tensor, Sequence[torch.Tensor]]],
@@ -85,9 +76,23 @@ def total_task_loss(losses: Mapping[str, Union[torch.Tensor, Sequence[torch.Tens
 class TaskAdapter(metaclass=ABCMeta):
     """Task-specific parts of TST, kept out of the task-agnostic distiller.
 
-    An adapter holds no parameters; the distiller passes it the student, the teacher and the
-    loss modules on each call. It holds one setting: which output each KD loss compares
-    (:meth:`set_compares`, from the ``compares`` field of each ``distill_losses`` entry).
+    An adapter is bound when the distiller is built to its student and to what each KD loss
+    compares (the ``compares`` field of each ``distill_losses`` entry); what it derives from
+    them (a detector's family and RoI stages, a segmentor's heads) is computed once, there.
+    The teacher, built when training first uses it, and the KD loss modules are passed to
+    each step. Rules of the task that need no model (:meth:`matches`,
+    :meth:`check_augmenter`, :meth:`check_teacher_classes`, :meth:`check_search_objective`)
+    are class methods.
+
+    Args:
+        student: The student model.
+        compares: ``distill_losses`` entry name -> its ``compares`` field, or ``None`` for
+            the default: the only output of a task that has one, else the word the name
+            starts with (``'cls'`` for ``cls`` or ``cls_kl``).
+
+    Raises:
+        ConfigError: If an output is not one of :attr:`compares_choices`, or a name says
+            none.
     """
 
     #: Name of the task, used in messages.
@@ -104,8 +109,12 @@ class TaskAdapter(metaclass=ABCMeta):
     #: Whether :meth:`distill_losses` takes a weight of ``x'`` (``x_prime_weight``).
     weighs_x_prime: bool = False
 
-    def __init__(self) -> None:
-        self._compares: Dict[str, str] = {}
+    def __init__(self, student: nn.Module,
+                 compares: Optional[Mapping[str, Optional[str]]] = None) -> None:
+        self.student = student
+        self._compares: Dict[str, str] = {
+            name: self._checked_compares(name, output)
+            for name, output in (compares or {}).items()}
 
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
@@ -113,26 +122,12 @@ class TaskAdapter(metaclass=ABCMeta):
         takes the first registered adapter that does."""
         return False
 
-    def set_compares(self, compares: Mapping[str, Optional[str]]) -> None:
-        """Say which output each KD loss compares.
-
-        Args:
-            compares: ``distill_losses`` entry name -> its ``compares`` field, or ``None``
-                for the default: the only output of a task that has one, else the word the
-                name starts with (``'cls'`` for ``cls`` or ``cls_kl``).
-
-        Raises:
-            ConfigError: If an output is not one of :attr:`compares_choices`, or a name says
-                none.
-        """
-        self._compares = {name: self._checked_compares(name, output)
-                          for name, output in compares.items()}
-
     def compares(self, name: str) -> str:
-        """The output the KD loss ``name`` compares (see :meth:`set_compares`)."""
-        if name not in self._compares:
-            self._compares[name] = self._checked_compares(name, None)
-        return self._compares[name]
+        """The output the KD loss ``name`` compares (its ``compares`` field, or the default
+        for its name)."""
+        if name in self._compares:
+            return self._compares[name]
+        return self._checked_compares(name, None)
 
     def _checked_compares(self, name: str, output: Optional[str]) -> str:
         if output is None and len(self.compares_choices) == 1:
@@ -151,37 +146,38 @@ class TaskAdapter(metaclass=ABCMeta):
         return output
 
     @abstractmethod
-    def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
-        """Raise a ``ConfigError`` with a one-line reason if the pair cannot be distilled."""
+    def check_compatible(self, teacher: nn.Module) -> None:
+        """Raise a ``ConfigError`` with a one-line reason if the student cannot be distilled
+        from ``teacher`` (built, or a skeleton without weights)."""
 
-    def check_distill_losses(self, student: nn.Module, distill_losses: Mapping[str, nn.Module]
-                             ) -> None:
+    def check_distill_losses(self, distill_losses: Mapping[str, nn.Module]) -> None:
         """Raise a ``ConfigError`` with a one-line reason if a KD loss cannot be computed for
         this student (default: any can)."""
         return None
 
-    def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
+    @classmethod
+    def check_augmenter(cls, augmenter: nn.Module, student: nn.Module) -> None:
         """Raise a ``ConfigError`` if the augmenter cannot serve this task: for a task whose
         labels follow the pixels, one that blends geometric ops (the augmenter's own
         ``check_labels_can_follow``)."""
         check = getattr(augmenter, 'check_labels_can_follow', None)
-        if self.labels_follow_pixels and check is not None:
+        if cls.labels_follow_pixels and check is not None:
             check()
 
-    def check_teacher_classes(self, teacher_classes: Tuple[str, ...],
+    @classmethod
+    def check_teacher_classes(cls, teacher_classes: Tuple[str, ...],
                               dataset_classes: Tuple[str, ...]) -> None:
         """Raise ``ConfigError`` if the teacher checkpoint's class names (known once it is
         loaded) cannot teach on the training dataset's (default: names are not compared)."""
         return None
 
-    def check_teacher_correct_only(self, student: nn.Module,
-                                   distill_losses: Mapping[str, nn.Module]) -> None:
+    def check_teacher_correct_only(self, distill_losses: Mapping[str, nn.Module]) -> None:
         """Raise a ``ConfigError`` if the KD losses cannot leave out what the teacher gets
         wrong."""
         return None
 
     @abstractmethod
-    def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
+    def distill_losses(self, teacher: nn.Module, inputs: torch.Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
                        num_augmented: int = 0, teacher_correct_only: bool = False,
                        teacher_grad: bool = False,
@@ -190,7 +186,7 @@ class TaskAdapter(metaclass=ABCMeta):
         """Student task losses (``student.`` keys) and KD losses (``distill.`` keys).
 
         Args:
-            student, teacher: The two models.
+            teacher: The teacher.
             inputs: The batch ``[x'; x]``; its first ``num_augmented`` samples are ``x'``.
             data_samples: Their data samples.
             distill_losses: The KD losses by name.
@@ -204,7 +200,7 @@ class TaskAdapter(metaclass=ABCMeta):
         """
 
     @abstractmethod
-    def search_evidence(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
+    def search_evidence(self, teacher: nn.Module, inputs: torch.Tensor,
                         data_samples: List, clean_inputs: Optional[torch.Tensor] = None
                         ) -> Dict[str, EvidenceSource]:
         """How a search step of this task produces each evidence it provides.
@@ -215,7 +211,8 @@ class TaskAdapter(metaclass=ABCMeta):
         needs; a piece is computed on its first read, in the order the objective reads them.
 
         Args:
-            student, teacher: The two models (frozen; gradients flow to the inputs).
+            teacher: The teacher (student and teacher are frozen; gradients flow to the
+                inputs).
             inputs: The augmented batch ``x'``.
             data_samples: Its data samples.
             clean_inputs: The batch ``x`` before augmentation.
@@ -225,13 +222,14 @@ class TaskAdapter(metaclass=ABCMeta):
             ``'double_backward'``) -> function of the evidence computing it.
         """
 
-    def check_search_objective(self, objective: SearchObjective) -> None:
+    @classmethod
+    def check_search_objective(cls, objective: SearchObjective) -> None:
         """Raise a ``ConfigError`` if this task cannot offer what the objective needs
         (its ``needs`` not within :attr:`provides`)."""
-        missing = sorted(set(objective.needs) - set(self.provides))
+        missing = sorted(set(objective.needs) - set(cls.provides))
         if missing:
             hint = ("use estimator='finite_difference'" if missing == [DOUBLE_BACKWARD]
                     else 'use tst_mm.PaperSearchObjective or tst_mm.StudentLookahead')
-            raise ConfigError(f'{self.task} cannot give the search objective '
+            raise ConfigError(f'{cls.task} cannot give the search objective '
                               f'{type(objective).__name__} what it needs ({", ".join(missing)}); '
                               f'{hint}')

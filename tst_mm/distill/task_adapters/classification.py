@@ -16,11 +16,11 @@ from ...search_objectives.evidence import (
     STUDENT_INVERTED_LOSS,
     TEACHER_TASK_LOSS,
 )
+from ...losses.extra_inputs import call_loss
 from .base import (
     TASK_LOSS_EVIDENCE,
     EvidenceSource,
     TaskAdapter,
-    call_distill_loss,
     is_instance_of,
     teacher_context,
 )
@@ -80,14 +80,15 @@ class ClassificationAdapter(TaskAdapter):
         """mmpretrain image classifiers."""
         return is_instance_of(model, 'mmpretrain.models.classifiers', 'ImageClassifier')
 
-    def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
-        num_student = getattr(student.head, 'num_classes', None)
+    def check_compatible(self, teacher: nn.Module) -> None:
+        num_student = getattr(self.student.head, 'num_classes', None)
         num_teacher = getattr(teacher.head, 'num_classes', None)
         if num_student != num_teacher:
             raise ConfigError(f'teacher has {num_teacher} classes but student has {num_student}; '
                               'set the same head.num_classes in both configs')
 
-    def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
+    @classmethod
+    def check_augmenter(cls, augmenter: nn.Module, student: nn.Module) -> None:
         """Give an augmenter with mixing ops the number of classes of its mixed targets
         (from the student's head), and refuse a head that computes accuracies in training
         (mmpretrain's ``ClsHead`` cannot with soft targets)."""
@@ -96,7 +97,7 @@ class ClassificationAdapter(TaskAdapter):
             check_mixing_student(student)
             augmenter.set_num_classes(student.head.num_classes)
 
-    def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
+    def distill_losses(self, teacher: nn.Module, inputs: torch.Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
                        num_augmented: int = 0, teacher_correct_only: bool = False,
                        teacher_grad: bool = False,
@@ -106,6 +107,7 @@ class ClassificationAdapter(TaskAdapter):
         each loss is :math:`(\alpha n' L(x') + n L(x)) / (\alpha n' + n)` over the ``n'``
         augmented and ``n`` clean samples (the plain mean at :math:`\alpha = 1`, plain KD on
         ``x`` at :math:`\alpha = 0`)."""
+        student = self.student
         student_logits = _logits(student, inputs)
         labels = _labels(data_samples)
         weighted = x_prime_weight is not None and 0 < num_augmented < len(labels)
@@ -140,20 +142,20 @@ class ClassificationAdapter(TaskAdapter):
         for name, loss in distill_losses.items():
             if not weighted:
                 rows = slice(None) if keep_all else keep
-                losses[f'distill.loss_{name}'] = call_distill_loss(
-                    loss, student_logits[rows], teacher_logits[rows], labels[rows])
+                losses[f'distill.loss_{name}'] = call_loss(
+                    loss, student_logits[rows], teacher_logits[rows], labels=labels[rows])
                 continue
-            value = call_distill_loss(loss, student_logits[clean_rows],
-                                      teacher_logits[clean_rows], labels[clean_rows])
+            value = call_loss(loss, student_logits[clean_rows], teacher_logits[clean_rows],
+                              labels=labels[clean_rows])
             if num_kept:
                 value = _weighted_mean(
-                    call_distill_loss(loss, student_logits[kept_aug], teacher_logits[kept_aug],
-                                      labels[kept_aug]),
+                    call_loss(loss, student_logits[kept_aug], teacher_logits[kept_aug],
+                              labels=labels[kept_aug]),
                     value, num_kept, num_clean, x_prime_weight)
             losses[f'distill.loss_{name}'] = value
         return losses
 
-    def search_evidence(self, student: nn.Module, teacher: nn.Module, inputs: torch.Tensor,
+    def search_evidence(self, teacher: nn.Module, inputs: torch.Tensor,
                         data_samples: List, clean_inputs: Optional[torch.Tensor] = None
                         ) -> Dict[str, EvidenceSource]:
         """The logits of teacher and student on ``x'`` (and of the teacher on ``x``); the
@@ -169,7 +171,7 @@ class ClassificationAdapter(TaskAdapter):
 
         return {
             LOGITS: lambda evidence: ClassLogits(_logits(teacher, inputs),
-                                                 _logits(student, inputs), labels),
+                                                 _logits(self.student, inputs), labels),
             CLEAN_TEACHER_LOGITS: clean_teacher_logits,
             TEACHER_TASK_LOSS: lambda evidence: F.cross_entropy(evidence[LOGITS].teacher, labels),
             STUDENT_INVERTED_LOSS: lambda evidence: (

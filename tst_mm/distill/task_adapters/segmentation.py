@@ -38,14 +38,15 @@ The augmenter must run in ``geometric_mode='compose'`` when it has geometric ops
 (``labels_follow_pixels``; checked by the base adapter): the label maps then move with the
 pixels (nearest sampling; pixels from outside the image become the ignore index).
 """
-from typing import Dict, List, Mapping, Optional, Sequence
+import functools
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...errors import ConfigError, UnsupportedModelError
-from ...losses.extra_inputs import IGNORE_INDEX, VALID_MASK, takes
+from ...losses.extra_inputs import VALID_MASK, call_loss, takes
 from ...registry import TASK_ADAPTERS
 from ...search_objectives.evidence import STUDENT_INVERTED_LOSS, TEACHER_TASK_LOSS
 from .base import (
@@ -119,11 +120,16 @@ def _head_logits(head: nn.Module, feats: Sequence[Tensor]) -> Tensor:
     return logits
 
 
-def _valid_mask(labels: Tensor, size: Sequence[int], ignore_index: int) -> Tensor:
-    """``(N, h, w)`` bool: pixels of the nearest-resized ground truth that are not ignored."""
+def _resized_labels(labels: Tensor, size: Sequence[int]) -> Tensor:
+    """``(N, 1, H, W)`` labels nearest-resized to ``size`` (as they are at that size)."""
     if tuple(labels.shape[2:]) != tuple(size):
         labels = F.interpolate(labels.float(), size=tuple(size), mode='nearest')
-    return labels[:, 0] != ignore_index
+    return labels
+
+
+def _valid_mask(labels: Tensor, size: Sequence[int], ignore_index: int) -> Tensor:
+    """``(N, h, w)`` bool: pixels of the nearest-resized ground truth that are not ignored."""
+    return _resized_labels(labels, size)[:, 0] != ignore_index
 
 
 def _teacher_correct(teacher_logits: Tensor, labels: Tensor, num_augmented: int) -> Tensor:
@@ -132,12 +138,46 @@ def _teacher_correct(teacher_logits: Tensor, labels: Tensor, num_augmented: int)
     ``teacher_logits`` are at the compared size ``(h, w)``; labels are nearest-resized to it.
     Pixels of the original images (after the first ``num_augmented``) are all ``True``.
     """
-    size = teacher_logits.shape[2:]
-    if tuple(labels.shape[2:]) != tuple(size):
-        labels = F.interpolate(labels.float(), size=tuple(size), mode='nearest')
+    labels = _resized_labels(labels, teacher_logits.shape[2:])
     correct = teacher_logits.argmax(dim=1) == labels[:, 0].long()
     correct[num_augmented:] = True
     return correct
+
+
+class _ComparedPixels:
+    """Which pixels the KD losses compare at each logit size, computed once per size: not
+    ignored and, when ``teacher_decode`` is given (``teacher_correct_only``), taught right
+    by the teacher on ``x'``.
+
+    Args:
+        labels: ``(N, 1, H, W)`` ground truth.
+        ignore_index: The label of ignored pixels.
+        resize: ``(logits, size) -> logits`` at ``size``.
+        teacher_decode: The teacher's decode-head logits, or ``None``.
+        num_augmented: How many samples at the front of the batch are ``x'``.
+    """
+
+    def __init__(self, labels: Tensor, ignore_index: int, resize,
+                 teacher_decode: Optional[Tensor] = None, num_augmented: int = 0) -> None:
+        self.labels, self.ignore_index, self.resize = labels, ignore_index, resize
+        self.teacher_decode, self.num_augmented = teacher_decode, num_augmented
+        self._masks: Dict[Tuple[int, ...], Tensor] = {}
+
+    def __call__(self, size: Sequence[int]) -> Tensor:
+        """``(N, h, w)`` bool mask of the pixels to compare at ``size``."""
+        if size not in self._masks:
+            mask = _valid_mask(self.labels, size, self.ignore_index)
+            if self.teacher_decode is not None:
+                mask = mask & _teacher_correct(self.resize(self.teacher_decode, size),
+                                               self.labels, self.num_augmented)
+            self._masks[size] = mask
+        return self._masks[size]
+
+    def dropped(self, size: Sequence[int]) -> Tensor:
+        """The share of the counted pixels of ``x'`` at ``size`` that the filter left out."""
+        counted = _valid_mask(self.labels, size, self.ignore_index)[:self.num_augmented]
+        kept = self(size)[:self.num_augmented]
+        return 1.0 - kept.sum() / counted.sum().clamp(min=1)
 
 
 @TASK_ADAPTERS.register_module()
@@ -149,14 +189,21 @@ class SegmentationAdapter(TaskAdapter):
     compares_choices = ('decode', 'auxiliary')
     provides = TASK_LOSS_EVIDENCE
 
+    def __init__(self, student: nn.Module,
+                 compares: Optional[Mapping[str, Optional[str]]] = None) -> None:
+        super().__init__(student, compares)
+        _check_segmentor(student, 'student')
+        #: The student's auxiliary heads, in order (empty without one).
+        self.aux_heads = _aux_heads(student)
+
     @classmethod
     def matches(cls, model: nn.Module) -> bool:
         """mmseg segmentors (the checks then ask for an ``EncoderDecoder``)."""
         return is_instance_of(model, 'mmseg.models.segmentors', 'BaseSegmentor')
 
     # ------------------------------------------------------------------ checks
-    def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
-        _check_segmentor(student, 'student')
+    def check_compatible(self, teacher: nn.Module) -> None:
+        student = self.student
         _check_segmentor(teacher, 'teacher')
         _check_losses_skip_ignored(student, 'student')
         _check_losses_skip_ignored(teacher, 'teacher')
@@ -166,12 +213,13 @@ class SegmentationAdapter(TaskAdapter):
             raise ConfigError(f'teacher has {num_teacher} classes but student has {num_student}; '
                               'set the same decode_head.num_classes (and auxiliary_head) in both '
                               'configs')
-        for s_head, t_head in zip(_aux_heads(student), _aux_heads(teacher)):
+        for s_head, t_head in zip(self.aux_heads, _aux_heads(teacher)):
             if s_head.num_classes != t_head.num_classes:
                 raise ConfigError(f'teacher auxiliary head has {t_head.num_classes} classes but '
                                   f'the student\'s has {s_head.num_classes}')
 
-    def check_augmenter(self, augmenter: nn.Module, student: nn.Module) -> None:
+    @classmethod
+    def check_augmenter(cls, augmenter: nn.Module, student: nn.Module) -> None:
         super().check_augmenter(augmenter, student)
         ignore_index = getattr(augmenter, 'seg_ignore_index', None)
         head_ignore = student.decode_head.ignore_index
@@ -181,8 +229,7 @@ class SegmentationAdapter(TaskAdapter):
                               f'ignores {head_ignore}; set augmenter seg_ignore_index='
                               f'{head_ignore}')
 
-    def check_teacher_correct_only(self, student: nn.Module,
-                                   distill_losses: Mapping[str, nn.Module]) -> None:
+    def check_teacher_correct_only(self, distill_losses: Mapping[str, nn.Module]) -> None:
         without_mask = [name for name, loss in distill_losses.items()
                         if not takes(loss, VALID_MASK)]
         if without_mask:
@@ -191,23 +238,31 @@ class SegmentationAdapter(TaskAdapter):
                               'whole channel maps); use tst_mm.KDLoss or drop teacher_correct_only')
 
     # ------------------------------------------------------------------ distillation
-    def distill_losses(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
+    def _student_losses(self, logits: Dict[str, List[Tensor]],
+                        data_samples: List) -> Dict[str, Tensor]:
+        """The student's mmseg losses of each head (``student.decode.*``, ``student.aux.*``)."""
+        heads = [('decode', self.student.decode_head, logits['decode'][0])]
+        for idx, (head, head_logits) in enumerate(zip(self.aux_heads, logits['auxiliary'])):
+            heads.append(('aux' if len(self.aux_heads) == 1 else f'aux_{idx}', head, head_logits))
+        return {f'student.{prefix}.{key}': value for prefix, head, head_logits in heads
+                for key, value in head.loss_by_feat(head_logits, data_samples).items()}
+
+    def _resized(self, logits: Tensor, size) -> Tensor:
+        """Logits at ``size`` (bilinear, with the student head's ``align_corners``)."""
+        if logits.shape[2:] == size:
+            return logits
+        return F.interpolate(logits, size=size, mode='bilinear',
+                             align_corners=self.student.decode_head.align_corners)
+
+    def distill_losses(self, teacher: nn.Module, inputs: Tensor,
                        data_samples: List, distill_losses: Mapping[str, nn.Module],
                        num_augmented: int = 0, teacher_correct_only: bool = False,
                        teacher_grad: bool = False, x_prime_weight: Optional[Tensor] = None
                        ) -> Dict[str, Tensor]:
-        feats = student.extract_feat(inputs)
-        student_logits = {'decode': [_head_logits(student.decode_head, feats)],
-                          'auxiliary': [_head_logits(h, feats) for h in _aux_heads(student)]}
-        losses = {}
-        for key, value in student.decode_head.loss_by_feat(
-                student_logits['decode'][0], data_samples).items():
-            losses[f'student.decode.{key}'] = value
-        aux_heads = _aux_heads(student)
-        for idx, (head, logits) in enumerate(zip(aux_heads, student_logits['auxiliary'])):
-            prefix = 'aux' if len(aux_heads) == 1 else f'aux_{idx}'
-            for key, value in head.loss_by_feat(logits, data_samples).items():
-                losses[f'student.{prefix}.{key}'] = value
+        feats = self.student.extract_feat(inputs)
+        student_logits = {'decode': [_head_logits(self.student.decode_head, feats)],
+                          'auxiliary': [_head_logits(h, feats) for h in self.aux_heads]}
+        losses = self._student_losses(student_logits, data_samples)
         if not distill_losses:
             return losses
 
@@ -221,27 +276,10 @@ class SegmentationAdapter(TaskAdapter):
             if 'auxiliary' in compares.values():
                 teacher_logits['auxiliary'] = [
                     _head_logits(h, teacher_feats) for h in _aux_heads(teacher)]
-        labels = student.decode_head._stack_batch_gt(data_samples)  # (N, 1, H, W)
-        ignore_index = student.decode_head.ignore_index
-        align_corners = student.decode_head.align_corners
-
-        def resized(logits: Tensor, size) -> Tensor:
-            if logits.shape[2:] == size:
-                return logits
-            return F.interpolate(logits, size=size, mode='bilinear', align_corners=align_corners)
-
-        masks = {}
-
-        def valid_mask(size) -> Tensor:
-            """Pixels to compare at ``size``: not ignored and, if filtered, taught right."""
-            if size not in masks:
-                mask = _valid_mask(labels, size, ignore_index)
-                if filtered:
-                    mask = mask & _teacher_correct(
-                        resized(teacher_logits['decode'][0], size), labels, num_augmented)
-                masks[size] = mask
-            return masks[size]
-
+        pixels = _ComparedPixels(
+            self.student.decode_head._stack_batch_gt(data_samples),  # (N, 1, H, W)
+            self.student.decode_head.ignore_index, self._resized,
+            teacher_logits['decode'][0] if filtered else None, num_augmented)
         for name, loss in distill_losses.items():
             head = compares[name]
             pairs = list(zip(student_logits[head], teacher_logits[head]))
@@ -250,39 +288,30 @@ class SegmentationAdapter(TaskAdapter):
                     f'distill_losses entry {name!r} compares {head} heads, but the student has '
                     f'{len(student_logits[head])} and the teacher {len(teacher_logits[head])}; '
                     'give both the same auxiliary_head layout or drop the entry')
-            values = []
-            for s_logits, t_logits in pairs:
-                size = s_logits.shape[2:]
-                kwargs = {}
-                if takes(loss, VALID_MASK):
-                    kwargs['valid_mask'] = valid_mask(size)
-                values.append(loss(s_logits, resized(t_logits, size), **kwargs))
+            values = [call_loss(loss, s_logits, self._resized(t_logits, s_logits.shape[2:]),
+                                valid_mask=functools.partial(pixels, s_logits.shape[2:]))
+                      for s_logits, t_logits in pairs]
             losses[f'distill.loss_{name}'] = torch.stack(values).mean()
         if filtered:
-            size = student_logits['decode'][0].shape[2:]
-            counted = _valid_mask(labels, size, ignore_index)[:num_augmented]
-            kept = valid_mask(size)[:num_augmented]
-            losses['distill.dropped_aug'] = 1.0 - kept.sum() / counted.sum().clamp(min=1)
+            losses['distill.dropped_aug'] = pixels.dropped(student_logits['decode'][0].shape[2:])
         return losses
 
     # ------------------------------------------------------------------ search
-    def search_evidence(self, student: nn.Module, teacher: nn.Module, inputs: Tensor,
+    def search_evidence(self, teacher: nn.Module, inputs: Tensor,
                         data_samples: List, clean_inputs: Optional[Tensor] = None
                         ) -> Dict[str, EvidenceSource]:
         """The teacher's mmseg loss on ``x'``; the student's inverted loss: the weakness loss
         on its decode head's logits (see the module docstring)."""
 
         def student_inverted(weakness_loss: nn.Module) -> Tensor:
-            head = student.decode_head
-            logits = _head_logits(head, student.extract_feat(inputs))
+            head = self.student.decode_head
+            logits = _head_logits(head, self.student.extract_feat(inputs))
             labels = head._stack_batch_gt(data_samples)  # (N, 1, H, W), as mmseg's loss
             logits = F.interpolate(logits, size=labels.shape[2:], mode='bilinear',
                                    align_corners=head.align_corners)
-            labels = labels[:, 0].long()
-            kwargs = {}
-            if takes(weakness_loss, IGNORE_INDEX):  # the head's ignored pixels, whatever the
-                kwargs['ignore_index'] = head.ignore_index  # loss's own default
-            return weakness_loss(logits, labels, **kwargs)
+            # the head's ignored pixels, whatever the loss's own default
+            return call_loss(weakness_loss, logits, labels[:, 0].long(),
+                             ignore_index=head.ignore_index)
 
         return {
             TEACHER_TASK_LOSS: lambda evidence: total_task_loss(
