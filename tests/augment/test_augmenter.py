@@ -372,3 +372,33 @@ def test_sign_mode_decides_the_direction_of_brightness(signs, can_darken):
     assert all(abs(c) > 0.05 for c in changes)  # the op applied every time
     assert any(c < 0 for c in changes) is can_darken
     assert any(c > 0 for c in changes)
+
+
+def test_the_augmenter_asks_its_task_for_the_label_rules():
+    from tst_mm.augment.label_rules import LabelRule
+    from tst_mm.errors import ConfigError
+
+    class Task:
+        """What an adapter of a task with one rule answers."""
+
+        def label_rules(self):
+            return {'seg_ignore_index': LabelRule(7, 'the head ignores 7')}
+
+    aug = LearnableAugmenter(ops=['rotate'], geometric_mode='compose')
+    assert (aug.seg_ignore_index, aug.min_box_size, aug.min_box_visible) == (255, 1.0, 0.1)
+    aug.follow_task(Task())
+    assert aug.seg_ignore_index == 7 and isinstance(aug.seg_ignore_index, int)
+    sample = BaseDataElement()
+    sample.gt_sem_seg = BaseDataElement(data=torch.zeros(1, 8, 8, dtype=torch.long))
+    sample.set_metainfo(dict(img_shape=(8, 8)))
+    with torch.no_grad():
+        aug.probability_logits.fill_(20.0)
+        aug.magnitude_logits.fill_(5.0)
+        _, (out, ) = aug(torch.rand(1, 3, 8, 8), [sample])
+    assert 7 in out.gt_sem_seg.data  # pixels from outside the image take the task's index
+    LearnableAugmenter(seg_ignore_index=7, min_box_size=2.0).follow_task(Task())  # agrees
+    with pytest.raises(ConfigError, match=r'^the augmenter marks pixels from outside the image '
+                                          r'with seg_ignore_index=0 but the head ignores 7; '
+                                          r'set augmenter seg_ignore_index=7 or drop the '
+                                          r'setting$'):
+        LearnableAugmenter(seg_ignore_index=0).follow_task(Task())

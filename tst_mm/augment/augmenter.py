@@ -1,6 +1,6 @@
 """The learnable, differentiable batch augmenter of TST."""
 import os
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -12,6 +12,7 @@ from ..errors import ConfigError, refuses_unknown_settings
 from .gates import relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels
+from .label_rules import LABEL_RULE_DEFAULTS, LABEL_RULE_MEANINGS
 from .mixing import MIX, draw_partners, mix_scores
 from .ops import COLOR, FIXED, GEOMETRIC, OP_NAMES, AugmentOp, resolve_ops
 from .policy_io import Policy, inverse_sigmoid, load_policy, save_policy
@@ -81,11 +82,16 @@ class LearnableAugmenter(BaseModule):
         learned_ops_ckpt: Checkpoint of the op-imitation CNNs, written by
             ``tools/pretrain_ops.py``; required with ``op_impl='learned'``.
         min_box_size: ``'compose'`` mode: warped boxes narrower or lower than this (pixels,
-            after clipping to the image) are dropped with their labels and masks.
+            after clipping to the image) are dropped with their labels and masks (default
+            1.0).
         min_box_visible: ``'compose'`` mode: warped boxes keeping less than this fraction of
-            their area inside the image are dropped likewise.
+            their area inside the image are dropped likewise (default 0.1).
         seg_ignore_index: ``'compose'`` mode: label-map value of pixels warped in from outside
-            the image (and of the padding).
+            the image (and of the padding). In a ``tst_mm.TSTDistiller`` the segmentation
+            task sets it (its student's decode-head ``ignore_index``; :meth:`follow_task`),
+            so it need not be given; one that contradicts the task's is refused (default 255).
+            These three are the label rules (:mod:`tst_mm.augment.label_rules`): ``None``
+            leaves a rule to the task, else to its default.
         num_classes: Width of the mixed targets (``gt_score``) the mixing ops write;
             ``tst_mm.TSTDistiller`` sets it from the student's head (:meth:`set_num_classes`).
             Unused without mixing ops.
@@ -133,9 +139,9 @@ class LearnableAugmenter(BaseModule):
                  fill: float = 0.0,
                  op_impl: str = 'exact',
                  learned_ops_ckpt: Optional[str] = None,
-                 min_box_size: float = 1.0,
-                 min_box_visible: float = 0.1,
-                 seg_ignore_index: int = 255,
+                 min_box_size: Optional[float] = None,
+                 min_box_visible: Optional[float] = None,
+                 seg_ignore_index: Optional[int] = None,
                  num_classes: Optional[int] = None,
                  signs: str = 'random',
                  learn_x_prime_weight: bool = False,
@@ -170,12 +176,8 @@ class LearnableAugmenter(BaseModule):
         self.geometric_mode = geometric_mode
         self.fill = float(fill)
         self.op_impl = op_impl
-        if min_box_size < 0 or not 0.0 <= min_box_visible <= 1.0:
-            raise ConfigError(f'min_box_size must be >= 0 and min_box_visible in [0, 1], got '
-                              f'{min_box_size} and {min_box_visible}.')
-        self.min_box_size = float(min_box_size)
-        self.min_box_visible = float(min_box_visible)
-        self.seg_ignore_index = int(seg_ignore_index)
+        self._init_label_rules(min_box_size=min_box_size, min_box_visible=min_box_visible,
+                               seg_ignore_index=seg_ignore_index)
         self.num_classes: Optional[int] = None
         self.set_num_classes(num_classes)
 
@@ -226,6 +228,36 @@ class LearnableAugmenter(BaseModule):
         self.num_classes = num_classes
 
     # ------------------------------------------------------------------ normalisation
+    def _init_label_rules(self, **settings: Optional[float]) -> None:
+        """The label rules from this augmenter's settings (``None``: the default, until the
+        task says otherwise in :meth:`follow_task`)."""
+        box_size, visible = settings['min_box_size'], settings['min_box_visible']
+        if (box_size is not None and box_size < 0) or \
+                (visible is not None and not 0.0 <= visible <= 1.0):
+            raise ConfigError(f'min_box_size must be >= 0 and min_box_visible in [0, 1], got '
+                              f'{box_size} and {visible}.')
+        #: The label rules this augmenter's config sets (the others are the task's).
+        self._label_settings = {name: value for name, value in settings.items()
+                                if value is not None}
+        for name, default in LABEL_RULE_DEFAULTS.items():
+            setattr(self, name, type(default)(self._label_settings.get(name, default)))
+
+    def follow_task(self, adapter: Any) -> None:
+        """Take the label rules of the task from its adapter (``adapter.label_rules()``,
+        name -> :class:`~.label_rules.LabelRule`); ``tst_mm.TSTDistiller`` calls it at build.
+
+        Raises:
+            ConfigError: If a setting of this augmenter's config contradicts a rule of the
+                task.
+        """
+        for name, rule in adapter.label_rules().items():
+            mine = self._label_settings.get(name)
+            if mine is not None and mine != rule.value:
+                raise ConfigError(f'the augmenter {LABEL_RULE_MEANINGS[name]} {name}={mine} but '
+                                  f'{rule.reason}; set augmenter {name}={rule.value} or drop '
+                                  'the setting')
+            setattr(self, name, type(LABEL_RULE_DEFAULTS[name])(rule.value))
+
     def set_normalization(self, mean: Optional[Sequence[float]],
                           std: Optional[Sequence[float]]) -> None:
         """Set the normalisation the inputs carry (e.g. copied from a data preprocessor).

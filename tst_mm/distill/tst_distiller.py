@@ -164,6 +164,8 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         self.augmenter = MODELS.build(augmenter) if augmenter is not None else None
         if self.augmenter is not None:
             self.adapter.check_augmenter(self.augmenter, self.student)
+            if hasattr(self.augmenter, 'follow_task'):  # the task's rules for warped labels
+                self.augmenter.follow_task(self.adapter)
             if self._x_prime_weight() is not None and not self.adapter.weighs_x_prime:
                 raise ConfigError(f'augmenter.learn_x_prime_weight: the {self.adapter.task} '
                                   'losses cannot weigh x\' apart from x (classification only); '

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ...augment.label_rules import LabelRule
 from ...errors import ConfigError
 from ...search_objectives import SearchEvidence, SearchObjective
 from ...search_objectives.evidence import (
@@ -163,6 +164,13 @@ class TaskAdapter(metaclass=ABCMeta):
         check = getattr(augmenter, 'check_labels_can_follow', None)
         if cls.labels_follow_pixels and check is not None:
             check()
+
+    def label_rules(self) -> Dict[str, LabelRule]:
+        """The task's rules for its warped labels, which the augmenter asks for
+        (``LearnableAugmenter.follow_task``): rule name (:mod:`tst_mm.augment.label_rules`)
+        -> :class:`~tst_mm.augment.label_rules.LabelRule` (default: none, the augmenter's
+        settings or defaults apply)."""
+        return {}
 
     @classmethod
     def check_teacher_classes(cls, teacher_classes: Tuple[str, ...],

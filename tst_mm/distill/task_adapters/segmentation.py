@@ -27,16 +27,17 @@ Distillation (``distill_losses``)
     decode-head argmax misses the label are left out too (losses must take ``valid_mask``).
 
 Search (``search_evidence``)
-    ``augment.loss_teacher``: the teacher's ordinary mmseg loss on ``x'`` (``teacher.loss``:
-    decode and auxiliary cross-entropies with their configured weights).
-    ``augment.loss_weakness``: the weakness loss (``tst_mm.StudentWeaknessLoss``, the bounded
-    inverted pixel CE ``-log(1 - p_y)``) on the student's ``decode_head`` logits, resized to
-    the label size as mmseg's ``BaseDecodeHead.loss_by_feat`` does; the head's
-    ``ignore_index`` pixels are left out.
+    The teacher's task loss: its ordinary mmseg loss on ``x'`` (``teacher.loss``: decode and
+    auxiliary cross-entropies with their configured weights). The student's inverted loss:
+    the objective's weakness loss (``tst_mm.StudentWeaknessLoss``, the bounded inverted pixel
+    CE ``-log(1 - p_y)``) on the student's ``decode_head`` logits, resized to the label size as
+    mmseg's ``BaseDecodeHead.loss_by_feat`` does; the head's ``ignore_index`` pixels are left
+    out.
 
 The augmenter must run in ``geometric_mode='compose'`` when it has geometric ops
 (``labels_follow_pixels``; checked by the base adapter): the label maps then move with the
-pixels (nearest sampling; pixels from outside the image become the ignore index).
+pixels (nearest sampling; pixels from outside the image become the ignore index, the student
+decode head's, which the adapter gives the augmenter as a label rule: ``label_rules``).
 """
 import functools
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -45,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...augment.label_rules import LabelRule
 from ...errors import ConfigError, UnsupportedModelError
 from ...losses.extra_inputs import VALID_MASK, call_loss, takes
 from ...registry import TASK_ADAPTERS
@@ -218,16 +220,12 @@ class SegmentationAdapter(TaskAdapter):
                 raise ConfigError(f'teacher auxiliary head has {t_head.num_classes} classes but '
                                   f'the student\'s has {s_head.num_classes}')
 
-    @classmethod
-    def check_augmenter(cls, augmenter: nn.Module, student: nn.Module) -> None:
-        super().check_augmenter(augmenter, student)
-        ignore_index = getattr(augmenter, 'seg_ignore_index', None)
-        head_ignore = student.decode_head.ignore_index
-        if ignore_index is not None and ignore_index != head_ignore:
-            raise ConfigError(f'the augmenter marks pixels from outside the image with '
-                              f'seg_ignore_index={ignore_index} but the student\'s decode head '
-                              f'ignores {head_ignore}; set augmenter seg_ignore_index='
-                              f'{head_ignore}')
+    def label_rules(self) -> Dict[str, LabelRule]:
+        """Pixels the augmenter brings in from outside the image are the student's decode-head
+        ``ignore_index``, which its losses and the KD losses leave out."""
+        ignore_index = self.student.decode_head.ignore_index
+        return {'seg_ignore_index': LabelRule(
+            ignore_index, f'the student\'s decode head ignores {ignore_index}')}
 
     def check_teacher_correct_only(self, distill_losses: Mapping[str, nn.Module]) -> None:
         without_mask = [name for name, loss in distill_losses.items()
