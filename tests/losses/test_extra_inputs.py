@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from tst_mm import losses
-from tst_mm.losses.extra_inputs import EXTRA_INPUTS, IGNORE_INDEX, LABELS, VALID_MASK, takes
+from tst_mm.losses.extra_inputs import (
+    EXTRA_INPUTS,
+    IGNORE_INDEX,
+    LABELS,
+    VALID_MASK,
+    call_loss,
+    takes,
+)
 from tst_mm.losses.inverted_detection_losses import KINDS, InvertedLoss
 
 
@@ -33,3 +40,27 @@ def test_every_inversion_kind_has_its_form():
     assert tuple(inverted.forms()) == KINDS
     value = inverted(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]))
     assert value.item() == pytest.approx(1.0 / (1.0 + 2.0))  # 1 / (1 + mean |x - y|)
+
+
+def test_call_loss_passes_each_loss_what_it_declares():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(4, 3), torch.randn(4, 3)
+    labels, mask = torch.tensor([0, 1, 2, 0]), torch.tensor([True, False, True, True])
+    kd, dkd = losses.KDLoss(), losses.DKDLoss()
+    asked = []
+
+    def costly_mask():
+        asked.append(True)
+        return mask
+
+    assert torch.equal(call_loss(kd, student, teacher, labels=labels, valid_mask=mask),
+                       kd(student, teacher, valid_mask=mask))
+    assert torch.equal(call_loss(dkd, student, teacher, labels=labels, valid_mask=costly_mask),
+                       dkd(student, teacher, labels))
+    assert not asked  # DKD takes no mask: the function was not called
+    assert torch.equal(call_loss(kd, student, teacher, valid_mask=costly_mask),
+                       kd(student, teacher, valid_mask=mask)) and asked
+    assert torch.equal(call_loss(kd, student, teacher, valid_mask=None), kd(student, teacher))
+    weakness = losses.StudentWeaknessLoss()
+    assert torch.equal(call_loss(weakness, student, labels, ignore_index=2),
+                       weakness(student, labels, ignore_index=2))

@@ -7,6 +7,7 @@ from torch import nn
 
 from ...augment.mixing import check_mixing_student
 from ...errors import ConfigError
+from ...losses.extra_inputs import call_loss
 from ...registry import TASK_ADAPTERS
 from ...search_objectives import ClassLogits, SearchEvidence
 from ...search_objectives.evidence import (
@@ -16,7 +17,6 @@ from ...search_objectives.evidence import (
     STUDENT_INVERTED_LOSS,
     TEACHER_TASK_LOSS,
 )
-from ...losses.extra_inputs import call_loss
 from .base import (
     TASK_LOSS_EVIDENCE,
     EvidenceSource,

@@ -59,7 +59,7 @@ Bad boxes
     clipping) are clipped to the image (ones left without area are dropped with their labels
     and masks) and the first such image is named in one warning per run.
 """
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
