@@ -357,8 +357,8 @@ def test_cascade_rcnn_distils_every_stage(scenes_root):
     def kd(teacher_state) -> float:
         model.teacher.load_state_dict(teacher_state)
         return float(model.adapter.distill_losses(
-            model.student, model.teacher, data['inputs'], data['data_samples'],
-            model.distill_losses)['distill.loss_cls'])
+            model.teacher, data['inputs'], data['data_samples'], model.distill_losses)[
+            'distill.loss_cls'])
 
     assert kd(model.student.state_dict()) < 1e-6
     for stage in (0, 2):
