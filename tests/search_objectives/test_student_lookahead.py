@@ -14,7 +14,7 @@ import tst_mm  # noqa: F401
 from tst_mm.distill.virtual_step import build_virtual_step
 from tst_mm.errors import ConfigError
 from tst_mm.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
-from tst_mm.search_objectives import StudentLookahead
+from tst_mm.search_objectives import SearchEvidence, StudentLookahead
 
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
@@ -83,7 +83,8 @@ def test_exact_and_finite_difference_hypergradients_agree(fashion_teacher_ckpt,
     policy = list(model.augmenter.parameters())
     grads = {}
     for estimator in ('exact', 'finite_difference'):
-        out = StudentLookahead(estimator=estimator)(step)
+        evidence = SearchEvidence({'virtual_step': lambda _: step})
+        out = StudentLookahead(estimator=estimator)(evidence)
         grads[estimator] = torch.autograd.grad(out['augment.loss_lookahead'], policy,
                                                retain_graph=True, allow_unused=True)
         assert out['augment.heldout_after'] < out['augment.heldout_before']
