@@ -68,6 +68,8 @@ def build_virtual_step(student: nn.Module, teacher: nn.Module, adapter: TaskAdap
         teacher_correct_only: As the distiller's setting.
         x_prime_weight: The weight of ``x'`` in the distillation losses, if learned.
     """
+    if adapter.student is not student:
+        raise ValueError('build_virtual_step: the adapter is bound to another student')
     train_batch = torch.cat([aug_inputs, inputs])
     train_samples = list(aug_samples) + list(samples)
     num_augmented = aug_inputs.size(0)
