@@ -1,9 +1,11 @@
 """docs/design.md's "add a task, an op" walkthrough, run for real.
 
 The page's ``my_tst_parts.py`` block is written into a folder outside the package and loaded
-by a config's ``custom_imports``; the op it registers is then drawn by the augmenter and the
-adapter it registers is picked for its model, with values checked.
+by a config's ``custom_imports``; the op it registers is then drawn by the augmenter, the
+adapter it registers is picked for its model, and a ``tst_mm.TSTDistiller`` built on both runs a
+search step and a distillation step, with values checked.
 """
+import copy
 import os.path as osp
 import re
 import sys
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
-from tst_testing import ROOT
+from tst_testing import ROOT, sgd_optim_wrappers
 
 import tst_mm  # noqa: F401
 from tst_mm.distill import adapter_for
@@ -102,3 +104,62 @@ def test_a_model_no_adapter_matches_is_named_in_one_line(parts_config):
                                         r"'PointAdapter'\]\)") as info:
         adapter_for(torch.nn.Linear(2, 2))
     assert '\n' not in str(info.value)
+
+
+def test_a_distiller_built_on_the_pages_parts_searches_and_distils(parts_config, tmp_path):
+    """The paper's objective reads the page's evidence, and the distillation step trains the
+    student on ``[x'; x]`` with the page's losses: each logged value and the student's SGD
+    update are recomputed here without the distiller."""
+    with DefaultScope.overwrite_default_scope('tst_mm'):
+        torch.manual_seed(0)
+        teacher = MODELS.build(parts_config.model)
+        ckpt = str(tmp_path / 'teacher.pth')
+        torch.save({'state_dict': teacher.state_dict()}, ckpt)
+        model = MODELS.build(dict(
+            type='tst_mm.TSTDistiller', student=parts_config.model, teacher=parts_config.model,
+            teacher_ckpt=ckpt, augmenter=parts_config.augmenter,
+            distill_losses=dict(kd=dict(type='tst_mm.KDLoss', tau=1.0))))
+    model.init_weights()
+    model.train()
+    optim = sgd_optim_wrappers(model, augmenter_lr=0.1, student_lr=0.5)
+    torch.manual_seed(1)
+    images = torch.rand(4, 3, 8, 8) * 0.9 + 0.05
+    samples = [BaseDataElement(gt_point=torch.tensor([0.5, float(i)])) for i in range(4)]
+    targets = torch.stack([s.gt_point for s in samples])
+    batch = dict(inputs=images, data_samples=samples)
+    student, teacher = model.student, model.teacher
+    assert torch.equal(teacher.head.weight, torch.load(ckpt)['state_dict']['head.weight'])
+
+    # search: x' = images ** 1.25 (the op always applies, magnitude 0.5, positive sign)
+    x_prime = images ** 1.25
+    with torch.no_grad():
+        teacher_loss = F.mse_loss(teacher(x_prime), targets)
+        inverted = 1.0 / (1.0 + F.mse_loss(student(x_prime), targets))
+    magnitude, student_weight = (model.augmenter.magnitude_logits.detach().clone(),
+                                 student.head.weight.detach().clone())
+    model.set_phase('search')
+    log_vars = model.train_step(copy.deepcopy(batch), optim)
+    assert float(log_vars['augment.loss_teacher']) == pytest.approx(float(teacher_loss))
+    assert float(log_vars['augment.loss_weakness']) == pytest.approx(float(inverted))
+    assert not torch.equal(model.augmenter.magnitude_logits, magnitude)  # the policy learned
+    assert torch.equal(student.head.weight, student_weight)  # the student did not
+
+    # distillation: one SGD step (lr 0.5) on the student task loss + KD on [x'; x]
+    torch.manual_seed(2)
+    with torch.no_grad():
+        x_prime, _ = model.augmenter(images, copy.deepcopy(samples))
+    both, both_targets = torch.cat([x_prime, images]), torch.cat([targets, targets])
+    reference = copy.deepcopy(student)
+    point_loss = F.mse_loss(reference(both), both_targets)
+    with torch.no_grad():
+        teacher_points = teacher(both)
+    kd_loss = model.distill_losses['kd'](reference(both), teacher_points)
+    (point_loss + kd_loss).backward()
+    model.set_phase('distill')
+    torch.manual_seed(2)
+    log_vars = model.train_step(copy.deepcopy(batch), optim)
+    assert float(log_vars['student.loss_point']) == pytest.approx(float(point_loss))
+    assert float(log_vars['distill.loss_kd']) == pytest.approx(float(kd_loss))
+    torch.testing.assert_close(student.head.weight,
+                               reference.head.weight - 0.5 * reference.head.weight.grad)
+    assert torch.equal(teacher.head.weight, torch.load(ckpt)['state_dict']['head.weight'])

@@ -435,11 +435,13 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                          buffers=self.buffers_with_teacher()) as update:
             inputs, data_samples, num_augmented = self._augmented_batch(inputs, data_samples)
             with wrapper.optim_context(self):
+                # only an adapter that weighs x' (checked at build) is asked to
                 weight = self._x_prime_weight()
+                weighing = {} if weight is None else dict(x_prime_weight=weight.detach())
                 losses = self.adapter.distill_losses(
                     self.teacher, inputs, data_samples, self.distill_losses,
                     num_augmented=num_augmented, teacher_correct_only=self.teacher_correct_only,
-                    x_prime_weight=None if weight is None else weight.detach())
+                    **weighing)
                 if weight is not None:
                     losses['distill.x_prime_weight'] = weight.detach()
             loss, log_vars = self.parse_losses(losses)
