@@ -22,7 +22,7 @@ from .search_objective_config import build_search_objective
 from .selection import build_selection
 from .task_adapters import adapter_for
 from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
-from .update import OptimizedPart
+from .update import AUGMENTER, STUDENT, OptimizedPart, SearchPart
 from .virtual_step import build_virtual_step
 
 __all__ = ['TSTDistiller']
@@ -187,10 +187,10 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         self._check_normalisation(teacher_skeleton)
         self._tool_phase = 'distill'  # what the stock train_step runs (set_phase)
         self.parts = {
-            'student': OptimizedPart('student', 'distillation',
-                                     max_consecutive_skips=max_consecutive_skips),
-            'augmenter': OptimizedPart('augmenter', 'search', keep_params=True,
-                                       max_consecutive_skips=max_consecutive_skips)}
+            STUDENT: OptimizedPart(STUDENT, 'distillation',
+                                   max_consecutive_skips=max_consecutive_skips),
+            AUGMENTER: SearchPart(AUGMENTER, 'search', keep_params=True,
+                                  max_consecutive_skips=max_consecutive_skips)}
         # The teacher is neither saved in checkpoints nor expected when loading them.
         self._register_state_dict_hook(self._drop_teacher_from_state_dict)
         self.register_load_state_dict_post_hook(self._ignore_missing_teacher_keys)
@@ -398,7 +398,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                     optim_wrapper: OptimWrapperDict) -> dict:
         """Check the optimizer wrappers, load the teacher if training has not yet, and
         preprocess the batch."""
-        if not isinstance(optim_wrapper, OptimWrapperDict) or 'student' not in optim_wrapper:
+        if not isinstance(optim_wrapper, OptimWrapperDict) or STUDENT not in optim_wrapper:
             raise TypeError("TSTDistiller needs optim_wrapper=dict(constructor="
                             "'tst_mm.TSTOptimWrapperConstructor', student=..., augmenter=...)")
         self.load_teacher()
@@ -424,7 +424,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
 
     def _distill_step(self, inputs: torch.Tensor, data_samples: List,
                       optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        part = self.parts['student']
+        part = self.parts[STUDENT]
         wrapper = part.wrapper(optim_wrapper)
         # all ranks apply the update or all skip it (non-finite loss or gradients anywhere)
         with part.update(optim_wrapper, self.student,
@@ -447,7 +447,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                      optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
         if self.augmenter is None:
             raise RuntimeError('search phase requested but the distiller has no augmenter')
-        part = self.parts['augmenter']
+        part = self.parts[AUGMENTER]
         wrapper = part.wrapper(optim_wrapper)
         student_was_training = self.student.training
         self.student.eval()
@@ -497,7 +497,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         clean, clean_samples = inputs[:half], data_samples[:half]
         aug_inputs, aug_samples = self.augmenter(clean, copy.deepcopy(clean_samples))
         names = {id(param): name for name, param in self.student.named_parameters()}
-        student_lr = self.parts['student'].wrapper(optim_wrapper).param_groups[0]['lr']
+        student_lr = self.parts[STUDENT].wrapper(optim_wrapper).param_groups[0]['lr']
         step = build_virtual_step(
             self.student, self.teacher, self.adapter, self.distill_losses,
             {names[id(param)]: param for param in trainable}, student_lr, aug_inputs,

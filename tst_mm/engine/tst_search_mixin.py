@@ -7,9 +7,11 @@ import numpy as np
 import torch
 from mmengine.dist import all_reduce, is_main_process
 
-from ..distill.update import SearchOptimController
+from ..distill.update import AUGMENTER, SearchOptimController, SearchPart
 from ..errors import ConfigError, check_settings
+from ..utils.unwrap import unwrap_model
 from .checkpoint_guard import checkpoint_withheld
+from .preflight import prepare_tst_training
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
@@ -34,11 +36,14 @@ class TSTSearchMixin:
     ``{unit: position of the last phase, 'passes_done': n, 'search_iter': k, 'search_optim':
     {...}}`` (plus what :meth:`_extra_state` adds), so it is saved with every checkpoint.
 
-    The augmenter's optimizer follows :class:`SearchOptimController` (``search_optim``): by
-    default, as the authors', it starts every phase fresh and decays its lr x0.9 after a pass
-    that brought the mean search loss down by less than 0.02 and less than 2%. After each pass
-    the pass means of the search losses and the augmenter lr are logged (``search_pass/*``
-    scalars and a log line).
+    The augmenter's part (``distiller.parts['augmenter']``, a
+    :class:`~tst_mm.distill.update.SearchPart`) applies its optimizer's phase rules when the
+    loop says a phase starts or a pass ends; the loop gives it its ``search_optim`` setting
+    (:class:`SearchOptimController`) when training starts. By default, as the authors', the
+    optimizer starts every phase fresh and its lr decays x0.9 after a pass that brought the
+    mean search loss down by less than 0.02 and less than 2%. After each pass the pass means
+    of the search losses and the augmenter lr are logged (``search_pass/*`` scalars and a log
+    line).
 
     Hook points called on hooks that define them, with the position as ``<unit>=``:
     ``before_search_phase``, ``after_search_iter(batch_idx, data_batch, outputs)``,
@@ -64,10 +69,22 @@ class TSTSearchMixin:
         self.search_checkpoint = search_checkpoint
         self.log_interval = log_interval
         self.search_iter = 0
-        self.search_optim = SearchOptimController(**(search_optim or {}))
+        #: the augmenter part's phase rules, handed to it when training starts
+        self._phase_rules = SearchOptimController(**(search_optim or {}))
         self._pass_outputs: List[Dict[str, torch.Tensor]] = []
 
+    def _start_training(self, preflight: bool) -> None:
+        """Before the first epoch or iteration: the checks and the preflight
+        (:func:`~.preflight.prepare_tst_training`), then the phase rules handed to the
+        augmenter's part."""
+        prepare_tst_training(self, preflight)
+        self._search_part().phase_rules = self._phase_rules
+
     # ------------------------------------------------------------------ helpers
+    def _search_part(self) -> SearchPart:
+        """The distiller's augmenter part, whose optimizer follows the phase rules."""
+        return unwrap_model(self.runner.model).parts[AUGMENTER]
+
     def _reseed(self, *keys: int) -> None:
         """Seed python, numpy and torch from the run's seed and a position in the schedule."""
         base = self.runner.seed if self.runner.seed is not None else 0
@@ -78,16 +95,12 @@ class TSTSearchMixin:
 
     def _state(self) -> dict:
         default = {self.unit: -1, 'passes_done': 0, 'search_iter': 0,
-                   'search_optim': self.search_optim.state_dict(), **self._extra_state()}
+                   'search_optim': self._search_part().state_dict(), **self._extra_state()}
         return self.runner.message_hub.get_info(STATE_KEY, default)
 
     def _set_state(self, **state) -> None:
-        state['search_optim'] = self.search_optim.state_dict()
+        state['search_optim'] = self._search_part().state_dict()
         self.runner.message_hub.update_info(STATE_KEY, state)
-
-    @property
-    def _augmenter_optimizer(self):
-        return self.runner.optim_wrapper['augmenter'].optimizer
 
     def _extra_state(self) -> dict:
         """Loop-specific progress saved with the state (none by default)."""
@@ -113,10 +126,11 @@ class TSTSearchMixin:
         runner = self.runner
         runner.call_hook('before_search_phase', **{self.unit: position})
         runner.model.train()
+        part = self._search_part()
         if first_pass == 0:
-            self.search_optim.start_phase(self._augmenter_optimizer)
+            part.start_phase(runner.optim_wrapper)
         else:  # resumed inside the phase: continue the plateau rule where it was
-            self.search_optim.load_state_dict(self._state().get('search_optim', {}))
+            part.load_state_dict(self._state().get('search_optim', {}))
         for pass_idx in range(first_pass, self.search_passes):
             self._reseed(position, pass_idx)
             runner.logger.info(f'TST search phase {self._where(position)}: pass '
@@ -148,14 +162,14 @@ class TSTSearchMixin:
     def _end_pass(self, position: int, pass_idx: int) -> None:
         """Pass means of the search losses, the plateau rule, and their log line."""
         means = self._pass_means()
-        optimizer = self._augmenter_optimizer
-        lr = optimizer.param_groups[0]['lr']  # the lr this pass ran with
-        decayed = self.search_optim.end_pass(optimizer, means.get('loss', float('nan')))
+        part = self._search_part()
+        lr = part.lr(self.runner.optim_wrapper)  # the lr this pass ran with
+        decayed = part.end_pass(self.runner.optim_wrapper, means.get('loss', float('nan')))
         scalars = {f'search_pass/{key}': value for key, value in means.items()}
         scalars.update({'search_pass/lr': lr, 'search_pass/position': position,
                         'search_pass/pass': pass_idx})
         self.runner.visualizer.add_scalars(scalars, step=self.search_iter)
-        plateau = f' (plateau: x{self.search_optim.factor} from the next pass)' if decayed else ''
+        plateau = f' (plateau: x{part.phase_rules.factor} from the next pass)' if decayed else ''
         losses = ', '.join(f'mean {key}: {value:.4f}' for key, value in means.items())
         self.runner.logger.info(f'TST search pass {pass_idx + 1}/{self.search_passes} '
                                 f'{self._where(position)}: {losses}, augmenter lr: {lr:.6g}'

@@ -10,7 +10,6 @@ from torch.utils.data import DataLoader
 from ..errors import ConfigError, refuses_unknown_settings
 from ..registry import LOOPS
 from .checkpoint_guard import resume_from_last_good_checkpoint
-from .preflight import prepare_tst_training
 from .tst_search_mixin import STATE_KEY, TSTSearchMixin
 
 __all__ = ['TSTEpochBasedTrainLoop', 'STATE_KEY']
@@ -97,7 +96,7 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
     # ------------------------------------------------------------------ schedule
     def run(self) -> nn.Module:
         """Train: the checks before training and the preflight first, then the epochs."""
-        prepare_tst_training(self, self.preflight)
+        self._start_training(self.preflight)
         with resume_from_last_good_checkpoint(self.runner):
             return super().run()
 
