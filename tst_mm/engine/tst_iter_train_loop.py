@@ -93,15 +93,14 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         if search_iters < 1:
             raise ConfigError(f'search_iters must be >= 1, got {search_iters}')
         self.search_iters = int(search_iters)
-        self._init_search(search_passes, online, search_checkpoint, log_interval,
-                          search_optim)
-        self.preflight = preflight
+        self._init_search(self.search_at, search_passes, online, search_checkpoint,
+                          log_interval, search_optim, preflight)
         self.search_batches = 0
 
     # ------------------------------------------------------------------ schedule
     def run(self):
         """Train: the checks before training and the preflight, then the iterations."""
-        self._start_training(self.preflight)
+        self._start_training()
         with resume_from_last_good_checkpoint(self.runner):
             return self._run_iters()
 
@@ -143,10 +142,7 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         """The search phase due before this student iteration (its batches drawn from the
         training stream), then random state from ``(seed, iteration)``: a run resumed from any
         iteration checkpoint draws the same augmentations as the uninterrupted run."""
-        if self._iter in self.search_at:
-            done = self._passes_done(self._iter)
-            if done < self.search_passes:
-                self._run_search_phase(self._iter, first_pass=done)
+        self._run_phase_due(self._iter)
         self._reseed(self._iter, -1)
         self.runner.model.train()
 

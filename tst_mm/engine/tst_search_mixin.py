@@ -11,8 +11,8 @@ from ..distill.update import AUGMENTER, SearchOptimController, SearchPart
 from ..errors import ConfigError, check_settings
 from ..utils.unwrap import unwrap_model
 from .checkpoint_guard import checkpoint_withheld
-from .preflight import prepare_tst_training
 from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
+from .training_start import prepare_tst_training
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
 
@@ -53,10 +53,12 @@ class TSTSearchMixin:
     #: Name of a schedule position: ``'epoch'`` or ``'iter'``.
     unit: str = 'epoch'
 
-    def _init_search(self, search_passes: int, online: Optional[dict],
+    def _init_search(self, positions: List[int], search_passes: int, online: Optional[dict],
                      search_checkpoint: bool, log_interval: int,
-                     search_optim: Optional[dict] = None) -> None:
-        """Check and store the search settings shared by the TST loops."""
+                     search_optim: Optional[dict], preflight: bool) -> None:
+        """Check and store the search settings shared by the TST loops (``positions``: where
+        the search phases run, in the loop's :attr:`unit`)."""
+        self._positions = positions
         if search_passes < 1:
             raise ConfigError(f'search_passes must be >= 1, got {search_passes}')
         self.search_passes = int(search_passes)
@@ -68,17 +70,24 @@ class TSTSearchMixin:
         self.online = online
         self.search_checkpoint = search_checkpoint
         self.log_interval = log_interval
+        self.preflight = preflight
         self.search_iter = 0
         #: the augmenter part's phase rules, handed to it when training starts
         self._phase_rules = SearchOptimController(**(search_optim or {}))
         self._pass_outputs: List[Dict[str, torch.Tensor]] = []
 
-    def _start_training(self, preflight: bool) -> None:
+    @property
+    def searches(self) -> bool:
+        """Whether the loop runs search steps at all (phases or online)."""
+        return bool(self._positions or self.online)
+
+    def _start_training(self) -> None:
         """Before the first epoch or iteration: the checks and the preflight
-        (:func:`~.preflight.prepare_tst_training`), then the phase rules handed to the
+        (:func:`~.training_start.prepare_tst_training`), then the phase rules handed to the
         augmenter's part."""
-        prepare_tst_training(self, preflight)
-        self._search_part().phase_rules = self._phase_rules
+        distiller = prepare_tst_training(self.runner, self.dataloader, type(self).__name__,
+                                         self.preflight, self.searches)
+        distiller.parts[AUGMENTER].phase_rules = self._phase_rules
 
     # ------------------------------------------------------------------ helpers
     def _search_part(self) -> SearchPart:
@@ -121,6 +130,13 @@ class TSTSearchMixin:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ search
+    def _run_phase_due(self, position: int) -> None:
+        """The passes not yet run of the search phase at ``position``, if one is due there."""
+        if position in self._positions:
+            done = self._passes_done(position)
+            if done < self.search_passes:
+                self._run_search_phase(position, first_pass=done)
+
     def _run_search_phase(self, position: int, first_pass: int = 0) -> None:
         """Run passes ``first_pass..search_passes-1`` of the phase at ``position``."""
         runner = self.runner
