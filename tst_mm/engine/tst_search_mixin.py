@@ -1,17 +1,15 @@
 """What the epoch- and iteration-based TST loops share: search steps, phases, state, resume."""
-import os.path as osp
 import random
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import all_reduce, is_main_process
+from mmengine.dist import all_reduce
 
 from ..distill.update import AUGMENTER, SearchOptimController, SearchPart
 from ..errors import ConfigError, check_settings
 from ..utils.unwrap import unwrap_model
-from .checkpoint_guard import checkpoint_withheld
-from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
+from .search_checkpoints import save_search_checkpoint
 from .training_start import prepare_tst_training
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
@@ -231,20 +229,10 @@ class TSTSearchMixin:
             self.runner.logger.info(f'TST search ({where}) {losses}')
 
     def _save_search_checkpoint(self, position: int, pass_idx: int) -> None:
-        """Save a resumable checkpoint at a pass boundary and point ``last_checkpoint`` at it;
-        nothing while a part skips its steps (:func:`.checkpoint_guard.checkpoint_withheld`)."""
-        filename = search_checkpoint_name(self.unit, position, pass_idx)
+        """The resumable checkpoint after a pass (:func:`.save_search_checkpoint`), with
+        ``meta`` as the loop stands: resuming re-enters this position and skips the passes
+        done."""
         what = (f'the checkpoint of search pass {pass_idx + 1}/{self.search_passes} '
                 f'{self._where(position)}')
-        if checkpoint_withheld(self.runner, what):
-            return
-        # meta as the loop stands: resuming re-enters this position and skips the passes done
-        self.runner.save_checkpoint(self.runner.work_dir, filename,
-                                    meta=dict(epoch=self._epoch, iter=self._iter))
-        # where CheckpointHook records its own: a diverging run names the last one saved
-        self.runner.message_hub.update_info('last_ckpt',
-                                            osp.join(self.runner.work_dir, filename))
-        if is_main_process():
-            with open(osp.join(self.runner.work_dir, 'last_checkpoint'), 'w') as f:
-                f.write(osp.join(self.runner.work_dir, filename))
-        rotate_search_checkpoints(self.runner, self.unit)  # max_keep_ckpts, as epoch ones
+        save_search_checkpoint(self.runner, self.unit, position, pass_idx, what,
+                               meta=dict(epoch=self._epoch, iter=self._iter))
