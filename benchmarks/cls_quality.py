@@ -96,7 +96,8 @@ from study_runs import (
 
 from tst_mm.augment import OP_NAMES
 from tst_mm.engine import POLICY_HISTORY_FILE
-from tst_mm.utils import last_logged_scalar, logged_records, student_config
+from tst_mm.launch import student_config
+from tst_mm.utils import last_logged_scalar, logged_records
 
 PRESETS = {
     'short': dict(

@@ -11,7 +11,7 @@ slim FPN and heads; trained here once with ``--teacher-iters`` and cached) and a
 its width (1/8 of ResNet-18, FPN and heads halved too) trained on the same schedule and seeds by
 each method:
 
-- ``alone``: the student's plain mmdet config (``tst_mm.utils.student_config``; no teacher);
+- ``alone``: the student's plain mmdet config (``tst_mm.launch.student_config``; no teacher);
 - ``kd``: KL between the student's and the teacher's RoI-head class logits on the student's
   proposals (the TST demo config's distillation loss), no augmentation;
 - ``kd_random``: KD on ``[x'; x]`` with the augmenter's *initial* policy over the same op pool

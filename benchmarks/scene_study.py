@@ -18,7 +18,8 @@ import torch
 from mmengine.config import Config
 from study_runs import ROOT, comparison_notes, run_tool, summarise, summary_table
 
-from tst_mm.utils import last_logged_scalar, student_config
+from tst_mm.launch import student_config
+from tst_mm.utils import last_logged_scalar
 
 __all__ = [
     'METHODS', 'COMPARED', 'parse_scene_args', 'make_data_command', 'ensure_data',

@@ -10,7 +10,7 @@ width, trained here once with ``--teacher-iters`` and cached) and the demo's 1/8
 student (``configs/demo/tst_pspnet_scenes.py``) trained on the same schedule and seeds by each
 method:
 
-- ``alone``: the student's plain mmseg config (``tst_mm.utils.student_config``; no teacher);
+- ``alone``: the student's plain mmseg config (``tst_mm.launch.student_config``; no teacher);
 - ``kd``: pixel-wise KL on the decode and auxiliary logits (the TST config's distillation
   losses), no augmentation;
 - ``kd_random``: KD on ``[x'; x]`` with the augmenter's *initial* policy over the same op pool,

@@ -12,7 +12,6 @@ from tst_testing import ROOT
 
 import tst_mm
 import tst_mm.utils
-import tst_mm.utils.runner_setup
 from tst_mm.distill.model_config import resolve_model_paths
 from tst_mm.errors import (
     ConfigError,
@@ -21,13 +20,13 @@ from tst_mm.errors import (
     check_settings,
     refuses_unknown_settings,
 )
-from tst_mm.utils.runner_setup import check_default_scope, check_tst_settings, refusal_line
+from tst_mm.launch import check_default_scope, check_tst_settings
+from tst_mm.utils import refusal_line
 
 
 def test_one_class_under_every_name():
     assert tst_mm.ConfigError is ConfigError
     assert tst_mm.utils.ConfigError is ConfigError
-    assert tst_mm.utils.runner_setup.ConfigError is ConfigError  # back-compat
     assert issubclass(ConfigError, ValueError)
 
 

@@ -102,10 +102,25 @@ def test_the_graph_sees_known_edges():
     # relative, absolute and through a package's __init__
     assert 'tst_mm.errors' in graph['tst_mm.distill.model_config']
     assert 'tst_mm.registry' in graph['tst_mm.distill.tst_distiller']
-    assert 'tst_mm.utils.unwrap' in graph['tst_mm.utils.runner_setup']
+    assert 'tst_mm.utils.unwrap' in graph['tst_mm.utils.checkpoint_checks']
 
 
 def test_no_import_circles():
     graph = _graph()
     circles = [path for path in map(lambda m: _circle_through(graph, m), sorted(graph)) if path]
     assert circles == [], ' | '.join(' -> '.join(path) for path in circles)
+
+
+def test_utils_import_no_distill():
+    """``tst_mm.utils`` is a lower floor: it imports ``tst_mm.errors`` and itself, never the
+    distiller's package (nor anything else of tst_mm); launching a config, which needs the
+    distiller's model configs, is ``tst_mm.launch``."""
+    graph = _graph()
+    upward = {module: sorted(target for target in targets
+                             if not target.startswith('tst_mm.utils.')
+                             and target != 'tst_mm.errors')
+              for module, targets in graph.items() if module.startswith('tst_mm.utils.')}
+    assert 'tst_mm.utils.checkpoint_checks' in upward  # the utils modules were found
+    assert not any(target.startswith('tst_mm.distill') for targets in upward.values()
+                   for target in targets), upward
+    assert {module: targets for module, targets in upward.items() if targets} == {}

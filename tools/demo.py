@@ -19,7 +19,8 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
-from tst_mm.utils import last_logged_scalar, student_config
+from tst_mm.launch import student_config
+from tst_mm.utils import last_logged_scalar
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEACHER_CONFIG = 'configs/demo/resnet18-tiny_fashion-mnist.py'

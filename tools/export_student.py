@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
-from tst_mm.utils import register_checkpoint_safe_globals, student_config
+from tst_mm.launch import student_config
+from tst_mm.utils import register_checkpoint_safe_globals
 
 PREFIX = 'student.'
 #: meta entries worth keeping (all plain data); run state such as the message hub is dropped

@@ -141,8 +141,8 @@ def load_config(path: str, tiny: bool):
 
 def build_optim(cfg, model, amp: bool):
     """The TST optim wrappers of ``cfg``, with ``AmpOptimWrapper`` for both parts if ``amp``."""
+    from tst_mm.launch import enable_amp
     from tst_mm.registry import OPTIM_WRAPPER_CONSTRUCTORS
-    from tst_mm.utils import enable_amp
     cfg = copy.deepcopy(cfg)
     if amp:
         enable_amp(cfg)
@@ -198,7 +198,7 @@ def check_config(path: str, args, amp: bool) -> dict:
     """Steps of every mode for one config and AMP setting; what :func:`main` reports."""
     from mmengine.registry import DefaultScope, init_default_scope
 
-    from tst_mm.engine.preflight import TrainingState
+    from tst_mm.engine.training_state import TrainingState
     from tst_mm.registry import MODELS
     cfg = load_config(path, args.tiny)
     init_default_scope(cfg.default_scope)

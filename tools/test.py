@@ -28,7 +28,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import tst_mm  # noqa: E402,F401  (registers tst_mm modules and safe checkpoint globals)
 from tst_mm.errors import ConfigError  # noqa: E402
-from tst_mm.utils import load_tool_config, prepare_launch, refusal_line  # noqa: E402
+from tst_mm.launch import load_tool_config, prepare_launch  # noqa: E402
+from tst_mm.utils import refusal_line  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

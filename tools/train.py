@@ -29,12 +29,10 @@ from mmengine.runner import Runner  # noqa: E402
 
 import tst_mm  # noqa: E402,F401  (registers tst_mm modules and safe checkpoint globals)
 from tst_mm.errors import ConfigError  # noqa: E402
+from tst_mm.launch import enable_amp, load_tool_config, prepare_launch  # noqa: E402
 from tst_mm.utils import (  # noqa: E402
     check_load_from_checkpoint,
     check_resume_checkpoint,
-    enable_amp,
-    load_tool_config,
-    prepare_launch,
     refusal_line,
 )
 

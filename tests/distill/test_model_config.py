@@ -9,8 +9,8 @@ from tst_testing import ROOT
 
 import tst_mm
 from tst_mm.errors import ConfigError
+from tst_mm.launch import load_tool_config
 from tst_mm.registry import MODELS
-from tst_mm.utils import load_tool_config
 
 TST_CONFIG = osp.join(ROOT, 'configs/demo/tst_fashion-mnist.py')
 TEACHER_CONFIG = osp.join(ROOT, 'configs/demo/resnet18-tiny_fashion-mnist.py')

@@ -14,7 +14,8 @@ from tst_testing import ROOT, fashion_runner_cfg
 from tst_testing import run_tool_expecting_failure as _fail_tool
 
 import tst_mm  # noqa: F401
-from tst_mm.engine.preflight import first_batch, run_preflight
+from tst_mm.engine.first_batch import first_batch
+from tst_mm.engine.preflight import run_preflight
 from tst_mm.registry import DATASETS, MODELS
 from tst_mm.utils import ConfigError
 

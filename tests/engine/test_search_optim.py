@@ -91,3 +91,30 @@ def test_a_non_finite_pass_mean_is_not_compared_nor_kept():
     assert controller.end_pass(optimizer, 0.895) is True  # plateau against 0.9
     assert optimizer.param_groups[0]['lr'] == pytest.approx(0.009)
     assert controller.state_dict() == {'previous_loss': 0.895}
+
+
+def test_the_augmenter_part_applies_the_rules_to_its_own_wrapper_only():
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+    from tst_mm.distill.update import AUGMENTER, STUDENT, SearchPart
+    student, student_param = _optimizer(lr=0.1)
+    augmenter, augmenter_param = _optimizer(lr=0.01)
+    wrappers = OptimWrapperDict(**{STUDENT: OptimWrapper(student),
+                                   AUGMENTER: OptimWrapper(augmenter)})
+    part = SearchPart(AUGMENTER, 'search', phase_rules=SearchOptimController(factor=0.5))
+    part.start_phase(wrappers)
+    for param, optimizer in ((student_param, student), (augmenter_param, augmenter)):
+        param.grad = torch.ones(3)
+        optimizer.step()
+    assert part.end_pass(wrappers, 1.0) is False
+    assert part.end_pass(wrappers, 1.0) is True  # plateau: the augmenter's lr x0.5
+    assert part.lr(wrappers) == pytest.approx(0.005)
+    assert student.param_groups[0]['lr'] == 0.1
+    assert part.state_dict() == {'previous_loss': 1.0}
+
+    part.start_phase(wrappers)  # fresh: the augmenter's momentum and lr, not the student's
+    assert len(augmenter.state) == 0 and part.lr(wrappers) == pytest.approx(0.01)
+    assert len(student.state) == 1
+    restored = SearchPart(AUGMENTER, 'search')
+    restored.load_state_dict({'previous_loss': 0.7})
+    assert restored.end_pass(wrappers, 0.695) is True

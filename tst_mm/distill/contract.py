@@ -31,17 +31,21 @@ class TSTDistillerContract(ABC):
       sample grids, weight averaging).
     - :meth:`buffers_with_teacher`: the DDP wrapper's ``broadcast_buffers`` and the
       preflight's snapshot of everything a step changes.
-    - :attr:`parts`: the preflight's snapshot (each optimized part's skip counter), and the
-      checkpoint guard (``tst_mm.engine.checkpoint_guard``: no checkpoint is saved while a
-      part's skips in a row are above zero).
+    - :attr:`parts`: the loops' phase rules (``parts['augmenter']``: ``start_phase``,
+      ``end_pass``, ``state_dict``), the preflight's snapshot (each optimized part's skip
+      counter), and the checkpoint guard (``tst_mm.engine.checkpoint_guard``: no checkpoint
+      is saved while a part's skips in a row are above zero).
     - :meth:`restore_teacher_norm_layers`: the DDP wrapper, after the Runner's ``sync_bn``.
 
     Attributes:
         augmenter: The learnable augmenter, or ``None`` (then there is nothing to search).
         teacher_classes: Class names the teacher checkpoint records, once
             :meth:`load_teacher` has run (``None`` when it records none).
-        parts: The optimized parts (``'student'``, ``'augmenter'``), each a
-            ``tst_mm.distill.update.OptimizedPart``: its wrapper, update rule and skips.
+        parts: The optimized parts (``'student'``, ``'augmenter'``: the names of
+            ``tst_mm.distill.update.PART_NAMES``), each a
+            ``tst_mm.distill.update.OptimizedPart``: its wrapper, update rule and skips; the
+            augmenter's is a ``tst_mm.distill.update.SearchPart``, which also applies its
+            optimizer's rules across search phases.
     """
 
     augmenter: Optional[nn.Module]

@@ -54,9 +54,10 @@ from mmengine.runner.checkpoint import _get_mmengine_home, _process_mmcls_checkp
 from torch import nn
 
 from tst_mm.errors import CheckpointError
+from tst_mm.utils.checkpoint_checks import state_dict_mismatch
 from tst_mm.utils.checkpoint_file import load_checkpoint_file
 from tst_mm.utils.collective import raise_if_failed_elsewhere
-from tst_mm.utils.runner_setup import error_line, state_dict_mismatch
+from tst_mm.utils.error_lines import error_line
 
 __all__ = ['TeacherCheckpointError', 'load_teacher_checkpoint', 'read_checkpoint',
            'checkpoint_classes', 'hash_prefix', 'cache_path', 'zoo_location', 'freeze']

@@ -4,13 +4,9 @@ from itertools import chain
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
-import torch.distributed as dist
-from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
-from mmengine.registry import DefaultScope
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..augment.mixing import match_soft_targets
 from ..errors import ConfigError, refuses_unknown_settings
@@ -18,13 +14,12 @@ from ..registry import MODELS
 from ..search_objectives import SearchEvidence, VirtualStep
 from ..search_objectives.evidence import VIRTUAL_STEP
 from .contract import TSTDistillerContract
+from .frozen_teacher import FrozenTeacher, without_teacher
 from .model_config import merge_data_preprocessor, resolve_model_config
-from .model_skeleton import build_skeleton
 from .search_objective_config import build_search_objective
 from .selection import build_selection
 from .task_adapters import adapter_for, adapter_type_for
-from .teacher_loading import TeacherCheckpointError, freeze, load_teacher_checkpoint
-from .update import OptimizedPart
+from .update import AUGMENTER, STUDENT, OptimizedPart, SearchPart
 from .virtual_step import build_virtual_step
 
 __all__ = ['TSTDistiller']
@@ -139,27 +134,16 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         self.student = MODELS.build(student)
         # The teacher is built when training first uses it (:attr:`teacher`): testing the
         # student never builds it. Its config is checked now, on a skeleton without weights.
-        self._teacher_cfg = resolve_model_config(teacher, 'teacher')
-        scope = DefaultScope.get_current_instance()
-        if scope is not None:  # build it later in the scope the config is read in now
-            self._teacher_cfg.setdefault('_scope_', scope.scope_name)
+        self.frozen_teacher = FrozenTeacher(teacher, teacher_ckpt, allow_random_teacher,
+                                            teacher_norm_eval)
         # the adapter, bound to the student and to what each KD loss compares
         distill_losses = {name: dict(cfg) for name, cfg in (distill_losses or {}).items()}
         self.adapter = adapter_for(self.student, {name: cfg.pop('compares', None)
                                                   for name, cfg in distill_losses.items()})
-        teacher_skeleton = build_skeleton(MODELS, copy.deepcopy(self._teacher_cfg))
+        teacher_skeleton = self.frozen_teacher.skeleton()
         self._check_teacher(teacher_skeleton)
         # Share the student's preprocessor: stock evaluators and tools see the student's view.
         self.data_preprocessor = self.student.data_preprocessor
-
-        self.teacher_ckpt = teacher_ckpt
-        self.allow_random_teacher = allow_random_teacher
-        #: class names the teacher checkpoint records (set by :meth:`load_teacher`)
-        self.teacher_classes: Optional[tuple] = None
-        self._teacher_loaded = False
-        self.teacher_norm_eval = teacher_norm_eval
-        #: classes of the teacher's norm layers, to undo a SyncBN conversion of the whole model
-        self._teacher_norm_types: Dict[str, type] = {}
 
         self.augmenter = MODELS.build(augmenter) if augmenter is not None else None
         if self.augmenter is not None:
@@ -191,13 +175,12 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         self._check_normalisation(teacher_skeleton)
         self._tool_phase = 'distill'  # what the stock train_step runs (set_phase)
         self.parts = {
-            'student': OptimizedPart('student', 'distillation',
-                                     max_consecutive_skips=max_consecutive_skips),
-            'augmenter': OptimizedPart('augmenter', 'search', keep_params=True,
-                                       max_consecutive_skips=max_consecutive_skips)}
+            STUDENT: OptimizedPart(STUDENT, 'distillation',
+                                   max_consecutive_skips=max_consecutive_skips),
+            AUGMENTER: SearchPart(AUGMENTER, 'search', keep_params=True,
+                                  max_consecutive_skips=max_consecutive_skips)}
         # The teacher is neither saved in checkpoints nor expected when loading them.
-        self._register_state_dict_hook(self._drop_teacher_from_state_dict)
-        self.register_load_state_dict_post_hook(self._ignore_missing_teacher_keys)
+        self.frozen_teacher.attach(self)
 
     # ------------------------------------------------------------------ set-up and checks
     def _check_teacher(self, teacher: nn.Module) -> None:
@@ -217,17 +200,6 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                               'both see one preprocessed batch, so give them the same '
                               'data_preprocessor settings')
 
-    @staticmethod
-    def _drop_teacher_from_state_dict(module, state_dict, prefix, local_metadata):
-        for key in [key for key in state_dict if key.startswith(prefix + 'teacher.')]:
-            del state_dict[key]
-        return state_dict
-
-    @staticmethod
-    def _ignore_missing_teacher_keys(module, incompatible_keys):
-        missing = incompatible_keys.missing_keys
-        missing[:] = [key for key in missing if not key.startswith('teacher.')]
-
     # The teacher is built at its first use and is neither trained nor saved, so the
     # distiller's parameters and buffers are those of its state dict, before and after the
     # teacher exists: code that pairs them by position with a copy made before training (the
@@ -235,25 +207,23 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
     def named_parameters(self, prefix: str = '', recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[Tuple[str, nn.Parameter]]:
         """Named parameters of the student and the augmenter (not the teacher's)."""
-        return self._without_teacher(
-            super().named_parameters(prefix, recurse, remove_duplicate), prefix)
+        return without_teacher(super().named_parameters(prefix, recurse, remove_duplicate),
+                               prefix)
 
     def named_buffers(self, prefix: str = '', recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[Tuple[str, torch.Tensor]]:
         """Named buffers of the student and the augmenter (not the teacher's)."""
-        return self._without_teacher(
-            super().named_buffers(prefix, recurse, remove_duplicate), prefix)
-
-    @staticmethod
-    def _without_teacher(named: Iterator[Tuple[str, torch.Tensor]],
-                         prefix: str) -> Iterator[Tuple[str, torch.Tensor]]:
-        teacher = f'{prefix}.teacher.' if prefix else 'teacher.'
-        return ((name, tensor) for name, tensor in named if not name.startswith(teacher))
+        return without_teacher(super().named_buffers(prefix, recurse, remove_duplicate), prefix)
 
     @property
     def weakness_loss(self) -> Optional[nn.Module]:
         """The student-weakness loss of the search objective, if it has one."""
         return getattr(self.search_objective, 'weakness_loss', None)
+
+    @property
+    def teacher_classes(self) -> Optional[tuple]:
+        """Class names the teacher checkpoint records (set by :meth:`load_teacher`)."""
+        return self.frozen_teacher.classes
 
     def check_teacher_classes(self, dataset_classes: tuple) -> None:
         """See :meth:`TSTDistillerContract.check_teacher_classes` (the adapter's rule)."""
@@ -263,7 +233,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
     def buffers_with_teacher(self) -> Iterator[torch.Tensor]:
         """Every buffer, the teacher's included once it is built (its BN statistics change
         when ``teacher_norm_eval=False``)."""
-        teacher = self._modules.get('teacher')
+        teacher = self.frozen_teacher.built(self)
         return chain(self.buffers(), teacher.buffers() if teacher is not None else ())
 
     def init_weights(self) -> None:
@@ -276,25 +246,9 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
 
     @property
     def teacher(self) -> nn.Module:
-        """The frozen teacher, built at its first use (training), on the student's device.
-
-        Building it neither draws from the global random stream nor happens in a test run.
-        """
-        teacher = self._modules.get('teacher')
-        if teacher is None:
-            with torch.random.fork_rng(devices=[]):
-                teacher = MODELS.build(self._teacher_cfg)
-            freeze(teacher)
-            device = next(chain(self.student.parameters(), self.student.buffers())).device
-            teacher.to(device)
-            teacher.train(self.training and not self.teacher_norm_eval)
-            self._teacher_norm_types = {name: type(module)
-                                        for name, module in teacher.named_modules()
-                                        if isinstance(module, _BatchNorm)}
-            # registered as the submodule ``teacher`` (``add_module`` would refuse the name of
-            # this property)
-            self._modules['teacher'] = teacher
-        return teacher
+        """The frozen teacher, built at its first use (training), on the student's device
+        (:meth:`FrozenTeacher.get`)."""
+        return self.frozen_teacher.get(self, like=self.student)
 
     def load_teacher(self) -> None:
         """Load ``teacher_ckpt`` into the teacher, once; every rank must call it.
@@ -306,65 +260,19 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
             TeacherCheckpointError: If ``teacher_ckpt`` is ``None`` without
                 ``allow_random_teacher``, or cannot be loaded.
         """
-        if self._teacher_loaded:
-            return
-        if self.teacher_ckpt is None:
-            if not self.allow_random_teacher:
-                raise TeacherCheckpointError(
-                    'model.teacher_ckpt is None: training would distil from a teacher with '
-                    'random weights; set model.teacher_ckpt, or model.allow_random_teacher=True '
-                    'if a random teacher is meant')
-            MMLogger.get_current_instance().warning(
-                'TSTDistiller trains with a random teacher (allow_random_teacher=True)')
-            if dist.is_available() and dist.is_initialized():  # one random teacher for all
-                for tensor in chain(self.teacher.parameters(), self.teacher.buffers()):
-                    dist.broadcast(tensor.data, src=0)
-        else:
-            self.teacher_classes = load_teacher_checkpoint(self.teacher, self.teacher_ckpt)
-        self._teacher_loaded = True
+        self.frozen_teacher.load(lambda: self.teacher)
 
     def train(self, mode: bool = True) -> 'TSTDistiller':
         """Set train mode; the teacher stays in eval mode when ``teacher_norm_eval``."""
         super().train(mode)
-        teacher = self._modules.get('teacher')  # not built in a test run
-        if teacher is not None and self.teacher_norm_eval:
-            teacher.eval()
+        self.frozen_teacher.keep_mode(self)
         return self
 
     def restore_teacher_norm_layers(self) -> List[str]:
-        """Give the frozen teacher back the norm layers it was built with.
-
-        mmengine's Runner applies ``sync_bn`` to the whole model it wraps, teacher included.
-        The teacher is frozen and in eval mode, where SyncBN would only normalise with its
-        running statistics anyway; this swaps each converted layer back to its original class
-        (``BatchNorm2d``, ...) holding the very same parameter and buffer tensors, so the
-        teacher is exactly as loaded. ``tst_mm.TSTDistributedWrapper`` calls it; the student
-        keeps its SyncBN layers.
-
-        Returns:
-            Names (inside the teacher) of the layers restored.
-        """
-        teacher = self._modules.get('teacher')
-        if teacher is None:  # built later, after any conversion: nothing to restore
-            return []
-        restored = []
-        for name, original in self._teacher_norm_types.items():
-            parent_name, _, child = name.rpartition('.')
-            parent = teacher.get_submodule(parent_name) if parent_name else teacher
-            layer = getattr(parent, child)
-            if type(layer) is original:
-                continue
-            plain = original(layer.num_features, layer.eps, layer.momentum, layer.affine,
-                             layer.track_running_stats)
-            for key, value in chain(layer.named_parameters(recurse=False),
-                                    layer.named_buffers(recurse=False)):
-                setattr(plain, key, value)  # the same tensors: nothing is copied or reset
-            plain.train(layer.training)
-            setattr(parent, child, plain)
-            restored.append(name)
-        if self.teacher_norm_eval:
-            teacher.eval()
-        return restored
+        """Undo a SyncBN conversion of the teacher (mmengine's Runner converts the whole model
+        it wraps; ``tst_mm.TSTDistributedWrapper`` calls this, and the student keeps its SyncBN
+        layers): see :meth:`FrozenTeacher.restore_norm_layers`."""
+        return self.frozen_teacher.restore_norm_layers(self)
 
     def set_phase(self, phase: str) -> None:
         """Choose what the stock :meth:`train_step` runs: ``'distill'`` (the default) or
@@ -402,7 +310,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                     optim_wrapper: OptimWrapperDict) -> dict:
         """Check the optimizer wrappers, load the teacher if training has not yet, and
         preprocess the batch."""
-        if not isinstance(optim_wrapper, OptimWrapperDict) or 'student' not in optim_wrapper:
+        if not isinstance(optim_wrapper, OptimWrapperDict) or STUDENT not in optim_wrapper:
             raise TypeError("TSTDistiller needs optim_wrapper=dict(constructor="
                             "'tst_mm.TSTOptimWrapperConstructor', student=..., augmenter=...)")
         self.load_teacher()
@@ -428,7 +336,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
 
     def _distill_step(self, inputs: torch.Tensor, data_samples: List,
                       optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
-        part = self.parts['student']
+        part = self.parts[STUDENT]
         wrapper = part.wrapper(optim_wrapper)
         # all ranks apply the update or all skip it (non-finite loss or gradients anywhere)
         with part.update(optim_wrapper, self.student,
@@ -453,7 +361,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
                      optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
         if self.augmenter is None:
             raise RuntimeError('search phase requested but the distiller has no augmenter')
-        part = self.parts['augmenter']
+        part = self.parts[AUGMENTER]
         wrapper = part.wrapper(optim_wrapper)
         student_was_training = self.student.training
         self.student.eval()
@@ -516,7 +424,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         """The student's distillation loss under other parameters, on ``[x'; x]`` and on the
         held-out batch, at the student's current learning rate."""
         names = {id(param): name for name, param in self.student.named_parameters()}
-        student_lr = self.parts['student'].wrapper(optim_wrapper).param_groups[0]['lr']
+        student_lr = self.parts[STUDENT].wrapper(optim_wrapper).param_groups[0]['lr']
         return build_virtual_step(
             self.student, self.teacher, self.adapter, self.distill_losses,
             {names[id(param)]: param for param in trainable}, student_lr, aug_inputs,

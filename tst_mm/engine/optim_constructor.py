@@ -2,13 +2,12 @@
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from torch import nn
 
+from ..distill.update import AUGMENTER, PART_NAMES
 from ..errors import ConfigError
 from ..registry import OPTIM_WRAPPER_CONSTRUCTORS
 from ..utils.unwrap import unwrap_model
 
 __all__ = ['TSTOptimWrapperConstructor']
-
-PARTS = ('student', 'augmenter')
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -33,26 +32,26 @@ class TSTOptimWrapperConstructor:
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg=None) -> None:
-        missing = [part for part in PARTS if part not in optim_wrapper_cfg]
-        unknown = [key for key in optim_wrapper_cfg if key not in PARTS]
+        missing = [part for part in PART_NAMES if part not in optim_wrapper_cfg]
+        unknown = [key for key in optim_wrapper_cfg if key not in PART_NAMES]
         if missing or unknown:
             raise ConfigError(
-                f'TST optim_wrapper needs exactly the keys {list(PARTS)}; missing {missing}, '
-                f'unknown {unknown} (put optimizer settings inside student=dict(...) and '
-                'augmenter=dict(...))')
+                f'TST optim_wrapper needs exactly the keys {list(PART_NAMES)}; missing '
+                f'{missing}, unknown {unknown} (put optimizer settings inside '
+                'student=dict(...) and augmenter=dict(...))')
         self.constructors = {
             part: DefaultOptimWrapperConstructor(
                 dict(optim_wrapper_cfg[part]),
                 optim_wrapper_cfg[part].get('paramwise_cfg', None))
-            for part in PARTS
+            for part in PART_NAMES
         }
-        for part in PARTS:
+        for part in PART_NAMES:
             self.constructors[part].optim_wrapper_cfg.pop('paramwise_cfg', None)
 
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
         """Build the wrappers for ``model.student`` and ``model.augmenter``."""
         model = unwrap_model(model)  # a DDP-wrapped distiller
-        if getattr(model, 'augmenter', None) is None:
+        if getattr(model, AUGMENTER, None) is None:
             raise ConfigError('TSTOptimWrapperConstructor needs a model with an augmenter')
         return OptimWrapperDict(**{
-            part: self.constructors[part](getattr(model, part)) for part in PARTS})
+            part: self.constructors[part](getattr(model, part)) for part in PART_NAMES})

@@ -1,6 +1,6 @@
 """The TST schedule for iteration-based training (mmseg's 80k-iteration recipes)."""
 import logging
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
@@ -9,7 +9,6 @@ from torch.utils.data import DataLoader
 from ..errors import ConfigError, refuses_unknown_settings
 from ..registry import LOOPS
 from .checkpoint_guard import resume_from_last_good_checkpoint
-from .preflight import prepare_tst_training
 from .tst_search_mixin import TSTSearchMixin
 
 __all__ = ['TSTIterBasedTrainLoop']
@@ -94,47 +93,56 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
         if search_iters < 1:
             raise ConfigError(f'search_iters must be >= 1, got {search_iters}')
         self.search_iters = int(search_iters)
-        self._init_search(search_passes, online, search_checkpoint, log_interval,
-                          search_optim)
-        self.preflight = preflight
+        self._init_search(self.search_at, search_passes, online, search_checkpoint,
+                          log_interval, search_optim, preflight)
         self.search_batches = 0
-        #: the training stream itself (search passes draw from it directly)
-        self._stream = self.dataloader_iterator
 
     # ------------------------------------------------------------------ schedule
     def run(self):
-        """Train: the checks before training and the preflight, then mmengine's iteration
-        loop, whose data stream (:class:`_StudentBatches`) runs the search phase due before a
-        student batch is drawn."""
-        prepare_tst_training(self, self.preflight)
-        self.dataloader_iterator = _StudentBatches(self, self._stream, resume_skips=self._iter)
-        try:
-            with resume_from_last_good_checkpoint(self.runner):
-                return super().run()
-        finally:
-            self.dataloader_iterator = self._stream
+        """Train: the checks before training and the preflight, then the iterations."""
+        self._start_training()
+        with resume_from_last_good_checkpoint(self.runner):
+            return self._run_iters()
 
-    def _start_stream(self) -> None:
-        """Before the first batch: the progress saved with the checkpoint, and on resume the
-        batches the search steps drew (mmengine skips the student's)."""
+    def _run_iters(self):
+        """mmengine's ``IterBasedTrainLoop.run``, with the search phase due before a student
+        iteration run before its batch is drawn (the search batches come first)."""
+        runner = self.runner
+        runner.call_hook('before_train')
+        # the whole run is one big epoch, as in mmengine
+        runner.call_hook('before_train_epoch')
+        self._skip_drawn_batches()
+        while self._iter < self._max_iters and not self.stop_training:
+            self._before_student_iter()
+            self.run_iter(next(self.dataloader_iterator))
+            self._decide_current_val_interval()
+            if (runner.val_loop is not None and self._iter >= self.val_begin
+                    and (self._iter % self.val_interval == 0
+                         or self._iter == self._max_iters)):
+                runner.val_loop.run()
+        runner.call_hook('after_train_epoch')
+        runner.call_hook('after_train')
+        return runner.model
+
+    def _skip_drawn_batches(self) -> None:
+        """Before the first batch: the progress saved with the checkpoint, and on resume every
+        batch drawn so far skipped, the search steps' first and then the student's."""
         state = self._state()
         self.search_iter = state['search_iter']
         self.search_batches = state.get('search_batches', 0)
-        if self.search_batches > 0:
-            print_log(f'Advance dataloader {self.search_batches} more steps to skip the data '
-                      'search iterations have already used', logger='current',
-                      level=logging.WARNING)
-            for _ in range(self.search_batches):
-                next(self._stream)
+        for drawn, what in ((self.search_batches, 'search iterations have already used'),
+                            (self._iter, 'has already been trained')):
+            if drawn > 0:
+                print_log(f'Advance dataloader {drawn} steps to skip the data that {what}',
+                          logger='current', level=logging.WARNING)
+                for _ in range(drawn):
+                    next(self.dataloader_iterator)
 
-    def _before_student_batch(self) -> None:
-        """The search phase due before this student iteration, then random state from
-        ``(seed, iteration)``: a run resumed from any iteration checkpoint draws the same
-        augmentations as the uninterrupted run."""
-        if self._iter in self.search_at:
-            done = self._passes_done(self._iter)
-            if done < self.search_passes:
-                self._run_search_phase(self._iter, first_pass=done)
+    def _before_student_iter(self) -> None:
+        """The search phase due before this student iteration (its batches drawn from the
+        training stream), then random state from ``(seed, iteration)``: a run resumed from any
+        iteration checkpoint draws the same augmentations as the uninterrupted run."""
+        self._run_phase_due(self._iter)
         self._reseed(self._iter, -1)
         self.runner.model.train()
 
@@ -148,7 +156,7 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
     def _pass_batches(self, position: int, pass_idx: int) -> Iterable[Tuple[int, object]]:
         """``search_iters`` batches from the training stream."""
         for idx in range(self.search_iters):
-            batch = next(self._stream)
+            batch = next(self.dataloader_iterator)
             self.search_batches += 1
             yield idx, batch
 
@@ -158,38 +166,3 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
     def _extra_state(self) -> dict:
         return {'search_batches': getattr(self, 'search_batches', 0)}
 
-
-class _StudentBatches:
-    """The stream of student batches that mmengine's ``IterBasedTrainLoop.run`` draws from.
-
-    It is the loop's training stream, except that before each student batch it runs what
-    TST does there (:meth:`TSTIterBasedTrainLoop._before_student_batch`: a due search phase
-    drawing its own batches from the same stream, and the re-seeding). The first
-    ``resume_skips`` batches are mmengine's skip of those already trained on a resume; the
-    first batch drawn also skips those the search steps drew
-    (:meth:`TSTIterBasedTrainLoop._start_stream`).
-
-    Args:
-        loop: The TST loop.
-        stream: The loop's infinite training stream.
-        resume_skips: Student iterations done before this run (mmengine skips that many).
-    """
-
-    def __init__(self, loop: TSTIterBasedTrainLoop, stream: Iterator, resume_skips: int) -> None:
-        self.loop = loop
-        self.stream = stream
-        self.resume_skips = resume_skips
-        self._started = False
-
-    def __iter__(self) -> '_StudentBatches':
-        return self
-
-    def __next__(self):
-        if not self._started:
-            self._started = True
-            self.loop._start_stream()
-        if self.resume_skips > 0:
-            self.resume_skips -= 1
-        else:
-            self.loop._before_student_batch()
-        return next(self.stream)

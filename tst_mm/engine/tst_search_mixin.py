@@ -1,16 +1,16 @@
 """What the epoch- and iteration-based TST loops share: search steps, phases, state, resume."""
-import os.path as osp
 import random
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import all_reduce, is_main_process
+from mmengine.dist import all_reduce
 
-from ..distill.update import SearchOptimController
+from ..distill.update import AUGMENTER, SearchOptimController, SearchPart
 from ..errors import ConfigError, check_settings
-from .checkpoint_guard import checkpoint_withheld
-from .search_checkpoints import rotate_search_checkpoints, search_checkpoint_name
+from ..utils.unwrap import unwrap_model
+from .search_checkpoints import save_search_checkpoint
+from .training_start import prepare_tst_training
 
 __all__ = ['TSTSearchMixin', 'STATE_KEY']
 
@@ -34,11 +34,14 @@ class TSTSearchMixin:
     ``{unit: position of the last phase, 'passes_done': n, 'search_iter': k, 'search_optim':
     {...}}`` (plus what :meth:`_extra_state` adds), so it is saved with every checkpoint.
 
-    The augmenter's optimizer follows :class:`SearchOptimController` (``search_optim``): by
-    default, as the authors', it starts every phase fresh and decays its lr x0.9 after a pass
-    that brought the mean search loss down by less than 0.02 and less than 2%. After each pass
-    the pass means of the search losses and the augmenter lr are logged (``search_pass/*``
-    scalars and a log line).
+    The augmenter's part (``distiller.parts['augmenter']``, a
+    :class:`~tst_mm.distill.update.SearchPart`) applies its optimizer's phase rules when the
+    loop says a phase starts or a pass ends; the loop gives it its ``search_optim`` setting
+    (:class:`SearchOptimController`) when training starts. By default, as the authors', the
+    optimizer starts every phase fresh and its lr decays x0.9 after a pass that brought the
+    mean search loss down by less than 0.02 and less than 2%. After each pass the pass means
+    of the search losses and the augmenter lr are logged (``search_pass/*`` scalars and a log
+    line).
 
     Hook points called on hooks that define them, with the position as ``<unit>=``:
     ``before_search_phase``, ``after_search_iter(batch_idx, data_batch, outputs)``,
@@ -48,10 +51,12 @@ class TSTSearchMixin:
     #: Name of a schedule position: ``'epoch'`` or ``'iter'``.
     unit: str = 'epoch'
 
-    def _init_search(self, search_passes: int, online: Optional[dict],
+    def _init_search(self, positions: List[int], search_passes: int, online: Optional[dict],
                      search_checkpoint: bool, log_interval: int,
-                     search_optim: Optional[dict] = None) -> None:
-        """Check and store the search settings shared by the TST loops."""
+                     search_optim: Optional[dict], preflight: bool) -> None:
+        """Check and store the search settings shared by the TST loops (``positions``: where
+        the search phases run, in the loop's :attr:`unit`)."""
+        self._positions = positions
         if search_passes < 1:
             raise ConfigError(f'search_passes must be >= 1, got {search_passes}')
         self.search_passes = int(search_passes)
@@ -63,11 +68,30 @@ class TSTSearchMixin:
         self.online = online
         self.search_checkpoint = search_checkpoint
         self.log_interval = log_interval
+        self.preflight = preflight
         self.search_iter = 0
-        self.search_optim = SearchOptimController(**(search_optim or {}))
+        #: the augmenter part's phase rules, handed to it when training starts
+        self._phase_rules = SearchOptimController(**(search_optim or {}))
         self._pass_outputs: List[Dict[str, torch.Tensor]] = []
 
+    @property
+    def searches(self) -> bool:
+        """Whether the loop runs search steps at all (phases or online)."""
+        return bool(self._positions or self.online)
+
+    def _start_training(self) -> None:
+        """Before the first epoch or iteration: the checks and the preflight
+        (:func:`~.training_start.prepare_tst_training`), then the phase rules handed to the
+        augmenter's part."""
+        distiller = prepare_tst_training(self.runner, self.dataloader, type(self).__name__,
+                                         self.preflight, self.searches)
+        distiller.parts[AUGMENTER].phase_rules = self._phase_rules
+
     # ------------------------------------------------------------------ helpers
+    def _search_part(self) -> SearchPart:
+        """The distiller's augmenter part, whose optimizer follows the phase rules."""
+        return unwrap_model(self.runner.model).parts[AUGMENTER]
+
     def _reseed(self, *keys: int) -> None:
         """Seed python, numpy and torch from the run's seed and a position in the schedule."""
         base = self.runner.seed if self.runner.seed is not None else 0
@@ -78,16 +102,12 @@ class TSTSearchMixin:
 
     def _state(self) -> dict:
         default = {self.unit: -1, 'passes_done': 0, 'search_iter': 0,
-                   'search_optim': self.search_optim.state_dict(), **self._extra_state()}
+                   'search_optim': self._search_part().state_dict(), **self._extra_state()}
         return self.runner.message_hub.get_info(STATE_KEY, default)
 
     def _set_state(self, **state) -> None:
-        state['search_optim'] = self.search_optim.state_dict()
+        state['search_optim'] = self._search_part().state_dict()
         self.runner.message_hub.update_info(STATE_KEY, state)
-
-    @property
-    def _augmenter_optimizer(self):
-        return self.runner.optim_wrapper['augmenter'].optimizer
 
     def _extra_state(self) -> dict:
         """Loop-specific progress saved with the state (none by default)."""
@@ -108,15 +128,23 @@ class TSTSearchMixin:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ search
+    def _run_phase_due(self, position: int) -> None:
+        """The passes not yet run of the search phase at ``position``, if one is due there."""
+        if position in self._positions:
+            done = self._passes_done(position)
+            if done < self.search_passes:
+                self._run_search_phase(position, first_pass=done)
+
     def _run_search_phase(self, position: int, first_pass: int = 0) -> None:
         """Run passes ``first_pass..search_passes-1`` of the phase at ``position``."""
         runner = self.runner
         runner.call_hook('before_search_phase', **{self.unit: position})
         runner.model.train()
+        part = self._search_part()
         if first_pass == 0:
-            self.search_optim.start_phase(self._augmenter_optimizer)
+            part.start_phase(runner.optim_wrapper)
         else:  # resumed inside the phase: continue the plateau rule where it was
-            self.search_optim.load_state_dict(self._state().get('search_optim', {}))
+            part.load_state_dict(self._state().get('search_optim', {}))
         for pass_idx in range(first_pass, self.search_passes):
             self._reseed(position, pass_idx)
             runner.logger.info(f'TST search phase {self._where(position)}: pass '
@@ -148,14 +176,14 @@ class TSTSearchMixin:
     def _end_pass(self, position: int, pass_idx: int) -> None:
         """Pass means of the search losses, the plateau rule, and their log line."""
         means = self._pass_means()
-        optimizer = self._augmenter_optimizer
-        lr = optimizer.param_groups[0]['lr']  # the lr this pass ran with
-        decayed = self.search_optim.end_pass(optimizer, means.get('loss', float('nan')))
+        part = self._search_part()
+        lr = part.lr(self.runner.optim_wrapper)  # the lr this pass ran with
+        decayed = part.end_pass(self.runner.optim_wrapper, means.get('loss', float('nan')))
         scalars = {f'search_pass/{key}': value for key, value in means.items()}
         scalars.update({'search_pass/lr': lr, 'search_pass/position': position,
                         'search_pass/pass': pass_idx})
         self.runner.visualizer.add_scalars(scalars, step=self.search_iter)
-        plateau = f' (plateau: x{self.search_optim.factor} from the next pass)' if decayed else ''
+        plateau = f' (plateau: x{part.phase_rules.factor} from the next pass)' if decayed else ''
         losses = ', '.join(f'mean {key}: {value:.4f}' for key, value in means.items())
         self.runner.logger.info(f'TST search pass {pass_idx + 1}/{self.search_passes} '
                                 f'{self._where(position)}: {losses}, augmenter lr: {lr:.6g}'
@@ -201,20 +229,10 @@ class TSTSearchMixin:
             self.runner.logger.info(f'TST search ({where}) {losses}')
 
     def _save_search_checkpoint(self, position: int, pass_idx: int) -> None:
-        """Save a resumable checkpoint at a pass boundary and point ``last_checkpoint`` at it;
-        nothing while a part skips its steps (:func:`.checkpoint_guard.checkpoint_withheld`)."""
-        filename = search_checkpoint_name(self.unit, position, pass_idx)
+        """The resumable checkpoint after a pass (:func:`.save_search_checkpoint`), with
+        ``meta`` as the loop stands: resuming re-enters this position and skips the passes
+        done."""
         what = (f'the checkpoint of search pass {pass_idx + 1}/{self.search_passes} '
                 f'{self._where(position)}')
-        if checkpoint_withheld(self.runner, what):
-            return
-        # meta as the loop stands: resuming re-enters this position and skips the passes done
-        self.runner.save_checkpoint(self.runner.work_dir, filename,
-                                    meta=dict(epoch=self._epoch, iter=self._iter))
-        # where CheckpointHook records its own: a diverging run names the last one saved
-        self.runner.message_hub.update_info('last_ckpt',
-                                            osp.join(self.runner.work_dir, filename))
-        if is_main_process():
-            with open(osp.join(self.runner.work_dir, 'last_checkpoint'), 'w') as f:
-                f.write(osp.join(self.runner.work_dir, filename))
-        rotate_search_checkpoints(self.runner, self.unit)  # max_keep_ckpts, as epoch ones
+        save_search_checkpoint(self.runner, self.unit, position, pass_idx, what,
+                               meta=dict(epoch=self._epoch, iter=self._iter))

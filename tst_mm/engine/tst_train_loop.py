@@ -10,7 +10,6 @@ from torch.utils.data import DataLoader
 from ..errors import ConfigError, refuses_unknown_settings
 from ..registry import LOOPS
 from .checkpoint_guard import resume_from_last_good_checkpoint
-from .preflight import prepare_tst_training
 from .tst_search_mixin import STATE_KEY, TSTSearchMixin
 
 __all__ = ['TSTEpochBasedTrainLoop', 'STATE_KEY']
@@ -89,15 +88,14 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
         if beyond:
             raise ConfigError(f'search_epochs {beyond} lie outside the training length '
                               f'(0 <= epoch < max_epochs={max_epochs}); move or drop them')
-        self._init_search(search_passes, online, search_checkpoint, log_interval,
-                          search_optim)
-        self.preflight = preflight
+        self._init_search(self.search_epochs, search_passes, online, search_checkpoint,
+                          log_interval, search_optim, preflight)
         self._start_checked = False
 
     # ------------------------------------------------------------------ schedule
     def run(self) -> nn.Module:
         """Train: the checks before training and the preflight first, then the epochs."""
-        prepare_tst_training(self, self.preflight)
+        self._start_training()
         with resume_from_last_good_checkpoint(self.runner):
             return super().run()
 
@@ -121,10 +119,7 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
                 print_log(warning, logger='current', level=logging.WARNING)
         state = self._state()
         self.search_iter = state['search_iter']
-        if self._epoch in self.search_epochs:
-            done = self._passes_done(self._epoch)
-            if done < self.search_passes:
-                self.run_search_phase(first_pass=done)
+        self._run_phase_due(self._epoch)
         self._reseed(self._epoch, -1)
         super().run_epoch()
 
@@ -132,10 +127,6 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
         """A distillation iteration, followed by online search steps when they are due."""
         self._distill_iter(idx, data_batch)
         self._online_search(idx, data_batch)
-
-    def run_search_phase(self, first_pass: int = 0) -> None:
-        """Run the remaining passes of the search phase before epoch :attr:`epoch`."""
-        self._run_search_phase(self._epoch, first_pass)
 
     def _pass_batches(self, position: int, pass_idx: int) -> Iterable[Tuple[int, object]]:
         """One pass over the dataloader, in a distinct, reproducible order per pass."""

@@ -1,37 +1,28 @@
-"""Utilities of tst-mm: checkpoint loading on recent torch and runner set-up helpers."""
+"""Utilities of tst-mm: checkpoint files and checks, one-line error messages, run records.
+
+Nothing here imports the rest of ``tst_mm`` beyond ``tst_mm.errors``; launching a config from
+the tools is :mod:`tst_mm.launch`.
+"""
 from ..errors import CheckpointError, ConfigError
-from .checkpoint_file import load_checkpoint_file, unreadable_reason, weights_only_refusal
-from .optional_imports import optional_module_missing
-from .run_records import last_logged_scalar, logged_records
-from .runner_setup import (
-    KNOWN_SCOPES,
+from .checkpoint_checks import (
     LOAD_FROM_MIN_SHARE,
-    check_default_scope,
     check_load_from_checkpoint,
     check_resume_checkpoint,
-    check_tst_settings,
-    configure_model_wrapper,
-    enable_amp,
-    error_line,
-    init_cpu_distributed,
-    load_tool_config,
-    prepare_launch,
-    refusal_line,
     resume_checkpoint_path,
     state_dict_mismatch,
 )
+from .checkpoint_file import load_checkpoint_file, unreadable_reason, weights_only_refusal
+from .error_lines import error_line, refusal_line
+from .optional_imports import optional_module_missing
+from .run_records import last_logged_scalar, logged_records
 from .safe_checkpoint import register_checkpoint_safe_globals, restricted_getattr
-from .student_config import student_config
 from .unwrap import unwrap_model
 
 __all__ = [
-    'CheckpointError', 'ConfigError', 'KNOWN_SCOPES', 'LOAD_FROM_MIN_SHARE',
-    'check_default_scope', 'check_load_from_checkpoint', 'check_tst_settings',
-    'configure_model_wrapper',
-    'enable_amp', 'error_line', 'init_cpu_distributed', 'last_logged_scalar', 'logged_records',
+    'CheckpointError', 'ConfigError', 'LOAD_FROM_MIN_SHARE', 'check_load_from_checkpoint',
+    'error_line', 'last_logged_scalar', 'logged_records',
     'load_checkpoint_file', 'optional_module_missing', 'unreadable_reason',
     'weights_only_refusal',
-    'register_checkpoint_safe_globals', 'restricted_getattr', 'load_tool_config',
-    'prepare_launch', 'refusal_line', 'student_config',
+    'register_checkpoint_safe_globals', 'restricted_getattr', 'refusal_line',
     'check_resume_checkpoint', 'resume_checkpoint_path', 'state_dict_mismatch', 'unwrap_model'
 ]

@@ -7,7 +7,14 @@ from torch import nn
 
 from .guard import GuardedUpdate, SkipCounter
 
-__all__ = ['OptimizedPart']
+__all__ = ['OptimizedPart', 'STUDENT', 'AUGMENTER', 'PART_NAMES']
+
+#: The names of the optimized parts: each is the distiller's submodule, its key in
+#: ``distiller.parts`` and the key of its wrapper in the runner's ``OptimWrapperDict`` (and
+#: of its settings in the config's ``optim_wrapper`` and ``param_scheduler``).
+STUDENT = 'student'
+AUGMENTER = 'augmenter'
+PART_NAMES = (STUDENT, AUGMENTER)
 
 
 class OptimizedPart:
@@ -16,9 +23,8 @@ class OptimizedPart:
     A distiller holds one per part and runs each update of that part through
     :meth:`update`, so the rule of a part (which wrapper steps it, whether a skipped step
     also puts its parameters and optimizer state back, when its skips stop training) is
-    stated once. What the part's optimizer does *across* steps of a search phase (reset at
-    each phase, lr decay on a plateau) depends on where the phases start and end, so the
-    loops drive it (:class:`~.search_optim.SearchOptimController`).
+    stated once. A part whose optimizer also follows rules across the steps of a search
+    phase (the augmenter's) is a :class:`~.search_part.SearchPart`.
 
     Args:
         wrapper_name: The key of the part's wrapper in the runner's ``OptimWrapperDict``.

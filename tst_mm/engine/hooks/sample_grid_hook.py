@@ -12,7 +12,7 @@ from mmengine.hooks import Hook
 
 from ...registry import HOOKS
 from ...utils.unwrap import unwrap_model
-from ..preflight import first_batch
+from ..first_batch import first_batch
 
 __all__ = ['TSTSampleGridHook']
 

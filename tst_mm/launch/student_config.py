@@ -1,6 +1,9 @@
 """Turn a TST config into a plain config of its student, for stock tools and baselines."""
 from mmengine.config import Config
 
+from ..distill.model_config import resolve_model_config
+from ..distill.update import STUDENT
+
 __all__ = ['student_config']
 
 
@@ -18,14 +21,13 @@ def student_config(cfg: Config) -> Config:
     Returns:
         The plain config.
     """
-    from tst_mm.distill.model_config import resolve_model_config
     cfg = cfg.copy()
-    cfg.model = resolve_model_config(cfg.model.student, 'student')
+    cfg.model = resolve_model_config(cfg.model.student, STUDENT)
     optim_wrapper = cfg.get('optim_wrapper', {})
-    if 'student' in optim_wrapper:
-        cfg.optim_wrapper = optim_wrapper['student']
-    if isinstance(cfg.get('param_scheduler'), dict) and 'student' in cfg.param_scheduler:
-        cfg.param_scheduler = cfg.param_scheduler['student']
+    if STUDENT in optim_wrapper:
+        cfg.optim_wrapper = optim_wrapper[STUDENT]
+    if isinstance(cfg.get('param_scheduler'), dict) and STUDENT in cfg.param_scheduler:
+        cfg.param_scheduler = cfg.param_scheduler[STUDENT]
     train_cfg = cfg.get('train_cfg', {})
     if 'tst_mm.' in str(train_cfg.get('type', '')) and 'max_iters' in train_cfg:
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=train_cfg['max_iters'],
