@@ -103,9 +103,11 @@ def test_exact_and_finite_difference_hypergradients_agree(fashion_teacher_ckpt,
 
 def _lookahead_run(teacher_ckpt, data_root, objective_type):
     """Eight lookahead steps from a pool of destructive ops only (invert; solarize at its
-    full strength), from a student warmed up by a few distillation steps."""
+    full strength), from a student warmed up by a few distillation steps. One op per draw:
+    solarize at full strength inverts every pixel, so the two in turn give back ``x`` (with
+    both drawn, a rising solarize probability undoes invert: a policy may rightly learn it)."""
     model = _distiller(teacher_ckpt, dict(type=objective_type),
-                       ops=['invert', 'solarize'], num_ops=None, temperature=0.5,
+                       ops=['invert', 'solarize'], num_ops=1, temperature=0.5,
                        init_magnitude_logit=4.0, learn_x_prime_weight=True)
     optim = _optim(model, 0.1)
     samples = fashion_samples(data_root, 256)
