@@ -792,7 +792,7 @@ def plot_final_policies(run_dirs: Dict[str, List[str]], out: str) -> None:
                     means.append(statistics.mean(values))
                     stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
             ax.bar(xs, means, width=width, yerr=stds, capsize=2, alpha=0.85,
-                   color=_variant_colour(method),
+                   color=f'C{i}',  # one colour a method (variants alone share none)
                    label=f'{DESCRIPTIONS[method]} ({len(policies)} seeds)')
         ax.axhline(0.5, color='grey', linestyle='--', linewidth=1)
         ax.set_ylim(0, 1)
