@@ -309,11 +309,11 @@ def test_cuda_matches_cpu(mode):
 @pytest.mark.parametrize('mode', ['blend', 'compose'])
 def test_skipping_closed_gates_changes_nothing(mode, monkeypatch):
     """Ops run only where their gate is open; the result and gradients match running them all."""
-    import tst_mm.augment.augmenter as augmenter_module
+    import tst_mm.augment.gates as gates_module
     x = normalise(smooth_images(8, 3, 16, 16), 3)
     results = []
-    for skip in (augmenter_module.GATE_SKIP, -1.0):  # -1: every op on every image
-        monkeypatch.setattr(augmenter_module, 'GATE_SKIP', skip)
+    for skip in (gates_module.GATE_SKIP, -1.0):  # -1: every op on every image
+        monkeypatch.setattr(gates_module, "GATE_SKIP", skip)
         torch.manual_seed(5)
         # cutout draws its squares' centres per active image, so it is left out here
         aug = build(3, ops=[n for n in OP_NAMES if n != 'cutout'], num_ops=None,

@@ -1,5 +1,6 @@
 """The learnable, differentiable batch augmenter of TST."""
 import os
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -9,11 +10,12 @@ from torch import Tensor, nn
 from tst_mm.registry import MODELS
 
 from ..errors import ConfigError, refuses_unknown_settings
-from .gates import relaxed_bernoulli
+from .gates import add_gated_change, open_gates, relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels
 from .label_rules import LABEL_RULE_DEFAULTS, LABEL_RULE_MEANINGS
 from .mixing import MIX, draw_partners, mix_scores
+from .normalization import normalization_tensors, normalized_to_unit, unit_to_normalized
 from .ops import COLOR, FIXED, GEOMETRIC, OP_NAMES, AugmentOp, resolve_ops
 from .policy_io import Policy, inverse_sigmoid, load_policy, save_policy
 from .region import ValidRegion
@@ -22,9 +24,26 @@ __all__ = ['LearnableAugmenter']
 
 GEOMETRIC_MODES = ('blend', 'compose')
 SIGNS = ('random', 'positive')
-#: Gates at or below this skip their op for that image (their term is below float precision).
-GATE_SKIP = 1e-6
 OP_IMPLS = ('exact', 'learned')
+
+
+@dataclass
+class DrawnOps:
+    """One batch's draw: the ops (one subset for the batch), the sign each is applied with,
+    and the ``(B, len(ops))`` relaxed-Bernoulli gates."""
+    ops: List[AugmentOp]
+    signs: List[float]
+    gates: Tensor
+
+
+@dataclass
+class _Blended:
+    """The blended batch, the geometric ops left to compose (gate, forward map), and the
+    mixing partners and partner shares (``None`` for a pool without mixing ops)."""
+    out: Tensor
+    warps: List[Tuple[Tensor, Tensor]] = field(default_factory=list)
+    partners: Optional[Tensor] = None
+    shares: Optional[Tensor] = None
 
 
 @MODELS.register_module()
@@ -40,7 +59,7 @@ class LearnableAugmenter(BaseModule):
     2. draws a relaxed-Bernoulli gate ``b`` per sample and drawn op from the probability logits;
     3. in ``[0, 1]`` pixel space, blends the color and fixed ops in parallel,
        ``x' = x + sum_k b_k (op_k(x) - x)``, running each op only on the images whose gate is
-       above :data:`GATE_SKIP`;
+       above :data:`~.gates.GATE_SKIP`;
     4. geometric ops: ``'blend'`` treats each warp like a color op; ``'compose'`` builds one
        forward affine per image, ``A = I + sum_k b_k (H_k - I)`` (pixel coordinates), and warps
        the color-blended image once with it (exposed as :attr:`last_affine`) and moves the
@@ -267,39 +286,17 @@ class LearnableAugmenter(BaseModule):
             std: Per-channel std in the 0-255 scale, or ``None`` together with ``mean``.
 
         Raises:
-            ValueError: If only one of them is given, their lengths differ, or a std is 0.
+            ConfigError: If only one of them is given, their lengths differ, or a std is 0.
         """
-        if (mean is None) != (std is None):
-            raise ConfigError('mean and std must be given together (or both None).')
-        if mean is None:
-            self.mean, self.std = None, None
-            return
-        device = self.probability_logits.device
-        mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten().view(1, -1, 1, 1)
-        std_t = torch.as_tensor(std, dtype=torch.float32).flatten().view(1, -1, 1, 1)
-        if mean_t.numel() != std_t.numel():
-            raise ConfigError(f'mean and std lengths differ: {mean_t.numel()} vs {std_t.numel()}.')
-        if bool((std_t == 0).any()):
-            raise ConfigError('std must be non-zero.')
-        self.mean, self.std = mean_t.to(device), std_t.to(device)
+        self.mean, self.std = normalization_tensors(mean, std, self.probability_logits.device)
 
-    def _to_unit(self, x: Tensor) -> Tensor:
-        """Normalised inputs -> pixels in ``[0, 1]``."""
-        if self.mean is not None:
-            self._check_channels(x)
-            x = (x * self.std.to(x.dtype) + self.mean.to(x.dtype)) / 255.0
-        return x.clamp(0.0, 1.0)
+    def to_unit(self, x: Tensor) -> Tensor:
+        """Normalised inputs -> pixels in ``[0, 1]`` (what the ops work on)."""
+        return normalized_to_unit(x, self.mean, self.std)
 
-    def _from_unit(self, x: Tensor) -> Tensor:
+    def from_unit(self, x: Tensor) -> Tensor:
         """Pixels in ``[0, 1]`` -> normalised inputs."""
-        if self.mean is None:
-            return x
-        return (x * 255.0 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
-
-    def _check_channels(self, x: Tensor) -> None:
-        if self.mean.numel() not in (1, x.shape[1]):
-            raise ConfigError(f'Normalisation has {self.mean.numel()} channels but the inputs '
-                              f'have {x.shape[1]}.')
+        return unit_to_normalized(x, self.mean, self.std)
 
     # ------------------------------------------------------------------ policy
     def magnitudes(self) -> Tensor:
@@ -387,12 +384,21 @@ class LearnableAugmenter(BaseModule):
                 'config for detection and segmentation (or leave the geometric ops out).')
 
     # ------------------------------------------------------------------ forward
-    def _draw_ops(self) -> List[int]:
-        """Indices (into the pool) of this batch's ops, drawn with torch's CPU RNG."""
+    def _draw(self, batch: int, dtype: torch.dtype) -> DrawnOps:
+        """This batch's ops (one subset for the batch), their signs and gates, drawn with
+        torch's RNG in that order."""
         n = len(self._ops)
         if self.num_ops is None or self.num_ops >= n:
-            return list(range(n))
-        return sorted(torch.randperm(n)[:self.num_ops].tolist())
+            drawn = list(range(n))
+        else:
+            drawn = sorted(torch.randperm(n)[:self.num_ops].tolist())
+        ops = [self._ops[i] for i in drawn]
+        signs = [1.0] * len(ops)
+        if self.signs == 'random':
+            drawn_signs = (torch.randint(0, 2, (len(ops), )) * 2 - 1).tolist()
+            signs = [float(s) if op.signed else 1.0 for s, op in zip(drawn_signs, ops)]
+        logits = torch.stack([self.probability_logits[i] for i in drawn]).to(dtype)
+        return DrawnOps(ops, signs, relaxed_bernoulli(logits, batch, self.temperature))
 
     def _op_value(self, op: AugmentOp, sign: float, like: Tensor) -> Tensor:
         """The op's parameter value (0-dim, on ``like``'s device and dtype)."""
@@ -413,13 +419,9 @@ class LearnableAugmenter(BaseModule):
 
     def _blend_op(self, out: Tensor, img: Tensor, op: AugmentOp, value: Tensor, sign: float,
                   gate: Tensor, region: ValidRegion) -> Tensor:
-        """Add one op's gated change, ``out + gate * (op(img) - img)``, to ``out``.
-
-        The op only runs on the images whose gate exceeds :data:`GATE_SKIP` (the others'
-        terms, and their gradients, are below float precision of a ``[0, 1]`` pixel), which
-        saves the op's cost on the samples its probability leaves out.
-        """
-        active = (gate.detach() > GATE_SKIP).nonzero().flatten()
+        """Add one op's gated change, ``out + gate * (op(img) - img)``, to ``out``, running the
+        op only on the images whose gate is open (:func:`~.gates.open_gates`)."""
+        active = open_gates(gate)
         if active.numel() == 0:
             return out
         if active.numel() < gate.numel():
@@ -429,17 +431,14 @@ class LearnableAugmenter(BaseModule):
         else:
             assert op.kind in (COLOR, FIXED)
             changed = self._pixel_op(op, img, value, sign, region)
-        term = gate.view(-1, 1, 1, 1) * (changed - img)
-        if active.numel() == out.shape[0]:
-            return out + term
-        return out.index_add(0, active, term)
+        return add_gated_change(out, active, gate, img, changed)
 
     def _blend_mix_op(self, out: Tensor, img: Tensor, op: AugmentOp, value: Tensor,
                       gate: Tensor, region: ValidRegion, partners: Tensor,
                       shares: Tensor) -> Tensor:
         """Add one mixing op's gated change to ``out`` and its gated partner shares to
-        ``shares`` (in place), on the images whose gate exceeds :data:`GATE_SKIP`."""
-        active = (gate.detach() > GATE_SKIP).nonzero().flatten()
+        ``shares`` (in place), on the images whose gate is open."""
+        active = open_gates(gate)
         if active.numel() == 0:
             return out
         partner = img[partners]
@@ -448,10 +447,54 @@ class LearnableAugmenter(BaseModule):
             region = region.select(active)
         changed, share = op.apply(img, partner, value, region)
         shares.index_add_(0, active, gate.detach() * share.detach())
-        term = gate.view(-1, 1, 1, 1) * (changed - img)
-        if active.numel() == out.shape[0]:
-            return out + term
-        return out.index_add(0, active, term)
+        return add_gated_change(out, active, gate, img, changed)
+
+    def _blend(self, img: Tensor, drawn: DrawnOps, region: ValidRegion) -> _Blended:
+        """Blend the drawn color, fixed and mixing ops (and, in ``'blend'`` mode, the
+        geometric ones) into ``img``; in ``'compose'`` mode collect the geometric ops'
+        gated forward maps instead."""
+        batch = img.shape[0]
+        blended = _Blended(out=img)
+        if self.mixes:  # never reached by a pool without mixing ops
+            blended.shares = img.new_zeros(batch)
+            if any(op.kind == MIX for op in drawn.ops):
+                blended.partners = draw_partners(batch, img.device)
+        out = img
+        for k, (op, sign) in enumerate(zip(drawn.ops, drawn.signs)):
+            value = self._op_value(op, sign, img)
+            gate = drawn.gates[:, k]
+            if op.kind == MIX:
+                out = self._blend_mix_op(out, img, op, value, gate, region, blended.partners,
+                                         blended.shares)
+            elif op.kind == GEOMETRIC and self.geometric_mode == 'compose':
+                blended.warps.append((gate, op.apply(value, region.sizes)))
+            else:
+                out = self._blend_op(out, img, op, value, sign, gate, region)
+        blended.out = out.clamp(0.0, 1.0)
+        return blended
+
+    def _compose_warps(self, blended: _Blended, region: ValidRegion,
+                       data_samples: Optional[list]) -> Tuple[Tensor, Optional[list]]:
+        """``'compose'`` mode: warp the blended images once with ``A = I + sum_k b_k (H_k -
+        I)`` (kept as :attr:`last_affine`) and move the samples' labels with it."""
+        out = blended.out
+        if self.geometric_mode != 'compose':
+            self.last_affine = None
+            return out, data_samples
+        eye = torch.eye(3, device=out.device, dtype=out.dtype)
+        affine = eye.expand(out.shape[0], 3, 3)
+        for gate, forward_map in blended.warps:
+            affine = affine + gate.view(-1, 1, 1) * (forward_map - eye)
+        if blended.warps:
+            if region.mask is not None:
+                out = torch.where(region.mask > 0, out, self.fill)
+            out = warp_affine(out, affine, self.fill).clamp(0.0, 1.0)
+        self.last_affine = affine[:, :2].detach()
+        if blended.warps:
+            data_samples = apply_label_geometry(
+                data_samples, self.last_affine, self.min_box_size, self.min_box_visible,
+                self.seg_ignore_index)
+        return out, data_samples
 
     def forward(self,
                 inputs: Tensor,
@@ -481,66 +524,25 @@ class LearnableAugmenter(BaseModule):
             self.check_labels_can_follow()
         work_dtype = inputs.dtype if inputs.dtype in (torch.float32, torch.float64) \
             else torch.float32
-        batch = inputs.shape[0]
         region = ValidRegion.from_data_samples(inputs.to(work_dtype), data_samples)
-        img = self._to_unit(inputs.to(work_dtype))
+        img = self.to_unit(inputs.to(work_dtype))
         if region.mask is not None:
             img = torch.where(region.mask > 0, img, self.fill)
 
-        drawn = self._draw_ops()
-        ops = [self._ops[i] for i in drawn]
-        signs = [1.0] * len(ops)
-        if self.signs == 'random':
-            drawn_signs = (torch.randint(0, 2, (len(ops), )) * 2 - 1).tolist()
-            signs = [float(s) if op.signed else 1.0 for s, op in zip(drawn_signs, ops)]
-        logits = torch.stack([self.probability_logits[i] for i in drawn]).to(work_dtype)
-        gates = relaxed_bernoulli(logits, batch, self.temperature)
-
-        out = img
-        matrices: List[Tuple[Tensor, Tensor]] = []
-        partners, shares = None, None
-        if self.mixes:  # never reached by a pool without mixing ops
-            shares = img.new_zeros(batch)
-            if any(op.kind == MIX for op in ops):
-                partners = draw_partners(batch, img.device)
-        for k, (op, sign) in enumerate(zip(ops, signs)):
-            value = self._op_value(op, sign, img)
-            gate = gates[:, k]
-            if op.kind == MIX:
-                out = self._blend_mix_op(out, img, op, value, gate, region, partners, shares)
-                continue
-            if op.kind == GEOMETRIC and self.geometric_mode == 'compose':
-                matrices.append((gate, op.apply(value, region.sizes)))
-                continue
-            out = self._blend_op(out, img, op, value, sign, gate, region)
-        out = out.clamp(0.0, 1.0)
-
-        if self.geometric_mode == 'compose':
-            eye = torch.eye(3, device=img.device, dtype=img.dtype)
-            affine = eye.expand(batch, 3, 3)
-            for gate, forward_map in matrices:
-                affine = affine + gate.view(-1, 1, 1) * (forward_map - eye)
-            if matrices:
-                if region.mask is not None:
-                    out = torch.where(region.mask > 0, out, self.fill)
-                out = warp_affine(out, affine, self.fill).clamp(0.0, 1.0)
-            self.last_affine = affine[:, :2].detach()
-            if matrices:
-                data_samples = apply_label_geometry(
-                    data_samples, self.last_affine, self.min_box_size, self.min_box_visible,
-                    self.seg_ignore_index)
-        else:
-            self.last_affine = None
-        self.last_ops = [s.name for s in ops]
-        self.last_signs = signs
-        self.last_gates = gates.detach()
-        self.last_partners = partners
-        self.last_partner_shares = None if shares is None else shares.clamp(0.0, 1.0)
-        if shares is not None and data_samples is not None:
-            data_samples = mix_scores(data_samples, partners, self.last_partner_shares,
+        drawn = self._draw(inputs.shape[0], work_dtype)
+        blended = self._blend(img, drawn, region)
+        out, data_samples = self._compose_warps(blended, region, data_samples)
+        self.last_ops = [s.name for s in drawn.ops]
+        self.last_signs = drawn.signs
+        self.last_gates = drawn.gates.detach()
+        self.last_partners = blended.partners
+        self.last_partner_shares = None if blended.shares is None \
+            else blended.shares.clamp(0.0, 1.0)
+        if blended.shares is not None and data_samples is not None:
+            data_samples = mix_scores(data_samples, blended.partners, self.last_partner_shares,
                                       self.num_classes)
 
-        out = self._from_unit(out)
+        out = self.from_unit(out)
         if region.mask is not None:
             out = torch.where(region.mask > 0, out, inputs.to(work_dtype))
         return out.to(inputs.dtype), data_samples

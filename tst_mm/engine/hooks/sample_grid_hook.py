@@ -84,4 +84,4 @@ class TSTSampleGridHook(Hook):
     @staticmethod
     def _to_pixels(augmenter, inputs: torch.Tensor) -> torch.Tensor:
         """Normalised inputs -> ``[0, 1]`` pixels via the augmenter's normalisation."""
-        return augmenter._to_unit(inputs.float())
+        return augmenter.to_unit(inputs.float())
