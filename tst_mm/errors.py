@@ -15,7 +15,7 @@ from typing import Iterable, List, Optional, Sequence
 
 __all__ = ['ConfigError', 'CheckpointError', 'UnsupportedModelError',
            'ConfigFileNotFoundError', 'did_you_mean', 'unknown_settings_error',
-           'check_settings', 'refuses_unknown_settings']
+           'check_settings', 'check_choice', 'refuses_unknown_settings']
 
 
 class ConfigError(ValueError):
@@ -60,6 +60,24 @@ def unknown_settings_error(owner: str, unknown: Sequence[str],
         else f' (it takes: {", ".join(known)})'
     noun = 'setting' if len(unknown) == 1 else 'settings'
     return ConfigError(f'{owner} has no {noun} {", ".join(parts)}{hint}')
+
+
+def check_choice(name: str, value: object, choices: Sequence, owner: str = '') -> None:
+    """Refuse a setting ``name`` whose ``value`` is not one of ``choices``.
+
+    Args:
+        name: The setting's name, as the config spells it.
+        value: Its value.
+        choices: The values it may take.
+        owner: What the setting belongs to (e.g. ``'search_objective'``), put before the
+            name; empty for none.
+
+    Raises:
+        ConfigError: ``"<owner>: <name> must be one of <choices>, got <value>"``.
+    """
+    if value not in choices:
+        where = f'{owner}: ' if owner else ''
+        raise ConfigError(f'{where}{name} must be one of {tuple(choices)}, got {value!r}')
 
 
 def check_settings(owner: str, given: Iterable[str], known: Iterable[str]) -> None:

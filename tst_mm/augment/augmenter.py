@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from tst_mm.registry import MODELS
 
-from ..errors import ConfigError, refuses_unknown_settings
+from ..errors import ConfigError, check_choice, refuses_unknown_settings
 from .gates import add_gated_change, open_gates, relaxed_bernoulli
 from .geometry import warp_affine
 from .label_geometry import apply_label_geometry, has_spatial_labels
@@ -166,14 +166,10 @@ class LearnableAugmenter(BaseModule):
                  learn_x_prime_weight: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if signs not in SIGNS:
-            raise ConfigError(f'signs must be one of {SIGNS}, got {signs!r}.')
+        check_choice('signs', signs, SIGNS)
+        check_choice('geometric_mode', geometric_mode, GEOMETRIC_MODES)
+        check_choice('op_impl', op_impl, OP_IMPLS)
         self.signs = signs
-        if geometric_mode not in GEOMETRIC_MODES:
-            raise ConfigError(f'geometric_mode must be one of {GEOMETRIC_MODES}, '
-                              f'got {geometric_mode!r}.')
-        if op_impl not in OP_IMPLS:
-            raise ConfigError(f'op_impl must be one of {OP_IMPLS}, got {op_impl!r}.')
         if temperature <= 0:
             raise ConfigError(f'temperature must be positive, got {temperature}.')
         if policy is not None:

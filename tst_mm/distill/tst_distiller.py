@@ -9,7 +9,7 @@ from mmengine.optim import OptimWrapperDict
 from torch import nn
 
 from ..augment.mixing import match_soft_targets
-from ..errors import ConfigError, refuses_unknown_settings
+from ..errors import ConfigError, check_choice, refuses_unknown_settings
 from ..registry import MODELS
 from ..search_objectives import SearchEvidence, VirtualStep
 from ..search_objectives.evidence import VIRTUAL_STEP
@@ -278,8 +278,7 @@ class TSTDistiller(BaseModel, TSTDistillerContract):
         """Choose what the stock :meth:`train_step` runs: ``'distill'`` (the default) or
         ``'search'``. For tools that step the model through ``train_step``; the TST loops call
         :meth:`search_step` and :meth:`distill_step` instead."""
-        if phase not in PHASES:
-            raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
+        check_choice('phase', phase, PHASES)
         self._tool_phase = phase
 
     # ------------------------------------------------------------------ training

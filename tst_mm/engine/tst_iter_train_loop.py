@@ -85,16 +85,12 @@ class TSTIterBasedTrainLoop(TSTSearchMixin, IterBasedTrainLoop):
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
         super().__init__(runner, dataloader, max_iters, val_begin, val_interval,
                          dynamic_intervals)
-        self.search_at = sorted(int(at) for at in search_at)
-        beyond = [at for at in self.search_at if not 0 <= at < max_iters]
-        if beyond:
-            raise ConfigError(f'search_at {beyond} lie outside the training length '
-                              f'(0 <= iteration < max_iters={max_iters}); move or drop them')
         if search_iters < 1:
             raise ConfigError(f'search_iters must be >= 1, got {search_iters}')
         self.search_iters = int(search_iters)
-        self._init_search(self.search_at, search_passes, online, search_checkpoint,
-                          log_interval, search_optim, preflight)
+        self.search_at = self._init_search('search_at', search_at, max_iters, search_passes,
+                                           online, search_checkpoint, log_interval,
+                                           search_optim, preflight)
         self.search_batches = 0
 
     # ------------------------------------------------------------------ schedule

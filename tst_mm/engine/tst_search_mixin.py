@@ -1,6 +1,6 @@
 """What the epoch- and iteration-based TST loops share: search steps, phases, state, resume."""
 import random
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -16,6 +16,8 @@ __all__ = ['TSTSearchMixin', 'STATE_KEY']
 
 #: Key of the loop's state in the message hub's runtime info (saved in checkpoints).
 STATE_KEY = 'tst_search_state'
+#: Per loop unit: what one position is called, and the config key of the training length.
+UNIT_WORDS = {'epoch': ('epoch', 'max_epochs'), 'iter': ('iteration', 'max_iters')}
 
 
 class TSTSearchMixin:
@@ -51,11 +53,28 @@ class TSTSearchMixin:
     #: Name of a schedule position: ``'epoch'`` or ``'iter'``.
     unit: str = 'epoch'
 
-    def _init_search(self, positions: List[int], search_passes: int, online: Optional[dict],
-                     search_checkpoint: bool, log_interval: int,
-                     search_optim: Optional[dict], preflight: bool) -> None:
-        """Check and store the search settings shared by the TST loops (``positions``: where
-        the search phases run, in the loop's :attr:`unit`)."""
+    def _init_search(self, key: str, positions: Sequence[int], length: int,
+                     search_passes: int, online: Optional[dict], search_checkpoint: bool,
+                     log_interval: int, search_optim: Optional[dict],
+                     preflight: bool) -> List[int]:
+        """Check and store the search settings shared by the TST loops.
+
+        Args:
+            key: The config key of ``positions`` (``'search_epochs'``, ``'search_at'``).
+            positions: Where the search phases run, in the loop's :attr:`unit`.
+            length: The training length in that unit (``max_epochs``, ``max_iters``).
+            search_passes, online, search_checkpoint, log_interval, search_optim, preflight:
+                As the loops take them.
+
+        Returns:
+            The positions, sorted.
+        """
+        positions = sorted(int(position) for position in positions)
+        beyond = [position for position in positions if not 0 <= position < length]
+        if beyond:
+            name, length_key = UNIT_WORDS[self.unit]
+            raise ConfigError(f'{key} {beyond} lie outside the training length (0 <= {name} < '
+                              f'{length_key}={length}); move or drop them')
         self._positions = positions
         if search_passes < 1:
             raise ConfigError(f'search_passes must be >= 1, got {search_passes}')
@@ -73,6 +92,7 @@ class TSTSearchMixin:
         #: the augmenter part's phase rules, handed to it when training starts
         self._phase_rules = SearchOptimController(**(search_optim or {}))
         self._pass_outputs: List[Dict[str, torch.Tensor]] = []
+        return positions
 
     @property
     def searches(self) -> bool:

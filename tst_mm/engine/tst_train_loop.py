@@ -7,7 +7,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..errors import ConfigError, refuses_unknown_settings
+from ..errors import refuses_unknown_settings
 from ..registry import LOOPS
 from .checkpoint_guard import resume_from_last_good_checkpoint
 from .tst_search_mixin import STATE_KEY, TSTSearchMixin
@@ -83,13 +83,9 @@ class TSTEpochBasedTrainLoop(TSTSearchMixin, EpochBasedTrainLoop):
                  dynamic_intervals=None) -> None:
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval,
                          dynamic_intervals)
-        self.search_epochs = sorted(int(epoch) for epoch in search_epochs)
-        beyond = [epoch for epoch in self.search_epochs if not 0 <= epoch < max_epochs]
-        if beyond:
-            raise ConfigError(f'search_epochs {beyond} lie outside the training length '
-                              f'(0 <= epoch < max_epochs={max_epochs}); move or drop them')
-        self._init_search(self.search_epochs, search_passes, online, search_checkpoint,
-                          log_interval, search_optim, preflight)
+        self.search_epochs = self._init_search('search_epochs', search_epochs, max_epochs,
+                                               search_passes, online, search_checkpoint,
+                                               log_interval, search_optim, preflight)
         self._start_checked = False
 
     # ------------------------------------------------------------------ schedule

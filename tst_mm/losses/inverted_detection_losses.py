@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tst_mm.errors import ConfigError, UnsupportedModelError
+from tst_mm.errors import ConfigError, UnsupportedModelError, check_choice
 from tst_mm.registry import MODELS
 
 __all__ = ['InvertedDetectionLosses', 'InvertedLoss', 'find_loss_modules', 'inversion_kind',
@@ -76,8 +76,8 @@ def register_inversion(loss_type: type,
         kind: One of :data:`KINDS`, or a callable that returns one of them (or ``None`` to
             refuse) for a given loss module.
     """
-    if isinstance(kind, str) and kind not in KINDS:
-        raise ConfigError(f'kind must be one of {KINDS}, got {kind!r}')
+    if isinstance(kind, str):
+        check_choice('kind', kind, KINDS)
     _INVERSIONS[loss_type] = kind
 
 
@@ -358,10 +358,8 @@ class InvertedDetectionLosses(nn.Module):
         super().__init__()
         if weakness is None:
             weakness = dict(type='tst_mm.StudentWeaknessLoss')
-        if targets not in TARGETS:
-            raise ConfigError(f'targets must be one of {TARGETS}, got {targets!r}')
-        if regression not in REGRESSIONS:
-            raise ConfigError(f'regression must be one of {REGRESSIONS}, got {regression!r}')
+        check_choice('targets', targets, TARGETS)
+        check_choice('regression', regression, REGRESSIONS)
         if regression_cap <= 0:
             raise ConfigError(f'regression_cap must be > 0, got {regression_cap}')
         self.weakness = weakness if isinstance(weakness, nn.Module) else MODELS.build(weakness)

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from tst_mm.registry import MODELS
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..losses._utils import log_softmax32
 from .base import SearchObjective, check_weight
 from .evidence import CLEAN_TEACHER_LOGITS, LOGITS, SearchEvidence
@@ -54,9 +54,7 @@ class DisagreementObjective(SearchObjective):
         super().__init__()
         if not tau > 0:
             raise ConfigError(f'search_objective: tau must be > 0, got {tau}')
-        if consistency not in CONSISTENCY:
-            raise ConfigError(f'search_objective: consistency must be one of {CONSISTENCY}, '
-                              f'got {consistency!r}')
+        check_choice('consistency', consistency, CONSISTENCY, owner='search_objective')
         self.tau = float(tau)
         self.consistency_weight = check_weight('consistency_weight', consistency_weight)
         self.margin = check_weight('margin', margin)

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from tst_mm.registry import MODELS
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from .base import SearchObjective
 from .evidence import DOUBLE_BACKWARD, VIRTUAL_STEP, SearchEvidence
 
@@ -95,9 +95,7 @@ class StudentLookahead(SearchObjective):
     def __init__(self, estimator: str = 'finite_difference', epsilon: float = 0.01,
                  lr: Optional[float] = None, lr_scale: float = 1.0) -> None:
         super().__init__()
-        if estimator not in ESTIMATORS:
-            raise ConfigError(f'StudentLookahead: estimator must be one of {ESTIMATORS}, '
-                              f'got {estimator!r}')
+        check_choice('estimator', estimator, ESTIMATORS, owner='StudentLookahead')
         if not epsilon > 0 or (lr is not None and not lr > 0) or not lr_scale > 0:
             raise ConfigError(f'StudentLookahead: epsilon, lr and lr_scale must be > 0, got '
                               f'{epsilon}, {lr}, {lr_scale}')

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from tst_mm.registry import MODELS
 
-from ..errors import ConfigError
+from ..errors import check_choice
 from .base import SearchObjective, check_weight
 from .evidence import CLEAN_TEACHER_LOGITS, LOGITS, SearchEvidence
 
@@ -50,8 +50,7 @@ class TeacherGatedObjective(SearchObjective):
     def __init__(self, hinge_weight: float = 1.0, margin: float = 0.0, gate: str = 'argmax',
                  weakness_loss: Optional[dict] = None) -> None:
         super().__init__()
-        if gate not in GATES:
-            raise ConfigError(f'search_objective: gate must be one of {GATES}, got {gate!r}')
+        check_choice('gate', gate, GATES, owner='search_objective')
         self.hinge_weight = check_weight('hinge_weight', hinge_weight)
         self.margin = check_weight('margin', margin)
         self.gate = gate
