@@ -1,4 +1,4 @@
-"""Pack the classification studies' cache so that they continue on another machine.
+"""Pack the studies' cache so that they continue on another machine.
 
     python benchmarks/pack_cache.py                  # work_dirs/bench -> benchmarks/cache/...
     mkdir -p work_dirs/bench && tar xzf benchmarks/cache/cls_quality_patient.tar.gz \\
@@ -6,7 +6,9 @@
 
 Packs the two classification teachers (their checkpoints and their logs, where the studies
 read their top-1), the patient study's runs (``cls_quality_patient/``), the short study's
-(``cls_quality/``) and the search proxy's (``search_proxy/``):
+(``cls_quality/``), the search proxy's (``search_proxy/``) and the scenes studies'
+(``det_quality/``, ``seg_quality/``, their teachers inside; the scenes themselves are
+generated again, the same from the same seed, by ``tools/data/make_scenes.py``):
 every log, config and result, and the checkpoints a study still needs,
 namely the one ``last_checkpoint`` names in a run that has not finished (it resumes from it)
 and those of the proxy's start runs (every setting starts from them). A finished run's
@@ -19,7 +21,7 @@ import tarfile
 from typing import Iterator
 
 #: The folders under the bench dir that travel, and the teacher checkpoint.
-FOLDERS = ('cls_quality_patient', 'cls_quality', 'search_proxy')
+FOLDERS = ('cls_quality_patient', 'cls_quality', 'search_proxy', 'det_quality', 'seg_quality')
 TEACHERS = ('teacher_crop-flip_15e/epoch_15.pth', 'teacher_demo_2e/epoch_2.pth')
 #: Runs whose checkpoints are kept even when finished (other runs start from them).
 START_RUNS = ('start_seed',)

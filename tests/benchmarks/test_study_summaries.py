@@ -264,9 +264,9 @@ def test_coco_metric_logs_map_in_unit_interval_and_iou_metric_in_percent(scenes_
 
 
 def test_pack_cache_keeps_what_a_study_still_needs(tmp_path):
-    """Logs and results of every run and of the teacher; the teacher's final checkpoint, the
-    checkpoint an unfinished run resumes from and the proxy's start checkpoints; no finished
-    run's checkpoints, no locks."""
+    """Logs and results of every run and of the teachers; the teachers' final checkpoints
+    (the scenes' teachers inside their studies), the checkpoint an unfinished run resumes from
+    and the proxy's start checkpoints; no finished run's checkpoints, no locks."""
     pack = load_script('benchmarks/pack_cache.py')
     files = {
         'teacher_crop-flip_15e/epoch_15.pth': '',
@@ -292,6 +292,12 @@ def test_pack_cache_keeps_what_a_study_still_needs(tmp_path):
         'teacher_demo_2e/train.log': '',
         'cls_quality/kd_seed0/result.json': '{}',
         'cls_quality/kd_seed0/epoch_4.pth': '',
+        'det_quality/teacher/iter_3000.pth': '',
+        'det_quality/teacher/last_checkpoint': '/x/teacher/iter_3000.pth',
+        'det_quality/teacher/train.log': '',
+        'det_quality/kd_seed0/result.json': '{}',
+        'det_quality/kd_seed0/iter_1500.pth': '',
+        'det_quality/make_scenes.log': '',
     }
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
@@ -304,6 +310,11 @@ def test_pack_cache_keeps_what_a_study_still_needs(tmp_path):
         'cls_quality_patient/tst_seed1/last_checkpoint',
         'cls_quality_patient/tst_seed1/search_epoch_30_pass_10.pth',
         'cls_quality_patient/tst_seed1/train.log',
+        'det_quality/kd_seed0/result.json',
+        'det_quality/make_scenes.log',
+        'det_quality/teacher/iter_3000.pth',
+        'det_quality/teacher/last_checkpoint',
+        'det_quality/teacher/train.log',
         'search_proxy/paper_seed0/proxy.json',
         'search_proxy/paper_seed0/result.json',
         'search_proxy/start_seed0/epoch_10.pth',
