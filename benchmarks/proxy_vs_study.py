@@ -7,11 +7,13 @@ the teacher's top-1 on x', and of the two candidate proxies where they were scor
 held-out gain of a virtual distillation step on [x'; x], and the standard deviation of the
 teacher's true-class probability on x') with what the full run scored against the untrained
 policy of the same seed (``kd_random``), and the correlation of each proxy with that gain.
-Reads the two JSON files only; trains nothing::
+Reads the JSON files only (the full runs may come from several study files, e.g. the
+objectives study and the lookahead study, which share their controls); trains nothing::
 
     python benchmarks/proxy_vs_study.py \\
         --proxy benchmarks/results/search_proxy.json \\
-        --study benchmarks/results/cls_quality_patient_objectives.json
+        --study benchmarks/results/cls_quality_patient_objectives.json \\
+                benchmarks/results/cls_quality_patient_lookahead.json
 """
 import argparse
 import json
@@ -32,6 +34,25 @@ PROXIES = {'trsw_change': ('TRSW change (points)', 'trsw', 100.0),
 def study_method(setting: str) -> str:
     """The patient study's method name for a proxy setting."""
     return 'tst' if setting == 'paper' else f'tst_{setting}'
+
+
+def merged_study(studies: List[Dict]) -> Dict:
+    """The runs of several study files as one study.
+
+    Raises:
+        ValueError: If two files give one (method, seed) different top-1 values (they would
+            not be the same cached run).
+    """
+    top1: Dict = {}
+    for study in studies:
+        for run in study['runs']:
+            key = (run['method'], run['seed'])
+            if key in top1 and top1[key] != run['top1']:
+                raise ValueError(f'{key[0]} seed {key[1]}: top-1 {top1[key]} and '
+                                 f'{run["top1"]} in two study files')
+            top1[key] = run['top1']
+    return dict(runs=[dict(method=method, seed=seed, top1=value)
+                      for (method, seed), value in top1.items()])
 
 
 def pair_up(proxy: Dict, study: Dict) -> List[Dict]:
@@ -116,25 +137,29 @@ def report(rows: List[Dict]) -> List[str]:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--proxy', default='benchmarks/results/search_proxy.json')
-    parser.add_argument('--study',
-                        default='benchmarks/results/cls_quality_patient_objectives.json')
+    parser.add_argument('--study', nargs='+',
+                        default=['benchmarks/results/cls_quality_patient_objectives.json'],
+                        help='study result files (their runs are merged)')
     parser.add_argument('--out', default='benchmarks/results/proxy_vs_study.md')
     args = parser.parse_args(argv)
     with open(args.proxy) as f:
         proxy = json.load(f)
-    with open(args.study) as f:
-        study = json.load(f)
-    rows = pair_up(proxy, study)
+    studies = []
+    for path in args.study:
+        with open(path) as f:
+            studies.append(json.load(f))
+    rows = pair_up(proxy, merged_study(studies))
     if not rows:
         sys.exit(f'error: no setting of {args.proxy} has a full run and its {CONTROL} '
-                 f'control in {args.study}')
+                 f'control in {", ".join(args.study)}')
     command = ' '.join(['python benchmarks/proxy_vs_study.py',
                         *(sys.argv[1:] if argv is None else argv)])
     lines = ['Did the search-objective proxy predict the patient study? Each row: the '
              'proxy\'s one search phase (from the same seed\'s epoch-10 student) beside the '
              f'full run\'s top-1 minus the untrained policy\'s ({CONTROL}) of that seed.',
              f'Command: `{command}` (from `{osp.basename(args.proxy)}` and '
-             f'`{osp.basename(args.study)}`).', '', *report(rows)]
+             + ', '.join(f'`{osp.basename(path)}`' for path in args.study) + ').', '',
+             *report(rows)]
     with open(args.out, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))

@@ -76,3 +76,18 @@ def test_files_without_a_common_run_are_a_one_line_error(tmp_path):
     line = run_tool_expecting_failure('benchmarks/proxy_vs_study.py', '--proxy', str(proxy),
                                       '--study', str(study), '--out', str(tmp_path / 'x.md'))
     assert line.startswith('error: no setting of') and 'kd_random' in line
+
+
+def test_runs_of_several_study_files_merge_and_a_conflict_is_refused():
+    lookahead_study = dict(runs=[dict(method='kd_random', seed=0, top1=90.0),
+                                 dict(method='tst_lookahead', seed=0, top1=91.5)])
+    merged = proxy_vs_study.merged_study([STUDY, lookahead_study])
+    top1 = {(run['method'], run['seed']): run['top1'] for run in merged['runs']}
+    assert top1[('tst_lookahead', 0)] == 91.5 and top1[('kd_random', 0)] == 90.0
+    assert len(merged['runs']) == len(STUDY['runs']) + 1
+    proxy = dict(runs=[_proxy_run('lookahead', 0, (0.10, 0.12), (0.70, 0.69))])
+    assert [(r['setting'], r['gain']) for r in proxy_vs_study.pair_up(proxy, merged)] == [
+        ('lookahead', 1.5)]
+    other_control = dict(runs=[dict(method='kd_random', seed=0, top1=89.0)])
+    with pytest.raises(ValueError, match='kd_random seed 0: top-1 90.0 and 89.0'):
+        proxy_vs_study.merged_study([STUDY, other_control])
