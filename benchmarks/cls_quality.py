@@ -155,10 +155,15 @@ BEST_OF_2 = dict(type='tst_mm.BestOfK', k=2, score=dict(type='tst_mm.TeacherStud
 #: ``kd_random_mix``: the default pool plus MixUp and CutMix (probability learned, here never
 #: searched).
 MIXING_OPS = [*OP_NAMES, 'mixup', 'cutmix']
+#: ``kd_random_w0``: x' at weight 0 in every loss (``augmenter.init_x_prime_weight``, never
+#: searched), so it acts only through the batch statistics it shares with x: the part of
+#: plain KD that a weight of x' cannot give back.
+X_PRIME_WEIGHT_0 = {'learn_x_prime_weight': True, 'init_x_prime_weight': 0.0}
 METHODS = ('alone', 'kd', 'dkd', 'dist', 'kd_2view', 'kd_random', 'kd_random_filter',
            'kd_random_m03', 'kd_random_m07', 'kd_random_noinvert', 'tst', 'tst_filter',
            'tst_positive', 'tst_m03', 'tst_m07', 'tst_noinvert', 'tst_learned', 'tst_online',
-           *OBJECTIVE_METHODS, 'tst_lookahead_online', 'kd_random_bestof2', 'kd_random_mix')
+           *OBJECTIVE_METHODS, 'tst_lookahead_online', 'kd_random_bestof2', 'kd_random_mix',
+           'kd_random_w0')
 #: The initial magnitude of the ``_m<NN>`` methods' learnable ops, instead of 0.5. From 0.3
 #: the teacher scores >= 75% on x' (``benchmarks/teacher_on_augmented.py``), the premise the
 #: patient study's pilot asks for and the default initial policy misses; 0.7 is as much
@@ -179,6 +184,7 @@ DESCRIPTIONS = {
     'kd_random_noinvert': 'KD + untrained policy, no invert op',
     'kd_random_bestof2': 'KD + untrained policy, best of 2 draws per image (teacher-student KL)',
     'kd_random_mix': 'KD + untrained policy, pool with MixUp and CutMix',
+    'kd_random_w0': "KD + untrained policy, x' at weight 0 (only in the batch statistics)",
     'tst': 'TST, exact ops',
     'tst_filter': 'TST, teacher-correct x\' only',
     'tst_positive': 'TST, positive op directions (the authors\')',
@@ -206,6 +212,7 @@ PAIRS = [('tst', 'kd'), ('tst', 'kd_random'), ('tst', 'kd_2view'), ('tst_filter'
          ('kd_2view', 'kd'), ('kd', 'alone'), ('kd_random', 'kd'),
          ('kd_random_bestof2', 'kd_random'), ('kd_random_bestof2', 'kd'),
          ('kd_random_mix', 'kd_random'), ('kd_random_mix', 'kd'),
+         ('kd_random_w0', 'kd'), ('kd_random_w0', 'kd_random'), ('tst_lookahead', 'kd_random_w0'),
          *[(method, base) for method in (*OBJECTIVE_METHODS, 'tst_lookahead_online')
            for base in ('kd_random', 'tst', 'kd', 'kd_2view')]]
 TOP1 = 'accuracy/top1'
@@ -272,11 +279,14 @@ def apply_search_setting(cfg: Config, setting: str) -> None:
 
 
 def extra_augmentation(cfg: Config, method: str) -> None:
-    """``kd_random_bestof2`` and ``kd_random_mix``: per-image selection, mixing ops."""
+    """``kd_random_bestof2``, ``kd_random_mix``, ``kd_random_w0``: per-image selection,
+    mixing ops, x' at weight 0."""
     if method.endswith('_bestof2'):
         cfg.model.x_prime_selection = BEST_OF_2
     if method.endswith('_mix'):
         cfg.model.augmenter.ops = MIXING_OPS
+    if method.endswith('_w0'):
+        cfg.model.augmenter.update(X_PRIME_WEIGHT_0)
 
 
 def lookahead_online(cfg: Config) -> None:

@@ -402,3 +402,22 @@ def test_the_augmenter_asks_its_task_for_the_label_rules():
                                           r'set augmenter seg_ignore_index=7 or drop the '
                                           r'setting$'):
         LearnableAugmenter(seg_ignore_index=0).follow_task(Task())
+
+
+def test_initial_weight_of_x_prime():
+    """A weight of 1 is logit 0 (what the runs before this option started from); 0 gives a
+    finite logit whose weight is below float precision of a loss; bad values are refused."""
+    assert build(1).x_prime_weight() is None
+    assert build(1, learn_x_prime_weight=True).x_prime_weight_logit.item() == 0.0
+    half = build(1, learn_x_prime_weight=True, init_x_prime_weight=0.5)
+    assert half.x_prime_weight().item() == pytest.approx(0.5)
+    zero = build(1, learn_x_prime_weight=True, init_x_prime_weight=0.0)
+    assert zero.x_prime_weight_logit.item() == -30.0
+    assert 0.0 < zero.x_prime_weight().item() < 1e-12
+    (zero.x_prime_weight() * 3.0).backward()
+    assert torch.isfinite(zero.x_prime_weight_logit.grad)
+    for bad in (dict(learn_x_prime_weight=True, init_x_prime_weight=2.0),
+                dict(learn_x_prime_weight=True, init_x_prime_weight=-0.1),
+                dict(init_x_prime_weight=0.0)):
+        with pytest.raises(ValueError, match='init_x_prime_weight must be in'):
+            build(1, **bad)

@@ -376,8 +376,8 @@ def test_search_proxy_scores_x_prime_before_and_after_one_phase(tmp_path, fashio
 @pytest.mark.parametrize('preset', ['short', 'patient'])
 def test_lookahead_selection_and_mixing_methods_change_only_their_keys(mmpretrain_scope,
                                                                      monkeypatch, preset):
-    """The lookahead, best-of-2 and mixing methods differ from their base method (``tst``,
-    ``kd_random``) only in their own keys, and each builds."""
+    """The lookahead, best-of-2, mixing and weight-0 methods differ from their base method
+    (``tst``, ``kd_random``) only in their own keys, and each builds."""
     import tst_mm  # noqa: F401
     from tst_mm.registry import MODELS
     from tst_mm.search_objectives import StudentLookahead
@@ -395,6 +395,8 @@ def test_lookahead_selection_and_mixing_methods_change_only_their_keys(mmpretrai
                                   ('train_cfg', 'search_optim')]),
         'kd_random_bestof2': ('kd_random', [('model', 'x_prime_selection')]),
         'kd_random_mix': ('kd_random', [('model', 'augmenter', 'ops')]),
+        'kd_random_w0': ('kd_random', [('model', 'augmenter', 'learn_x_prime_weight'),
+                                       ('model', 'augmenter', 'init_x_prime_weight')]),
     }
     for method, (base, keys) in own_keys.items():
         assert method in study.method_names(preset)
@@ -418,3 +420,5 @@ def test_lookahead_selection_and_mixing_methods_change_only_their_keys(mmpretrai
     assert online.train_cfg.search_epochs == [] and online.train_cfg.online == dict(
         interval=study.LOOKAHEAD_ONLINE_INTERVAL, steps=1)
     assert ('tst_lookahead', 'kd') in study.PAIRS and ('kd_random_mix', 'kd') in study.PAIRS
+    weightless = MODELS.build(config('kd_random_w0').model).augmenter.x_prime_weight()
+    assert 0.0 < float(weightless) < 1e-12

@@ -121,6 +121,13 @@ class LearnableAugmenter(BaseModule):
             translation direction), as the authors' code does. With ``'positive'`` the
             search learns one direction per op; with ``'random'`` it learns a strength that
             holds for both.
+        learn_x_prime_weight: Learn a weight of ``x'`` in the distillation losses
+            (:meth:`x_prime_weight`; classification), which a search objective can turn
+            down to fall back to plain KD.
+        init_x_prime_weight: Its initial value, in ``[0, 2)`` (default 1: ``x'`` and ``x``
+            weigh alike). 0 (a weight of 2e-13, as the logit stays finite) leaves ``x'`` out
+            of the losses, though it still passes through the student with ``x`` (its batch
+            statistics): a control for what ``x'`` does at weight 0.
         init_cfg: mmengine initialisation config.
 
     Attributes:
@@ -164,6 +171,7 @@ class LearnableAugmenter(BaseModule):
                  num_classes: Optional[int] = None,
                  signs: str = 'random',
                  learn_x_prime_weight: bool = False,
+                 init_x_prime_weight: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         check_choice('signs', signs, SIGNS)
@@ -200,8 +208,14 @@ class LearnableAugmenter(BaseModule):
             torch.full((len(self.magnitude_op_names), ), float(init_magnitude_logit)))
         self.probability_logits = nn.Parameter(
             torch.full((len(self.op_names), ), float(init_probability_logit)))
-        if learn_x_prime_weight:
-            self.x_prime_weight_logit = nn.Parameter(torch.zeros(()))
+        if not 0.0 <= init_x_prime_weight < 2.0 or (init_x_prime_weight != 1.0
+                                                     and not learn_x_prime_weight):
+            raise ConfigError(f'init_x_prime_weight must be in [0, 2), with '
+                              f'learn_x_prime_weight=True; got {init_x_prime_weight} and '
+                              f'{learn_x_prime_weight}')
+        if learn_x_prime_weight:  # weight = 2 sigmoid(logit); a weight of 1 is logit 0
+            self.x_prime_weight_logit = nn.Parameter(
+                torch.logit(torch.tensor(init_x_prime_weight / 2.0)).clamp(min=-30.0))
         self.register_buffer('mean', None, persistent=False)
         self.register_buffer('std', None, persistent=False)
         self.set_normalization(mean, std)
