@@ -27,6 +27,28 @@ SIGNS = ('random', 'positive')
 OP_IMPLS = ('exact', 'learned')
 
 
+def _check_settings(*, signs: str, geometric_mode: str, op_impl: str, temperature: float,
+                    num_ops: Optional[int], learn_x_prime_weight: bool,
+                    init_x_prime_weight: float) -> None:
+    """Refuse the augmenter's settings that cannot work (see :class:`LearnableAugmenter`).
+
+    Raises:
+        ConfigError: Naming the first setting that cannot work.
+    """
+    check_choice('signs', signs, SIGNS)
+    check_choice('geometric_mode', geometric_mode, GEOMETRIC_MODES)
+    check_choice('op_impl', op_impl, OP_IMPLS)
+    if temperature <= 0:
+        raise ConfigError(f'temperature must be positive, got {temperature}.')
+    if num_ops is not None and num_ops < 1:
+        raise ConfigError(f'num_ops must be positive or None, got {num_ops}.')
+    if not 0.0 <= init_x_prime_weight < 2.0 or (init_x_prime_weight != 1.0
+                                                 and not learn_x_prime_weight):
+        raise ConfigError(f'init_x_prime_weight must be in [0, 2), with '
+                          f'learn_x_prime_weight=True; got {init_x_prime_weight} and '
+                          f'{learn_x_prime_weight}')
+
+
 @dataclass
 class DrawnOps:
     """One batch's draw: the ops (one subset for the batch), the sign each is applied with,
@@ -174,26 +196,20 @@ class LearnableAugmenter(BaseModule):
                  init_x_prime_weight: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        check_choice('signs', signs, SIGNS)
-        check_choice('geometric_mode', geometric_mode, GEOMETRIC_MODES)
-        check_choice('op_impl', op_impl, OP_IMPLS)
+        _check_settings(signs=signs, geometric_mode=geometric_mode, op_impl=op_impl,
+                        temperature=temperature, num_ops=num_ops,
+                        learn_x_prime_weight=learn_x_prime_weight,
+                        init_x_prime_weight=init_x_prime_weight)
         self.signs = signs
-        if temperature <= 0:
-            raise ConfigError(f'temperature must be positive, got {temperature}.')
         if policy is not None:
             policy = load_policy(policy)
             if ops is None:
                 ops = list(policy)
         self._ops: List[AugmentOp] = resolve_ops(ops)
         self.op_names: List[str] = [s.name for s in self._ops]
-        self.magnitude_op_names: List[str] = [
-            s.name for s in self._ops if s.learnable_magnitude
-        ]
+        self.magnitude_op_names: List[str] = [s.name for s in self._ops if s.learnable_magnitude]
         self._magnitude_index: Dict[str, int] = {
-            n: i for i, n in enumerate(self.magnitude_op_names)
-        }
-        if num_ops is not None and num_ops < 1:
-            raise ConfigError(f'num_ops must be positive or None, got {num_ops}.')
+            n: i for i, n in enumerate(self.magnitude_op_names)}
         self.num_ops = num_ops
         self.temperature = float(temperature)
         self.geometric_mode = geometric_mode
@@ -208,11 +224,6 @@ class LearnableAugmenter(BaseModule):
             torch.full((len(self.magnitude_op_names), ), float(init_magnitude_logit)))
         self.probability_logits = nn.Parameter(
             torch.full((len(self.op_names), ), float(init_probability_logit)))
-        if not 0.0 <= init_x_prime_weight < 2.0 or (init_x_prime_weight != 1.0
-                                                     and not learn_x_prime_weight):
-            raise ConfigError(f'init_x_prime_weight must be in [0, 2), with '
-                              f'learn_x_prime_weight=True; got {init_x_prime_weight} and '
-                              f'{learn_x_prime_weight}')
         if learn_x_prime_weight:  # weight = 2 sigmoid(logit); a weight of 1 is logit 0
             self.x_prime_weight_logit = nn.Parameter(
                 torch.logit(torch.tensor(init_x_prime_weight / 2.0)).clamp(min=-30.0))
