@@ -164,10 +164,10 @@ def main(argv=None) -> None:
                           method, seed, MAP, 'map', args.threads, scale=100.0)
 
     def write(results: List[Dict]) -> None:
-        write_tables(args, 'det_quality', header(args, teacher_map, command), results,
+        write_tables(args, args.name, header(args, teacher_map, command), results,
                      teacher_map, command, DESCRIPTIONS, 'map', 'bbox mAP', CAVEATS)
 
-    run_jobs(args, 'det_quality', run_one, write, 'map', 'bbox mAP')
+    run_jobs(args, args.name, run_one, write, 'map', 'bbox mAP')
 
 
 if __name__ == '__main__':

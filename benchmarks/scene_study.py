@@ -52,7 +52,7 @@ def parse_scene_args(description: str, argv, work_dir: str, lr: float,
         argv: Arguments, or ``None`` for ``sys.argv``.
         work_dir: Default folder of the runs.
         lr: Default AdamW learning rate.
-        out_name: File stem of the study's outputs (for the help text).
+        out_name: Default file stem of the study's outputs (``--name``).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
@@ -76,6 +76,9 @@ def parse_scene_args(description: str, argv, work_dir: str, lr: float,
     parser.add_argument('--work-dir', default=work_dir)
     parser.add_argument('--out', default='benchmarks/results',
                         help=f'folder of {out_name}.{{json,md}}')
+    parser.add_argument('--name', default=out_name,
+                        help='file name stem of the outputs (another name keeps the tables '
+                        'of another set of methods)')
     parser.add_argument('--report-only', action='store_true',
                         help='rewrite the tables from the finished runs; train nothing')
     return parser.parse_args(argv)

@@ -150,10 +150,10 @@ def main(argv=None) -> None:
                           method, seed, MIOU, 'miou', args.threads)
 
     def write(results: List[Dict]) -> None:
-        write_tables(args, 'seg_quality', header(args, teacher_miou, command), results,
+        write_tables(args, args.name, header(args, teacher_miou, command), results,
                      teacher_miou, command, DESCRIPTIONS, 'miou', 'mIoU', CAVEATS)
 
-    run_jobs(args, 'seg_quality', run_one, write, 'miou', 'mIoU')
+    run_jobs(args, args.name, run_one, write, 'miou', 'mIoU')
 
 
 if __name__ == '__main__':

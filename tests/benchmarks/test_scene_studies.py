@@ -74,3 +74,10 @@ def test_scene_study_writes_tables_and_caches_runs(tmp_path, name, key, check_st
     assert os.stat(result_file).st_mtime_ns == stamp
     with open(out / f'{name}.json') as f:
         assert json.load(f)['summary'] == summary
+    # --name: the same runs tabulated under another name, the first tables untouched
+    run_tool(*args, '--methods', 'alone', 'kd', 'tst', '--name', 'other', '--report-only')
+    with open(out / 'other.json') as f:
+        other = json.load(f)['summary']
+    assert set(other) == {'alone', 'kd', 'tst'} and other['tst'] == summary['tst']
+    with open(out / f'{name}.json') as f:
+        assert json.load(f)['summary'] == summary
