@@ -1,6 +1,6 @@
 """The learnable, differentiable batch augmenter of TST."""
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -50,7 +50,7 @@ def _check_settings(*, signs: str, geometric_mode: str, op_impl: str, temperatur
 
 
 @dataclass
-class DrawnOps:
+class _DrawnOps:
     """One batch's draw: the ops (one subset for the batch), the sign each is applied with,
     and the ``(B, len(ops))`` relaxed-Bernoulli gates."""
     ops: List[AugmentOp]
@@ -63,9 +63,9 @@ class _Blended:
     """The blended batch, the geometric ops left to compose (gate, forward map), and the
     mixing partners and partner shares (``None`` for a pool without mixing ops)."""
     out: Tensor
-    warps: List[Tuple[Tensor, Tensor]] = field(default_factory=list)
-    partners: Optional[Tensor] = None
-    shares: Optional[Tensor] = None
+    warps: List[Tuple[Tensor, Tensor]]
+    partners: Optional[Tensor]
+    shares: Optional[Tensor]
 
 
 @MODELS.register_module()
@@ -405,7 +405,7 @@ class LearnableAugmenter(BaseModule):
                 'config for detection and segmentation (or leave the geometric ops out).')
 
     # ------------------------------------------------------------------ forward
-    def _draw(self, batch: int, dtype: torch.dtype) -> DrawnOps:
+    def _draw(self, batch: int, dtype: torch.dtype) -> _DrawnOps:
         """This batch's ops (one subset for the batch), their signs and gates, drawn with
         torch's RNG in that order."""
         n = len(self._ops)
@@ -419,7 +419,7 @@ class LearnableAugmenter(BaseModule):
             drawn_signs = (torch.randint(0, 2, (len(ops), )) * 2 - 1).tolist()
             signs = [float(s) if op.signed else 1.0 for s, op in zip(drawn_signs, ops)]
         logits = torch.stack([self.probability_logits[i] for i in drawn]).to(dtype)
-        return DrawnOps(ops, signs, relaxed_bernoulli(logits, batch, self.temperature))
+        return _DrawnOps(ops, signs, relaxed_bernoulli(logits, batch, self.temperature))
 
     def _op_value(self, op: AugmentOp, sign: float, like: Tensor) -> Tensor:
         """The op's parameter value (0-dim, on ``like``'s device and dtype)."""
@@ -470,29 +470,28 @@ class LearnableAugmenter(BaseModule):
         shares.index_add_(0, active, gate.detach() * share.detach())
         return add_gated_change(out, active, gate, img, changed)
 
-    def _blend(self, img: Tensor, drawn: DrawnOps, region: ValidRegion) -> _Blended:
+    def _blend(self, img: Tensor, drawn: _DrawnOps, region: ValidRegion) -> _Blended:
         """Blend the drawn color, fixed and mixing ops (and, in ``'blend'`` mode, the
         geometric ones) into ``img``; in ``'compose'`` mode collect the geometric ops'
         gated forward maps instead."""
         batch = img.shape[0]
-        blended = _Blended(out=img)
+        partners, shares = None, None
         if self.mixes:  # never reached by a pool without mixing ops
-            blended.shares = img.new_zeros(batch)
+            shares = img.new_zeros(batch)
             if any(op.kind == MIX for op in drawn.ops):
-                blended.partners = draw_partners(batch, img.device)
+                partners = draw_partners(batch, img.device)
         out = img
+        warps: List[Tuple[Tensor, Tensor]] = []
         for k, (op, sign) in enumerate(zip(drawn.ops, drawn.signs)):
             value = self._op_value(op, sign, img)
             gate = drawn.gates[:, k]
             if op.kind == MIX:
-                out = self._blend_mix_op(out, img, op, value, gate, region, blended.partners,
-                                         blended.shares)
+                out = self._blend_mix_op(out, img, op, value, gate, region, partners, shares)
             elif op.kind == GEOMETRIC and self.geometric_mode == 'compose':
-                blended.warps.append((gate, op.apply(value, region.sizes)))
+                warps.append((gate, op.apply(value, region.sizes)))
             else:
                 out = self._blend_op(out, img, op, value, sign, gate, region)
-        blended.out = out.clamp(0.0, 1.0)
-        return blended
+        return _Blended(out.clamp(0.0, 1.0), warps, partners, shares)
 
     def _compose_warps(self, blended: _Blended, region: ValidRegion,
                        data_samples: Optional[list]) -> Tuple[Tensor, Optional[list]]:
